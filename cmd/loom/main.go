@@ -1,0 +1,11 @@
+// Command loom runs commands, scripts and deployments over SSH on one host
+// or ten thousand. Run "loom -h" for help and "loom demo" for a tour.
+package main
+
+import (
+	"os"
+
+	"github.com/loomssh/loom/internal/cli"
+)
+
+func main() { os.Exit(cli.Main()) }

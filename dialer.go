@@ -1,0 +1,253 @@
+package loom
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loomssh/loom/internal/sshconfig"
+	"github.com/loomssh/loom/internal/transport"
+)
+
+// HostKeyCheck says how host keys are checked. The zero value follows
+// ssh_config's StrictHostKeyChecking, which defaults to strict.
+type HostKeyCheck int
+
+const (
+	// HostKeysFromConfig uses StrictHostKeyChecking from ssh_config
+	// ("ask" and unset are treated as strict: Loom never asks).
+	HostKeysFromConfig HostKeyCheck = iota
+	// StrictHostKeys refuses hosts whose key is not in known_hosts.
+	StrictHostKeys
+	// AcceptNewHostKeys records keys of hosts not seen before in the user's
+	// known_hosts file, and refuses keys that changed.
+	AcceptNewHostKeys
+	// InsecureIgnoreHostKeys accepts any host key. Anyone on the path can
+	// then read and change everything the run sends, passwords included.
+	InsecureIgnoreHostKeys
+)
+
+func (h HostKeyCheck) policy() string {
+	switch h {
+	case StrictHostKeys:
+		return "yes"
+	case AcceptNewHostKeys:
+		return "accept-new"
+	case InsecureIgnoreHostKeys:
+		return "no"
+	}
+	return ""
+}
+
+// A Dialer opens connections for one run. Everything that should happen
+// once per run lives here: ssh_config is read once, each password and key
+// passphrase is asked once, known_hosts is shared (and appended to under a
+// lock), and one connection to each jump host serves every target behind
+// it. The zero value is ready to use: ~/.ssh/config, the user's agent and
+// keys, strict host keys, no prompts.
+//
+// Set the fields before the first Dial. A Dialer is safe for concurrent use.
+type Dialer struct {
+	// ConfigFile is the ssh_config to read, like ssh -F. Empty: the user's
+	// ~/.ssh/config then /etc/ssh/ssh_config. "none": no file at all.
+	ConfigFile string
+	// User, Port and IdentityFiles override ssh_config, like ssh -l, -p, -i.
+	User          string
+	Port          int
+	IdentityFiles []string
+	// Options are ssh_config settings that override the files, like ssh -o:
+	// "Keyword=value" each (e.g. "StrictHostKeyChecking=accept-new").
+	Options []string
+	// HostKeyCheck overrides StrictHostKeyChecking.
+	HostKeyCheck HostKeyCheck
+	// Signers are keys held in memory, offered after the key files.
+	Signers []ssh.Signer
+	// AgentSocket overrides $SSH_AUTH_SOCK.
+	AgentSocket string
+	// Password is the login password for password and keyboard-interactive
+	// authentication; when empty, Prompt is asked once per user if needed.
+	Password Secret
+	// SudoPassword is given to sudo when it asks; when empty, Prompt is
+	// asked once per run the first time a sudo asks.
+	SudoPassword Secret
+	// Prompt asks for secrets that were not given. Nil: never ask (a needed
+	// secret is an error wrapping ErrNoTerminal).
+	Prompt Prompter
+	// ConnectTimeout bounds the TCP connect when ssh_config has no
+	// ConnectTimeout (default 10s). The SSH handshake gets twice as long.
+	ConnectTimeout time.Duration
+	// MaxSessions caps commands running at once on one connection (default 8,
+	// below sshd's MaxSessions of 10).
+	MaxSessions int
+	// Logf receives verbose diagnostics. Nil discards them.
+	Logf func(format string, args ...any)
+	// Stderr receives warnings (a changed key accepted under
+	// InsecureIgnoreHostKeys, say). Nil: os.Stderr.
+	Stderr io.Writer
+
+	once    sync.Once
+	initErr error
+	cfg     *sshconfig.Config
+	t       *transport.Dialer
+}
+
+func (d *Dialer) init() error {
+	d.once.Do(func() {
+		d.cfg, d.initErr = loadConfig(d.ConfigFile)
+		t := &transport.Dialer{
+			Signers:        d.Signers,
+			AgentSocket:    d.AgentSocket,
+			HostKeyPolicy:  d.HostKeyCheck.policy(),
+			ConnectTimeout: d.ConnectTimeout,
+			MaxSessions:    d.MaxSessions,
+			Logf:           d.Logf,
+			Warnf: func(format string, args ...any) {
+				w := d.Stderr
+				if w == nil {
+					w = os.Stderr
+				}
+				fmt.Fprintf(w, "warning: "+format+"\n", args...)
+			},
+		}
+		if d.ConnectTimeout > 0 {
+			t.HandshakeTimeout = 2 * d.ConnectTimeout
+		}
+		if d.Prompt != nil {
+			t.Secrets.Ask = d.Prompt.Prompt
+		}
+		if !d.Password.IsZero() {
+			t.Secrets.Set("password", d.Password.Reveal())
+		}
+		if !d.SudoPassword.IsZero() {
+			t.Secrets.Set(sudoKey, d.SudoPassword.Reveal())
+		}
+		t.Resolve = d.resolveHop
+		d.t = t
+	})
+	return d.initErr
+}
+
+// loadConfig reads the ssh_config files as ssh would: the given file only,
+// or ~/.ssh/config then /etc/ssh/ssh_config.
+func loadConfig(file string) (*sshconfig.Config, error) {
+	return sshconfig.Load("", sshconfig.Files("", file)...)
+}
+
+func (d *Dialer) options() sshconfig.Options {
+	return sshconfig.Options{
+		User:          d.User,
+		Port:          d.Port,
+		IdentityFiles: d.IdentityFiles,
+		Set:           d.Options,
+	}
+}
+
+// Resolve returns the settings ssh would use for target (host, user@host,
+// host:port, [v6addr]:port) after ssh_config and the Dialer's overrides.
+func (d *Dialer) Resolve(target string) (*HostConfig, error) {
+	if err := d.init(); err != nil {
+		return nil, err
+	}
+	h, err := d.cfg.Resolve(target, d.options())
+	if err != nil {
+		return nil, err
+	}
+	return hostConfig(h), nil
+}
+
+// resolveHop resolves a jump host: its own ssh_config applies, with the rest
+// of the chain in front of it, and without the target's -l/-p/ProxyJump
+// overrides (as ssh -J does).
+func (d *Dialer) resolveHop(hop string, via []string) (*sshconfig.Host, error) {
+	o := sshconfig.Options{IdentityFiles: d.IdentityFiles}
+	if len(via) > 0 {
+		o.Set = append(o.Set, "ProxyJump="+strings.Join(via, ","))
+	}
+	for _, kv := range d.Options {
+		k, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		k, _, _ = strings.Cut(k, " ")
+		switch strings.ToLower(k) {
+		case "proxyjump", "user", "port", "hostname":
+		default:
+			o.Set = append(o.Set, kv)
+		}
+	}
+	return d.cfg.Resolve(hop, o)
+}
+
+// Dial connects to target and returns its Conn. Operations on the Conn run
+// over this one connection.
+func (d *Dialer) Dial(ctx context.Context, target string) (*Conn, error) {
+	if err := d.init(); err != nil {
+		return nil, err
+	}
+	h, err := d.cfg.Resolve(target, d.options())
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range h.Unsupported {
+		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
+	}
+	c, err := d.t.Dial(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(h.Alias, d, &sshRunner{c: c}), nil
+}
+
+// Close closes the connections the Dialer keeps for the run (jump hosts).
+// Conns are closed by their own Close.
+func (d *Dialer) Close() error {
+	if d.t != nil {
+		return d.t.Close()
+	}
+	return nil
+}
+
+func (d *Dialer) logf(format string, args ...any) {
+	if d.Logf != nil {
+		d.Logf(format, args...)
+	}
+}
+
+// Dial connects to target with a Dialer of default settings. Close the Conn
+// when done; it closes its jump connections too.
+func Dial(ctx context.Context, target string) (*Conn, error) {
+	d := &Dialer{}
+	c, err := d.Dial(ctx, target)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	c.h.ownDialer = true
+	return c, nil
+}
+
+// HostConfig is what ssh_config resolved for one host.
+type HostConfig struct {
+	Alias          string // as named by the user
+	HostName       string // the address connected to
+	User           string
+	Port           int
+	IdentityFiles  []string
+	ProxyJump      []string // jump hosts, first hop first
+	ForwardAgent   bool
+	StrictHostKeys string   // yes, accept-new or no
+	KnownHosts     []string // the user known_hosts files
+	Unsupported    []string // ssh_config directives Loom ignored for this host
+}
+
+func hostConfig(h *sshconfig.Host) *HostConfig {
+	return &HostConfig{
+		Alias: h.Alias, HostName: h.HostName, User: h.User, Port: h.Port,
+		IdentityFiles: h.IdentityFiles, ProxyJump: h.ProxyJump, ForwardAgent: h.ForwardAgent,
+		StrictHostKeys: h.StrictHostKeyChecking, KnownHosts: h.UserKnownHostsFiles,
+		Unsupported: h.Unsupported,
+	}
+}

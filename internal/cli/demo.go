@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/loomssh/loom/loomtest"
+)
+
+// Demo starts a few throwaway SSH hosts in this process, on loopback, with
+// fresh host keys and a fresh client key, writes an ssh_config and a
+// known_hosts for them in a temp dir, and runs real loom commands against
+// them. Nothing outside the temp dir is touched.
+func Demo(ctx context.Context, args []string, env Env) int {
+	if len(args) > 0 {
+		fmt.Fprintln(env.Stderr, "loom demo takes no arguments")
+		return ExitUsage
+	}
+	dir, err := os.MkdirTemp("", "loom-demo-")
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
+		return ExitUsage
+	}
+	defer os.RemoveAll(dir)
+	cfg, stop, err := demoHosts(dir, []string{"web1", "web2", "db1"})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
+		return ExitUsage
+	}
+	defer stop()
+
+	say := func(s string) { fmt.Fprintln(env.Stdout, s) }
+	say("Three throwaway SSH hosts are listening on 127.0.0.1 (web1, web2, db1),")
+	say("each running commands in its own temp dir. Their ssh_config is " + cfg)
+	steps := []struct {
+		about string
+		args  []string
+		want  int
+	}{
+		{"Run a shell command on every host; each line is prefixed with its host:",
+			[]string{"-H", "web1,web2,db1", "--", `echo "hello from $(basename "$PWD")"; date +%Y`}, ExitOK},
+		{"Arguments after -- are quoted for the remote shell, so nothing is re-interpreted:",
+			[]string{"-H", "web1", "--", "printf", "%s\\n", "it's $HOME; rm -rf /"}, ExitOK},
+		{"A failing command makes a clear summary and exit status 1:",
+			[]string{"-H", "web1,web2,db1", "--", `test -f ready || { echo "not ready" >&2; exit 4; }`}, ExitFailed},
+		{"A host that is not in known_hosts is refused (exit status 3), never trusted silently:",
+			[]string{"-H", "stranger", "--", "true"}, ExitUnreachable},
+	}
+	for i, s := range steps {
+		say("")
+		say(fmt.Sprintf("%d. %s", i+1, s.about))
+		say("   $ loom " + strings.Join(quoteArgs(s.args), " "))
+		got := Run(ctx, append([]string{"-F", cfg}, s.args...), Env{Stdout: env.Stdout, Stderr: env.Stdout})
+		if got != s.want {
+			fmt.Fprintf(env.Stderr, "loom demo: step %d exited %d, expected %d\n", i+1, got, s.want)
+			return ExitFailed
+		}
+		say(fmt.Sprintf("   (exit status %d)", got))
+	}
+	say("")
+	say("Next: loom -H you@your-server -- uptime   (reads ~/.ssh/config and known_hosts like ssh)")
+	return ExitOK
+}
+
+// demoHosts starts the servers and writes ssh_config, known_hosts and key.
+// A host named "stranger" is in the config but not in known_hosts.
+func demoHosts(dir string, names []string) (cfgPath string, stop func(), err error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "loom demo")
+	if err != nil {
+		return "", nil, err
+	}
+	keyPath := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return "", nil, err
+	}
+	me := "loom"
+	if u, err := user.Current(); err == nil {
+		me = u.Username
+	}
+	var servers []*loomtest.Server
+	stop = func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}
+	var cfg, known strings.Builder
+	khPath := filepath.Join(dir, "known_hosts")
+	for _, name := range append(names, "stranger") {
+		s, err := loomtest.Start(loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+		if err != nil {
+			stop()
+			return "", nil, err
+		}
+		servers = append(servers, s)
+		fmt.Fprintf(&cfg, "Host %s\n  HostName %s\n  Port %d\n  HostKeyAlias %s\n", name, s.Host(), s.Port(), name)
+		if name != "stranger" {
+			known.WriteString(knownhosts.Line([]string{name}, s.HostKey()) + "\n")
+		}
+	}
+	fmt.Fprintf(&cfg, "Host *\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n", me, keyPath, khPath)
+	cfgPath = filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(khPath, []byte(known.String()), 0o600); err != nil {
+		stop()
+		return "", nil, err
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return cfgPath, stop, nil
+}
+
+// quoteArgs shows args the way a user would type them.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"$;&|<>()*?{}[]\\%!") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}

@@ -1,0 +1,411 @@
+package loom
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loomssh/loom/internal/shquote"
+	"github.com/loomssh/loom/internal/transport"
+	"github.com/loomssh/loom/internal/watch"
+)
+
+// Result is what one command did.
+type Result struct {
+	Host     string
+	Cmd      string // the command as given (before cd/env/prefix/sudo wrapping)
+	Stdout   string
+	Stderr   string
+	ExitCode int    // -1 when the command did not exit normally
+	Signal   string // the signal that killed it, without "SIG"
+	Duration time.Duration
+	// Err is nil on success; an *ExitError, *TimeoutError, *SudoError, or an
+	// error wrapping ErrConnLost, ErrNoExitStatus, ErrSkipped or a context
+	// error otherwise.
+	Err error
+}
+
+// OK reports whether the command succeeded.
+func (r *Result) OK() bool { return r.Err == nil }
+
+// Text returns stdout with surrounding white space trimmed: the answer of a
+// command like `cat VERSION`.
+func (r *Result) Text() string { return strings.TrimSpace(r.Stdout) }
+
+// Quote quotes s for a POSIX shell (single quotes), for building Shell text.
+func Quote(s string) string { return shquote.Quote(s) }
+
+// Run runs a command given as separate arguments; each is quoted, so no
+// argument is ever interpreted by the remote shell:
+//
+//	c.Run("git", "checkout", version)
+//
+// Run("ls -l") runs a program named "ls -l": use Shell for shell syntax.
+func (c *Conn) Run(args ...string) *Result {
+	if len(args) == 0 {
+		return c.fail("", errors.New("run: no command given"))
+	}
+	cmd := shquote.Join(args)
+	return c.exec(cmd, cmd, simpleCommand(args[0]), false)
+}
+
+// Shell runs script with the remote user's shell (sh -c semantics): pipes,
+// redirections, globs and variables work. Quote untrusted values with Quote.
+func (c *Conn) Shell(script string) *Result {
+	if strings.TrimSpace(script) == "" {
+		return c.fail("", errors.New("shell: empty script"))
+	}
+	return c.exec(script, script, false, false)
+}
+
+// Sudo runs a command (arguments quoted as in Run) with sudo, as root or as
+// the user set with As. The cd, env and prefix scopes apply inside sudo. If
+// sudo asks for a password, the Dialer's SudoPassword is sent on stdin (or
+// the Prompter asked, once per run); it never appears on a command line or
+// in the output.
+func (c *Conn) Sudo(args ...string) *Result {
+	if len(args) == 0 {
+		return c.fail("", errors.New("sudo: no command given"))
+	}
+	cmd := shquote.Join(args)
+	return c.exec(cmd, "sudo "+cmd, simpleCommand(args[0]), true)
+}
+
+// SudoShell runs a shell script with sudo, like Sudo.
+func (c *Conn) SudoShell(script string) *Result {
+	if strings.TrimSpace(script) == "" {
+		return c.fail("", errors.New("sudo: empty script"))
+	}
+	return c.exec(script, "sudo "+script, false, true)
+}
+
+// fail returns a Result for an operation that could not start.
+func (c *Conn) fail(cmd string, err error) *Result {
+	err = fmt.Errorf("%s: %w", c.h.name, err)
+	c.Fail(err)
+	return &Result{Host: c.h.name, Cmd: cmd, ExitCode: -1, Err: err}
+}
+
+// shellBuiltins cannot be exec'd; everything else run in argv form is, so
+// that a signal reaches the program, not a shell in front of it.
+var shellBuiltins = map[string]bool{
+	".": true, ":": true, "alias": true, "bg": true, "break": true, "cd": true, "command": true,
+	"continue": true, "eval": true, "exec": true, "exit": true, "export": true, "fg": true,
+	"getopts": true, "hash": true, "jobs": true, "read": true, "readonly": true, "return": true,
+	"set": true, "shift": true, "source": true, "times": true, "trap": true, "type": true,
+	"ulimit": true, "umask": true, "unalias": true, "unset": true, "wait": true,
+}
+
+func simpleCommand(prog string) bool { return !shellBuiltins[prog] && !strings.ContainsAny(prog, "=") }
+
+// compose wraps cmd in the scope: cd, export, prefixes, then the command.
+func (s *scope) compose(cmd string, simple bool) string {
+	var parts []string
+	if s.dir != "" {
+		parts = append(parts, "cd "+quoteDir(s.dir))
+	}
+	if len(s.env) > 0 {
+		var b strings.Builder
+		b.WriteString("export")
+		for _, e := range s.env {
+			b.WriteString(" " + e.name + "=" + shquote.Quote(e.value))
+		}
+		parts = append(parts, b.String())
+	}
+	parts = append(parts, s.prefixes...)
+	if len(parts) == 0 {
+		return cmd
+	}
+	if simple {
+		cmd = "exec " + cmd
+	}
+	return strings.Join(append(parts, cmd), " && ")
+}
+
+// quoteDir quotes a directory, leaving a leading ~ for the shell to expand.
+func quoteDir(dir string) string {
+	switch {
+	case dir == "~":
+		return "~"
+	case strings.HasPrefix(dir, "~/"):
+		return "~/" + shquote.Quote(dir[2:])
+	}
+	return shquote.Quote(dir)
+}
+
+// sudoKey is where the run's sudo password is kept.
+const sudoKey = "sudo"
+
+func randomToken() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// exec runs one command in the Conn's scope and records its failure.
+func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
+	start := time.Now()
+	res := &Result{Host: c.h.name, Cmd: display, ExitCode: -1}
+	if err := c.Err(); err != nil {
+		res.Err = fmt.Errorf("%w: %w", ErrSkipped, err)
+		return res
+	}
+	if c.sc.err != nil {
+		return c.fail(display, c.sc.err)
+	}
+	full := c.sc.compose(cmd, simple)
+
+	ctx := c.Context()
+	cancel := func() {}
+	if c.sc.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.sc.timeout)
+	}
+	defer cancel()
+
+	e := &execution{c: c, ctx: ctx, ready: make(chan struct{})}
+	var tokens []watch.Token
+	if sudo {
+		prompt := "[loom-sudo-" + randomToken() + "]"
+		marker := "[loom-sudo-ok-" + randomToken() + "]"
+		argv := []string{"sudo", "-S", "-p", prompt}
+		if c.sc.user != "" {
+			argv = append(argv, "-u", c.sc.user)
+		}
+		argv = append(argv, "-H", "--", "/bin/sh", "-c", "echo '"+marker+"' >&2 && "+full)
+		full = shquote.Join(argv)
+		tokens = append(tokens,
+			watch.Token{Text: prompt, OnMatch: e.sudoPrompt},
+			watch.Token{Text: marker + "\n", OnMatch: e.sudoOK},
+			watch.Token{Text: marker + "\r\n", OnMatch: e.sudoOK})
+	}
+	for _, key := range []string{sudoKey, "password"} {
+		if s, ok := c.secrets().Lookup(key); ok && len(s) >= 4 {
+			tokens = append(tokens, watch.Token{Text: s, Replace: "[redacted]"})
+		}
+	}
+	var patterns []watch.Pattern
+	for _, r := range c.sc.responders {
+		answer := r.answer
+		patterns = append(patterns, watch.Pattern{Re: r.re, OnMatch: func() { e.write(answer) }})
+	}
+	var outBuf, errBuf bytes.Buffer
+	stdout := &watch.Writer{W: tee(&outBuf, c.sc.stdout), Tokens: tokens, Patterns: patterns}
+	stderr := &watch.Writer{W: tee(&errBuf, c.sc.stderr), Tokens: tokens, Patterns: patterns}
+
+	p, err := c.h.r.start(ctx, full, c.sc.pty, stdout, stderr)
+	if err != nil {
+		return c.record(res, start, fmt.Errorf("%s: %w", c.h.name, err))
+	}
+	e.p = p
+	e.keepOpen = sudo || len(c.sc.responders) > 0
+	close(e.ready)
+	if !sudo {
+		e.startStdin()
+	}
+
+	type waited struct {
+		code int
+		sig  string
+		err  error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		code, sig, err := p.wait()
+		done <- waited{code, sig, err}
+	}()
+	var w waited
+	select {
+	case w = <-done:
+	case <-ctx.Done():
+		sig := ssh.SIGTERM
+		if errors.Is(ctx.Err(), context.Canceled) {
+			sig = ssh.SIGINT
+		}
+		p.signal(sig, c.sc.pty)
+		select {
+		case w = <-done:
+		case <-time.After(2 * time.Second):
+			p.kill()
+			select {
+			case w = <-done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		w.err = ctx.Err()
+	}
+	stdout.Flush()
+	stderr.Flush()
+	e.closeStdin()
+	res.Stdout, res.Stderr = outBuf.String(), errBuf.String()
+	res.ExitCode, res.Signal = w.code, w.sig
+
+	switch {
+	case errors.Is(w.err, context.DeadlineExceeded) && c.sc.timeout > 0 && c.Context().Err() == nil:
+		err = &TimeoutError{Host: c.h.name, Cmd: display, After: c.sc.timeout}
+	case w.err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("%s: %s: %w", c.h.name, short(display), ctx.Err())
+	case w.err != nil:
+		err = fmt.Errorf("%s: %s: %w", c.h.name, short(display), w.err)
+	case e.sudoErr != "":
+		err = &SudoError{Host: c.h.name, Msg: e.sudoErr}
+	case w.code != 0 || w.sig != "":
+		if c.okCode(w.code) && w.sig == "" {
+			break
+		}
+		err = &ExitError{Host: c.h.name, Cmd: display, Code: w.code, Signal: w.sig, Stderr: tail(res.Stderr, 3)}
+		if c.sc.warn {
+			res.Err = err
+			res.Duration = time.Since(start)
+			return res
+		}
+	}
+	return c.record(res, start, err)
+}
+
+func (c *Conn) okCode(code int) bool {
+	for _, ok := range c.sc.okCodes {
+		if ok == code {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Conn) record(res *Result, start time.Time, err error) *Result {
+	res.Duration = time.Since(start)
+	if err != nil {
+		res.Err = err
+		c.Fail(err)
+	}
+	return res
+}
+
+func (c *Conn) secrets() *transport.Secrets {
+	c.h.d.init()
+	return &c.h.d.t.Secrets
+}
+
+// execution is the state of one running command that output callbacks touch.
+type execution struct {
+	c        *Conn
+	ctx      context.Context
+	p        process
+	ready    chan struct{} // closed once p is set
+	keepOpen bool          // stdin stays open for sudo or responders
+
+	mu      sync.Mutex
+	closed  bool
+	prompts int
+	sudoErr string
+	started bool
+}
+
+func (e *execution) write(s string) {
+	<-e.ready
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		io.WriteString(e.p.stdin(), s)
+	}
+}
+
+func (e *execution) closeStdin() {
+	<-e.ready
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.closed = true
+		e.p.stdin().Close()
+	}
+}
+
+// startStdin forwards the caller's stdin, or closes stdin when there is none
+// (and no responder needs it), so commands that read stdin see EOF.
+func (e *execution) startStdin() {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return
+	}
+	e.started = true
+	e.mu.Unlock()
+	in := e.c.sc.stdin
+	respond := len(e.c.sc.responders) > 0
+	if in == nil {
+		if !respond {
+			e.closeStdin()
+		}
+		return
+	}
+	go func() {
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := in.Read(buf)
+			if n > 0 {
+				e.write(string(buf[:n]))
+			}
+			if err != nil {
+				break
+			}
+		}
+		if !respond {
+			e.closeStdin()
+		}
+	}()
+}
+
+// sudoPrompt answers sudo's password prompt. A second prompt means the
+// password was wrong: stdin is closed so sudo gives up instead of waiting.
+func (e *execution) sudoPrompt() {
+	e.mu.Lock()
+	e.prompts++
+	n := e.prompts
+	e.mu.Unlock()
+	if n > 1 {
+		e.setSudoErr("incorrect password")
+		go e.closeStdin()
+		return
+	}
+	go func() {
+		pw, err := e.c.secrets().Get(e.ctx, sudoKey, fmt.Sprintf("[sudo] password for %s: ", e.c.h.name))
+		if err != nil {
+			if errors.Is(err, transport.ErrNoTerminal) {
+				e.setSudoErr("a password is required and none was given (no terminal to ask on)")
+			} else {
+				e.setSudoErr("password: " + err.Error())
+			}
+			e.closeStdin()
+			return
+		}
+		e.write(pw + "\n")
+	}()
+}
+
+func (e *execution) setSudoErr(msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sudoErr == "" {
+		e.sudoErr = msg
+	}
+}
+
+// sudoOK runs when the command inside sudo has started: sudo is done with
+// stdin, so the caller's input may flow.
+func (e *execution) sudoOK() { go e.startStdin() }
+
+// tee writes to the capture buffer and, if set, the live stream.
+func tee(capture *bytes.Buffer, live io.Writer) io.Writer {
+	if live == nil {
+		return capture
+	}
+	return io.MultiWriter(capture, live)
+}
