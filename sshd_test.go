@@ -137,7 +137,7 @@ func TestSSHDStreamStdinPtyRespond(t *testing.T) {
 	if got := c.Pty().Run("tty").Text(); !strings.HasPrefix(got, "/dev/pts/") {
 		t.Fatalf("pty: tty says %q", got)
 	}
-	if got := c.Run("tty").Text(); got != "not a tty" {
+	if got := c.Warn().Run("tty").Text(); got != "not a tty" {
 		t.Fatalf("no pty: tty says %q", got)
 	}
 	r = c.Respond(`Proceed\? \[y/N\] `, "y\n").Shell(`printf 'Proceed? [y/N] '; read a; echo "answer=$a"`)
@@ -162,7 +162,7 @@ func TestSSHDTimeoutAndCancel(t *testing.T) {
 	// The remote process was signalled, not left running.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		r := c.Warn().Shell("pgrep -f 'sleep 31.25' || true")
+		r := c.Warn().Shell("pgrep -f 'sleep 31[.]25' || true")
 		if strings.TrimSpace(r.Stdout) == "" {
 			break
 		}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
 func newEd25519(t testing.TB) ssh.Signer {
@@ -161,7 +160,5 @@ func readLines(t testing.TB, p string) []string {
 	}
 	return strings.Split(s, "\n")
 }
-
-var _ = xknownhosts.Line
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

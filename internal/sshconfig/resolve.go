@@ -121,9 +121,11 @@ type Host struct {
 	RevokedHostKeys string
 
 	// ProxyJump lists the jump hosts, first hop first, each as
-	// "[user@]host[:port]"; nil when unset or "none". Each hop is itself
-	// a target to Resolve (the destination's settings do not apply to
-	// it).
+	// "[user@]host[:port]" with its %h, %n, %p and %r tokens expanded;
+	// nil when unset or "none". As with ssh -J, each hop is a target to
+	// Resolve on its own (the destination's settings do not apply to
+	// it); a later hop is reached through the hops before it, which
+	// replace its own ProxyJump, while the first hop keeps its own.
 	ProxyJump []string
 	// ProxyCommand is the raw ProxyCommand, when it is in effect (it was
 	// obtained before any ProxyJump). Loom does not run it: it is also
@@ -391,6 +393,9 @@ func (s *state) walkLines(lines []*line, active *bool) error {
 		case "Include":
 			// An included file starts in the state of the block that
 			// includes it, and its Host and Match lines do not leak out.
+			if !*active {
+				continue
+			}
 			for _, f := range ln.incl {
 				a := true
 				if err := s.walkLines(f.lines, &a); err != nil {
@@ -620,17 +625,19 @@ func (s *state) build() (*Host, error) {
 		PubkeyAuthentication:         s.flag("PubkeyAuthentication", true),
 		NumberOfPasswordPrompts:      s.num("NumberOfPasswordPrompts", 3),
 	}
+	var err error
 	if st, ok := s.vals["PreferredAuthentications"]; ok {
 		h.PreferredAuthentications = slices.Clone(st.val.([]string))
 	}
 	if st, ok := s.vals["ProxyJump"]; ok {
-		h.ProxyJump = slices.Clone([]string(st.val.(jumpHosts)))
+		if h.ProxyJump, err = s.expandJump(h, st); err != nil {
+			return nil, err
+		}
 	}
 	if pc := s.str("ProxyCommand", "none"); !isNone(pc) {
 		h.ProxyCommand = pc
 	}
 
-	var err error
 	ids := s.lists["IdentityFile"]
 	if len(ids) == 0 {
 		h.DefaultIdentities = true
@@ -693,6 +700,26 @@ func (s *state) build() (*Host, error) {
 	}
 	h.Unsupported = s.unsupported()
 	return h, nil
+}
+
+// expandJump expands the %h, %n, %p and %r tokens in the jump hosts, as
+// ssh(1) does (it runs the jump through a ProxyCommand it expands), and
+// checks the result.
+func (s *state) expandJump(h *Host, st setting) ([]string, error) {
+	tok := map[byte]string{'h': h.HostName, 'n': h.Alias, 'p': strconv.Itoa(h.Port), 'r': h.User}
+	var hops []string
+	for _, hop := range st.val.(jumpHosts) {
+		v, err := expandTokens(hop, tok, nil)
+		if err != nil {
+			return nil, st.src.errorf("ProxyJump: %v", err)
+		}
+		t, err := ParseTarget(v)
+		if err != nil {
+			return nil, st.src.errorf("ProxyJump: %v", err)
+		}
+		hops = append(hops, t.String())
+	}
+	return hops, nil
 }
 
 // unsupported lists the unsupported directives in effect.

@@ -116,7 +116,7 @@ Host "with space" other
 		{"example.com", fields{"User": "me"}},
 		{"good.corp", fields{"User": "corp2"}},
 		{"bad.corp", fields{"User": "me"}}, // a negated match wins wherever it is
-		{"nothing", fields{"Port": 22}}, // a negated pattern alone never matches
+		{"nothing", fields{"Port": 22}},    // a negated pattern alone never matches
 		{"db1", fields{"Port": 2}},
 		{"db10", fields{"Port": 22}},
 		{"webfront", fields{"Port": 2}},
@@ -407,6 +407,8 @@ func TestProxyJump(t *testing.T) {
 		{"chain", "ProxyJump a,u@b:2222,ssh://c@d:3,[::1]:4\n", nil,
 			fields{"ProxyJump": []string{"a", "u@b:2222", "c@d:3", "[::1]:4"}, "ProxyCommand": ""}},
 		{"none", "ProxyJump none\n", nil, fields{"ProxyJump": []string(nil)}},
+		{"tokens", "HostName real.%h\nUser deploy\nPort 2200\nProxyJump %r@jump-%n,%%x@j2-%h:22\n", nil,
+			fields{"ProxyJump": []string{"deploy@jump-h", "%x@j2-real.h:22"}}},
 		{"none wins when first", "Host h\n  ProxyJump none\nHost *\n  ProxyJump bastion\n", nil,
 			fields{"ProxyJump": []string(nil)}},
 		{"-o beats files", "ProxyJump bastion\n", func(o *Options) { o.Set = []string{"ProxyJump=none"} },
@@ -424,6 +426,22 @@ func TestProxyJump(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			checkFields(t, resolve(t, tt.cfg, "h", tt.mod), tt.want)
 		})
+	}
+}
+
+func TestProxyJumpErrors(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"ProxyJump j-%x\n":             `test.conf:1: ProxyJump: unknown token %x in "j-%x"`,
+		"ProxyJump %r@j:%p\n":          `test.conf:1: ProxyJump: invalid jump host: invalid port "%p" in target "%r@j:%p"`,
+		"HostName a:b\nProxyJump %h\n": `test.conf:2: ProxyJump: invalid port "b" in target "a:b"`,
+	} {
+		c, err := Parse(strings.NewReader(cfg), "test.conf")
+		if err == nil {
+			_, err = c.Resolve("h", testOptions())
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: error %v, want %s", cfg, err, want)
+		}
 	}
 }
 
