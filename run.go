@@ -198,8 +198,9 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		patterns = append(patterns, watch.Pattern{Re: r.re, OnMatch: func() { e.write(answer) }})
 	}
 	var outBuf, errBuf bytes.Buffer
-	stdout := &watch.Writer{W: tee(&outBuf, c.sc.stdout), Tokens: tokens, Patterns: patterns}
-	stderr := &watch.Writer{W: tee(&errBuf, c.sc.stderr), Tokens: tokens, Patterns: patterns}
+	var liveMu sync.Mutex // one lock for both streams: they may share a writer
+	stdout := &watch.Writer{W: tee(&outBuf, c.sc.stdout, &liveMu), Tokens: tokens, Patterns: patterns}
+	stderr := &watch.Writer{W: tee(&errBuf, c.sc.stderr, &liveMu), Tokens: tokens, Patterns: patterns}
 
 	p, err := c.h.r.start(ctx, full, c.sc.pty, stdout, stderr)
 	if err != nil {
@@ -402,10 +403,22 @@ func (e *execution) setSudoErr(msg string) {
 // stdin, so the caller's input may flow.
 func (e *execution) sudoOK() { go e.startStdin() }
 
-// tee writes to the capture buffer and, if set, the live stream.
-func tee(capture *bytes.Buffer, live io.Writer) io.Writer {
+// tee writes to the capture buffer and, if set, the live stream; writes to
+// the live stream hold mu.
+func tee(capture *bytes.Buffer, live io.Writer, mu *sync.Mutex) io.Writer {
 	if live == nil {
 		return capture
 	}
-	return io.MultiWriter(capture, live)
+	return io.MultiWriter(capture, &lockedWriter{mu: mu, w: live})
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

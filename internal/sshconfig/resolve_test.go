@@ -2,6 +2,7 @@ package sshconfig
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -679,5 +680,18 @@ func TestLocalDefaults(t *testing.T) {
 	}
 	if h.User == "" || len(h.IdentityFiles) == 0 || !strings.HasSuffix(h.IdentityFiles[0], "/.ssh/id_rsa") {
 		t.Errorf("defaults from the current user: User=%q IdentityFiles=%q", h.User, h.IdentityFiles)
+	}
+}
+
+// docs/ssh_config.md must name every unsupported directive.
+func TestDocsListUnsupported(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/ssh_config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range UnsupportedDirectives() {
+		if !strings.Contains(string(doc), "`"+d) {
+			t.Errorf("docs/ssh_config.md does not mention %q", d)
+		}
 	}
 }

@@ -428,7 +428,7 @@ func (c *Client) keepalive(interval time.Duration, count int) {
 
 // NewSession opens a session channel, waiting for a free slot (sessions per
 // connection are capped below sshd's MaxSessions) and retrying with backoff
-// when the server still answers "administratively prohibited" (channel
+// when the server still refuses for lack of sessions (channel
 // close is asynchronous, so a slot freed here may not be free there yet).
 // release must be called when the session is closed.
 func (c *Client) NewSession(ctx context.Context) (s *ssh.Session, release func(), err error) {
@@ -447,7 +447,10 @@ func (c *Client) NewSession(ctx context.Context) (s *ssh.Session, release func()
 			return s, release, nil
 		}
 		var oc *ssh.OpenChannelError
-		if !errors.As(err, &oc) || oc.Reason != ssh.Prohibited || try >= 8 {
+		// sshd at MaxSessions answers "open failed" (ConnectionFailed);
+		// other servers say "administratively prohibited".
+		refused := errors.As(err, &oc) && (oc.Reason == ssh.Prohibited || oc.Reason == ssh.ConnectionFailed && oc.Message == "open failed")
+		if !refused || try >= 8 {
 			release()
 			if c.Closed() {
 				return nil, nil, c.lostErr()
