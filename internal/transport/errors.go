@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/loomssh/loom/internal/hostkey"
 )
 
 // Reason says why a connection could not be made. The fan-out summary and the
@@ -63,8 +65,13 @@ func (e *ConnectError) Error() string {
 	case Auth:
 		b.WriteString("authentication failed")
 	case HostKey:
-		// The host key error names host, fingerprint and file itself.
-		return e.Err.Error()
+		// The host key error names host, fingerprint and file itself; add
+		// the name the user gave when known_hosts knows it by another.
+		var hk *hostkey.Error
+		if errors.As(e.Err, &hk) && hk.Host == e.Host {
+			return e.Err.Error()
+		}
+		return e.Host + ": " + e.Err.Error()
 	default:
 		b.WriteString("ssh handshake with " + e.Addr + " failed")
 	}
