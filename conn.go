@@ -45,6 +45,7 @@ type host struct {
 	d         *Dialer
 	r         runner
 	ownDialer bool
+	vars      map[string]string
 
 	mu  sync.Mutex
 	err error

@@ -151,14 +151,27 @@ func (d *Dialer) options() sshconfig.Options {
 // Resolve returns the settings ssh would use for target (host, user@host,
 // host:port, [v6addr]:port) after ssh_config and the Dialer's overrides.
 func (d *Dialer) Resolve(target string) (*HostConfig, error) {
-	if err := d.init(); err != nil {
-		return nil, err
-	}
-	h, err := d.cfg.Resolve(target, d.options())
+	return d.resolve(target, nil)
+}
+
+func (d *Dialer) resolve(target string, set []string) (*HostConfig, error) {
+	h, err := d.resolveRaw(target, set)
 	if err != nil {
 		return nil, err
 	}
 	return hostConfig(h), nil
+}
+
+// resolveRaw resolves target with extra -o settings in front of the Dialer's.
+func (d *Dialer) resolveRaw(target string, set []string) (*sshconfig.Host, error) {
+	if err := d.init(); err != nil {
+		return nil, err
+	}
+	o := d.options()
+	if len(set) > 0 {
+		o.Set = append(append([]string(nil), set...), o.Set...)
+	}
+	return d.cfg.Resolve(target, o)
 }
 
 // resolveHop resolves a jump host: its own ssh_config applies, with the rest
@@ -184,12 +197,17 @@ func (d *Dialer) resolveHop(hop string, via []string) (*sshconfig.Host, error) {
 // Dial connects to target and returns its Conn. Operations on the Conn run
 // over this one connection.
 func (d *Dialer) Dial(ctx context.Context, target string) (*Conn, error) {
-	if err := d.init(); err != nil {
-		return nil, err
-	}
-	h, err := d.cfg.Resolve(target, d.options())
+	return d.dial(ctx, target, nil)
+}
+
+func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, error) {
+	h, err := d.resolveRaw(target, set)
 	if err != nil {
 		return nil, err
+	}
+	if h.ProxyCommand != "" {
+		// Connecting directly would quietly bypass the user's proxy.
+		return nil, fmt.Errorf("%s: ssh_config ProxyCommand is not supported by Loom; use ProxyJump", h.Alias)
 	}
 	for _, u := range h.Unsupported {
 		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -52,6 +55,12 @@ type Dialer struct {
 	HandshakeTimeout time.Duration
 	// MaxSessions caps sessions open at once on one connection.
 	MaxSessions int
+	// MaxHandshakes caps connections being set up (TCP connect, key
+	// exchange, authentication) at once across the run; 0 means no cap.
+	MaxHandshakes int
+	// Retries is how many times a refused or timed-out connection is
+	// tried again. Handshakes the server drops early are always retried.
+	Retries int
 	// Resolve resolves a ProxyJump hop; via is the rest of the chain in
 	// front of it (nil: use the hop's own ssh_config).
 	Resolve func(hop string, via []string) (*sshconfig.Host, error)
@@ -62,6 +71,7 @@ type Dialer struct {
 
 	initOnce   sync.Once
 	agentSlots chan struct{}
+	handshakes chan struct{}
 
 	mu    sync.Mutex
 	keys  map[string]*keyFile
@@ -78,6 +88,9 @@ type jump struct {
 func (d *Dialer) init() {
 	d.initOnce.Do(func() {
 		d.agentSlots = make(chan struct{}, maxAgentConns)
+		if d.MaxHandshakes > 0 {
+			d.handshakes = make(chan struct{}, d.MaxHandshakes)
+		}
 	})
 }
 
@@ -118,7 +131,61 @@ func (d *Dialer) dial(ctx context.Context, h *sshconfig.Host, depth int) (*Clien
 			return nil, err
 		}
 	}
-	return d.connect(ctx, h, via)
+	return d.connectRetry(ctx, h, via)
+}
+
+// connectRetry connects, holding a handshake slot, and retries what is
+// worth retrying: a handshake the server dropped before it began (sshd's
+// MaxStartups drops connections at random when many start at once) always,
+// with backoff and jitter; refused and timed-out connects Retries times.
+func (d *Dialer) connectRetry(ctx context.Context, h *sshconfig.Host, via *Client) (*Client, error) {
+	backoff := 100 * time.Millisecond
+	dropped, failed := 0, 0
+	for {
+		if d.handshakes != nil {
+			select {
+			case d.handshakes <- struct{}{}:
+			case <-ctx.Done():
+				return nil, &ConnectError{Host: h.Alias, Addr: h.Addr(), Reason: Timeout, Err: ctx.Err()}
+			}
+		}
+		c, err := d.connect(ctx, h, via)
+		if d.handshakes != nil {
+			<-d.handshakes
+		}
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		var ce *ConnectError
+		errors.As(err, &ce)
+		switch {
+		case ce != nil && ce.Reason == Protocol && droppedEarly(ce.Err) && dropped < maxDropRetries:
+			dropped++
+		case ce != nil && (ce.Reason == Unreachable || ce.Reason == Timeout) && failed < max(d.Retries, h.ConnectionAttempts-1):
+			failed++
+		default:
+			return nil, err
+		}
+		d.logf("%s: %v; retrying in %v", h.Alias, err, backoff)
+		jitter := time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-time.After(backoff/2 + jitter):
+		case <-ctx.Done():
+			return nil, err
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// maxDropRetries bounds retries of handshakes the server dropped.
+const maxDropRetries = 5
+
+// droppedEarly reports a connection the server closed before or during key
+// exchange: what MaxStartups (or a server briefly out of resources) does.
+func droppedEarly(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // jumpClient returns the shared connection to hop, dialing it on first use

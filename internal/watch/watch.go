@@ -14,8 +14,8 @@ import (
 // Token is an exact byte string to find in the stream.
 type Token struct {
 	Text    string
-	Replace string     // what the output shows instead of Text
-	OnMatch func()     // called (synchronously) each time Text passes; may be nil
+	Replace string // what the output shows instead of Text
+	OnMatch func() // called (synchronously) each time Text passes; may be nil
 }
 
 // Pattern is a regular expression watched for in the output; the text is

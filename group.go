@@ -1,0 +1,355 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultParallel is how many hosts a Group works on at once by default.
+const DefaultParallel = 32
+
+// Group runs the same work on many hosts at once: a bounded number in
+// flight, in rolling batches if asked, stopping early when too many fail.
+// An unreachable or hung host never holds up the others.
+//
+// Set the fields, then call Run, Shell or Each; a Group may be reused.
+type Group struct {
+	// Dialer connects to the hosts. Nil: a Dialer of default settings.
+	Dialer *Dialer
+	// Hosts to run on, in order.
+	Hosts []Host
+	// Parallel is how many hosts are worked on at once (default 32).
+	Parallel int
+	// Batch splits the hosts into consecutive batches of this size (a count,
+	// or a percentage of the hosts, at least one host); a batch finishes
+	// before the next one starts. Unset: one batch.
+	Batch Limit
+	// MaxFail stops the run early: once more hosts than this have failed
+	// (command failed or host unreachable), no new host starts; hosts
+	// already running finish. A percentage is of all the hosts, rounded
+	// down. Unset: no limit.
+	MaxFail Limit
+	// FailFast stops at the first failure: no new host starts and the
+	// commands still running are interrupted.
+	FailFast bool
+	// HostTimeout bounds each host's whole turn: connecting and running.
+	HostTimeout time.Duration
+	// Output returns where a host's output goes live (besides the captured
+	// Result). Writers that are io.Closers are closed when the host is done.
+	// Nil: no live output.
+	Output func(h Host) (stdout, stderr io.Writer)
+	// OnStart is called as each host starts; OnDone when it is done. Calls
+	// are serialised: they may print without locking.
+	OnStart func(h Host)
+	OnDone  func(r *HostResult)
+	// DiscardOutput drops each host's captured stdout and stderr once
+	// OnDone has seen them, so a run's memory grows with Parallel, not with
+	// the number of hosts.
+	DiscardOutput bool
+}
+
+// Status is where a host ended up.
+type Status int
+
+// Host statuses.
+const (
+	StatusNotStarted  Status = iota // the run stopped (or was interrupted) before the host's turn
+	StatusOK                        // the work succeeded
+	StatusFailed                    // a command failed, timed out or lost its connection
+	StatusUnreachable               // could not connect, log in, or trust the host key
+	StatusInterrupted               // stopped by cancellation (Ctrl-C, FailFast) while running
+)
+
+func (s Status) String() string {
+	return [...]string{"not started", "ok", "failed", "unreachable", "interrupted"}[s]
+}
+
+// HostResult is what happened on one host.
+type HostResult struct {
+	Host     string
+	Status   Status
+	Err      error   // why it did not succeed
+	Result   *Result // the command's result (Run and Shell; the last command's for Each)
+	Start    time.Time
+	Duration time.Duration
+}
+
+// Reason says in a few words why the host did not succeed: "exit 3",
+// "signal KILL", "command timeout", "host timeout", "connection lost",
+// "unreachable", "connect timeout", "authentication", "host key",
+// "interrupted", "not started"... and "ok" when it did.
+func (r *HostResult) Reason() string {
+	var ee *ExitError
+	var te *TimeoutError
+	var se *SudoError
+	var ce *ConnectError
+	switch {
+	case r.Status == StatusOK:
+		return "ok"
+	case r.Status == StatusNotStarted:
+		return "not started"
+	case r.Status == StatusInterrupted:
+		return "interrupted"
+	case errors.As(r.Err, &ce):
+		switch ce.Reason {
+		case ReasonTimeout:
+			if errors.Is(ce.Err, context.DeadlineExceeded) {
+				return "host timeout"
+			}
+			return "connect timeout"
+		case ReasonUnreachable:
+			return "unreachable"
+		case ReasonAuth:
+			return "authentication"
+		case ReasonHostKey:
+			return "host key"
+		}
+		return "ssh handshake"
+	case errors.As(r.Err, &ee):
+		if ee.Signal != "" {
+			return "signal " + ee.Signal
+		}
+		return fmt.Sprintf("exit %d", ee.Code)
+	case errors.As(r.Err, &te):
+		return "command timeout"
+	case errors.Is(r.Err, context.DeadlineExceeded):
+		return "host timeout"
+	case errors.As(r.Err, &se):
+		return "sudo"
+	case errors.Is(r.Err, ErrConnLost):
+		return "connection lost"
+	case errors.Is(r.Err, ErrNoExitStatus):
+		return "no exit status"
+	}
+	return "error"
+}
+
+// Results are the outcome of a Group run, one per host in the Group's order.
+type Results struct {
+	Hosts []*HostResult
+}
+
+func (rs *Results) with(s Status) []*HostResult {
+	var out []*HostResult
+	for _, r := range rs.Hosts {
+		if r.Status == s {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OK returns the hosts that succeeded.
+func (rs *Results) OK() []*HostResult { return rs.with(StatusOK) }
+
+// Failed returns the hosts where the work failed.
+func (rs *Results) Failed() []*HostResult { return rs.with(StatusFailed) }
+
+// Unreachable returns the hosts that could not be connected to.
+func (rs *Results) Unreachable() []*HostResult { return rs.with(StatusUnreachable) }
+
+// Interrupted returns the hosts stopped while running.
+func (rs *Results) Interrupted() []*HostResult { return rs.with(StatusInterrupted) }
+
+// NotStarted returns the hosts whose turn never came.
+func (rs *Results) NotStarted() []*HostResult { return rs.with(StatusNotStarted) }
+
+// Err returns nil when every host succeeded, else an error counting the
+// hosts that did not and naming the first of them.
+func (rs *Results) Err() error {
+	var bad []*HostResult
+	for _, r := range rs.Hosts {
+		if r.Status != StatusOK {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	first := bad[0]
+	msg := first.Reason()
+	if first.Err != nil {
+		msg = first.Err.Error()
+	}
+	if len(bad) == 1 {
+		return fmt.Errorf("%s: %s", first.Host, strings.TrimPrefix(msg, first.Host+": "))
+	}
+	return fmt.Errorf("%d of %d hosts did not succeed; first: %s: %s", len(bad), len(rs.Hosts), first.Host, strings.TrimPrefix(msg, first.Host+": "))
+}
+
+// Run runs a command (arguments quoted, as Conn.Run) on every host.
+func (g *Group) Run(ctx context.Context, args ...string) *Results {
+	return g.each(ctx, func(c *Conn, hr *HostResult) error {
+		hr.Result = c.Run(args...)
+		return hr.Result.Err
+	})
+}
+
+// Shell runs shell text (as Conn.Shell) on every host.
+func (g *Group) Shell(ctx context.Context, script string) *Results {
+	return g.each(ctx, func(c *Conn, hr *HostResult) error {
+		hr.Result = c.Shell(script)
+		return hr.Result.Err
+	})
+}
+
+// Each calls fn with each host's Conn, on up to Parallel hosts at once. A
+// host fails if fn returns an error or any operation on its Conn failed
+// (Conn.Err); a panic in fn fails that host only.
+func (g *Group) Each(ctx context.Context, fn func(*Conn) error) *Results {
+	return g.each(ctx, func(c *Conn, _ *HostResult) error { return fn(c) })
+}
+
+func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Results {
+	d := g.Dialer
+	if d == nil {
+		d = &Dialer{}
+		defer d.Close()
+	}
+	total := len(g.Hosts)
+	rs := &Results{Hosts: make([]*HostResult, total)}
+	for i, h := range g.Hosts {
+		rs.Hosts[i] = &HostResult{Host: h.Name}
+	}
+	parallel := g.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
+	}
+	batch := total
+	if g.Batch.IsSet() {
+		batch = max(1, g.Batch.Of(total))
+	}
+	maxFail := -1
+	if g.MaxFail.IsSet() {
+		maxFail = g.MaxFail.Of(total)
+	}
+	if g.FailFast {
+		maxFail = 0
+	}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var failures atomic.Int64
+	stopped := func() bool {
+		return runCtx.Err() != nil || maxFail >= 0 && failures.Load() > int64(maxFail)
+	}
+	var cbMu sync.Mutex // serialises OnStart and OnDone
+	slots := make(chan struct{}, parallel)
+
+	for first := 0; first < total && !stopped(); first += batch {
+		var wg sync.WaitGroup
+		for i := first; i < min(first+batch, total); i++ {
+			select {
+			case slots <- struct{}{}:
+			case <-runCtx.Done():
+			}
+			if stopped() {
+				if runCtx.Err() == nil {
+					<-slots
+				}
+				break
+			}
+			h, hr := g.Hosts[i], rs.Hosts[i]
+			if g.OnStart != nil {
+				cbMu.Lock()
+				g.OnStart(h)
+				cbMu.Unlock()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				g.runHost(runCtx, d, h, hr, fn)
+				if hr.Status == StatusFailed || hr.Status == StatusUnreachable {
+					if failures.Add(1) > int64(maxFail) && g.FailFast {
+						cancelRun()
+					}
+				}
+				if g.OnDone != nil {
+					cbMu.Lock()
+					g.OnDone(hr)
+					cbMu.Unlock()
+				}
+				if g.DiscardOutput && hr.Result != nil {
+					hr.Result.Stdout, hr.Result.Stderr = "", ""
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for _, hr := range rs.Hosts {
+		if hr.Status == StatusNotStarted && hr.Err == nil {
+			switch {
+			case ctx.Err() != nil:
+				hr.Err = fmt.Errorf("%s: not started: %w", hr.Host, ctx.Err())
+			case maxFail >= 0:
+				hr.Err = fmt.Errorf("%s: not started: more than %d hosts failed", hr.Host, maxFail)
+			}
+		}
+	}
+	return rs
+}
+
+// runHost connects to one host and runs fn there, filling hr.
+func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, fn func(*Conn, *HostResult) error) {
+	hr.Start = time.Now()
+	defer func() { hr.Duration = time.Since(hr.Start) }()
+	if g.HostTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.HostTimeout)
+		defer cancel()
+	}
+	var stdout, stderr io.Writer
+	if g.Output != nil {
+		stdout, stderr = g.Output(h)
+		defer closeWriters(stdout, stderr)
+	}
+	c, err := d.DialHost(ctx, h)
+	if err != nil {
+		hr.Err, hr.Status = err, StatusUnreachable
+		if errors.Is(err, context.Canceled) {
+			hr.Status = StatusInterrupted
+		}
+		return
+	}
+	defer c.Close()
+	c = c.WithContext(ctx).Stream(stdout, stderr)
+	err = safeCall(fn, c, hr)
+	if err == nil {
+		err = c.Err()
+	}
+	switch {
+	case err == nil:
+		hr.Status = StatusOK
+	case errors.Is(err, context.Canceled):
+		hr.Err, hr.Status = err, StatusInterrupted
+	default:
+		hr.Err, hr.Status = err, StatusFailed
+	}
+}
+
+// safeCall runs fn, turning a panic into that host's error.
+func safeCall(fn func(*Conn, *HostResult) error, c *Conn, hr *HostResult) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: panic: %v\n%s", c.Host(), p, debug.Stack())
+		}
+	}()
+	return fn(c, hr)
+}
+
+func closeWriters(ws ...io.Writer) {
+	seen := map[io.Writer]bool{}
+	for _, w := range ws {
+		if cl, ok := w.(io.Closer); ok && !seen[w] {
+			seen[w] = true
+			cl.Close()
+		}
+	}
+}
