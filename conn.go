@@ -47,8 +47,9 @@ type host struct {
 	ownDialer bool
 	vars      map[string]string
 
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	last *Result // the latest operation's result, for Group's HostResult
 }
 
 // scope is the per-Conn context operations run in. It is copied on every

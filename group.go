@@ -43,7 +43,8 @@ type Group struct {
 	HostTimeout time.Duration
 	// Output returns where a host's output goes live (besides the captured
 	// Result). Writers that are io.Closers are closed when the host is done.
-	// Nil: no live output.
+	// Close may be called twice when stdout and stderr are one writer. Nil:
+	// no live output.
 	Output func(h Host) (stdout, stderr io.Writer)
 	// OnStart is called as each host starts; OnDone when it is done. Calls
 	// are serialised: they may print without locking.
@@ -324,6 +325,11 @@ func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, 
 	if err == nil {
 		err = c.Err()
 	}
+	if hr.Result == nil {
+		c.h.mu.Lock()
+		hr.Result = c.h.last
+		c.h.mu.Unlock()
+	}
 	switch {
 	case err == nil:
 		hr.Status = StatusOK
@@ -344,11 +350,11 @@ func safeCall(fn func(*Conn, *HostResult) error, c *Conn, hr *HostResult) (err e
 	return fn(c, hr)
 }
 
+// closeWriters closes the writers that are io.Closers (the same writer
+// may be given twice: Close must be idempotent, as the Output doc says).
 func closeWriters(ws ...io.Writer) {
-	seen := map[io.Writer]bool{}
 	for _, w := range ws {
-		if cl, ok := w.(io.Closer); ok && !seen[w] {
-			seen[w] = true
+		if cl, ok := w.(io.Closer); ok {
 			cl.Close()
 		}
 	}

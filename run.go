@@ -265,7 +265,7 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		err = &ExitError{Host: c.h.name, Cmd: display, Code: w.code, Signal: w.sig, Stderr: tail(res.Stderr, 3)}
 		if c.sc.warn {
 			res.Err = err
-			res.Duration = time.Since(start)
+			c.record(res, start, nil)
 			return res
 		}
 	}
@@ -287,6 +287,9 @@ func (c *Conn) record(res *Result, start time.Time, err error) *Result {
 		res.Err = err
 		c.Fail(err)
 	}
+	c.h.mu.Lock()
+	c.h.last = res
+	c.h.mu.Unlock()
 	return res
 }
 

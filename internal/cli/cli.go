@@ -1,6 +1,6 @@
-// Package cli is the loom command: flags, the run over hosts, the summary
-// and the exit status. Run takes its streams so the whole CLI is testable
-// in-process.
+// Package cli is the loom command: flags, host selection, the run over the
+// hosts, live output, the summary and the exit status. Run takes its
+// streams so the whole CLI is testable in-process.
 package cli
 
 import (
@@ -11,6 +11,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/loomssh/loom"
@@ -33,11 +34,15 @@ func version() string {
 
 // Env is what the CLI takes from its process, so tests can run it in-process.
 type Env struct {
-	Stdin          io.Reader
+	Stdin          io.Reader // forwarded to the command when there is one host; nil: none
 	Stdout, Stderr io.Writer
-	// Prompt asks for passwords; nil means no terminal.
-	Prompt loom.Prompter
+	Prompt         loom.Prompter // asks for passwords; nil: no terminal
+	Color          bool          // colour the host prefixes
+	Progress       bool          // stderr is a terminal: show a progress line
 }
+
+// maxHandshakes is the default cap on connections set up at once.
+const maxHandshakes = 64
 
 // Run runs the loom command with args (without the program name) and
 // returns the exit status.
@@ -62,18 +67,30 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
-		fmt.Fprintln(env.Stderr, "Run 'loom -h' for help.")
 		return ExitUsage
 	}
-	hosts, err := readHosts(o.hosts.vals)
+	switch {
+	case len(o.hosts.vals) == 0 && len(o.roles.vals) == 0:
+		return usage("no hosts: give some with -H (or -R ROLE with an inventory); see loom -h")
+	case len(o.args) == 0:
+		return usage("no command: give it after --, e.g. loom -H host -- uptime")
+	case o.json && o.gather:
+		return usage("--json and --gather cannot be used together")
+	case o.parallel < 1:
+		return usage("-P %d: want at least 1", o.parallel)
+	case o.retries < 0 || o.handshakes < 0:
+		return usage("--retries and --handshakes cannot be negative")
+	}
+	hosts, err := selectHosts(ctx, o)
 	if err != nil {
 		return usage("%v", err)
 	}
 	if len(hosts) == 0 {
-		return usage("no hosts: give some with -H")
+		return usage("no hosts left to run on (after -x)")
 	}
-	if len(o.args) == 0 {
-		return usage("no command: give it after --, e.g. loom -H %s -- uptime", hosts[0])
+	handshakes := o.handshakes
+	if handshakes == 0 {
+		handshakes = min(o.parallel, maxHandshakes)
 	}
 	d := &loom.Dialer{
 		ConfigFile:     o.configFile,
@@ -83,180 +100,106 @@ func Run(ctx context.Context, args []string, env Env) int {
 		Options:        o.sshOpts.vals,
 		Prompt:         env.Prompt,
 		ConnectTimeout: o.connectTimeout,
+		MaxHandshakes:  handshakes,
+		Retries:        o.retries,
 		Stderr:         env.Stderr,
 	}
-	if o.verbose {
-		sink := output.NewSink(env.Stderr)
-		d.Logf = func(format string, a ...any) { sink.WriteLine("debug: ", []byte(fmt.Sprintf(format, a...))) }
-	}
 	defer d.Close()
+	p := output.NewPrinter(env.Stdout, env.Stderr)
+	if o.verbose {
+		d.Logf = func(format string, a ...any) { p.Line(true, "debug: ", []byte(fmt.Sprintf(format, a...))) }
+	}
 	// Resolve every host first: a config error is a usage error, found
 	// before anything runs.
-	for _, h := range hosts {
-		if _, err := d.Resolve(h); err != nil {
-			fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-			return ExitUsage
+	configs := make([]*loom.HostConfig, len(hosts))
+	for i, h := range hosts {
+		if configs[i], err = d.ResolveHost(h); err != nil {
+			return usage("%v", err)
 		}
 	}
+	if o.dryRun {
+		dryRun(env.Stdout, o, hosts, configs)
+		return ExitOK
+	}
+	r := newReport(o, p, env, hosts)
+	g := &loom.Group{
+		Dialer:        d,
+		Hosts:         hosts,
+		Parallel:      o.parallel,
+		Batch:         o.batch.l,
+		MaxFail:       o.maxFail.l,
+		FailFast:      o.failFast,
+		HostTimeout:   o.hostTimeout,
+		Output:        r.output,
+		OnStart:       r.started,
+		OnDone:        r.done,
+		DiscardOutput: !o.gather,
+	}
+	if env.Progress && !r.single {
+		stop := p.Progress(250*time.Millisecond, r.progress)
+		defer stop()
+	}
+	single := len(hosts) == 1
+	results := g.Each(ctx, func(c *loom.Conn) error {
+		c = c.Timeout(o.cmdTimeout)
+		if o.pty {
+			c = c.Pty()
+		}
+		if single && env.Stdin != nil {
+			c = c.Stdin(env.Stdin) // like ssh; many hosts cannot share one stdin
+		}
+		args := o.args
+		switch {
+		case o.sudo && len(args) == 1:
+			return c.SudoShell(args[0]).Err
+		case o.sudo:
+			return c.Sudo(args...).Err
+		case len(args) == 1:
+			return c.Shell(args[0]).Err
+		}
+		return c.Run(args...).Err
+	})
+	return r.finish(results, ctx.Err() != nil)
+}
 
-	job := &job{o: o, d: d, env: env, single: len(hosts) == 1}
-	job.out = output.NewSink(env.Stdout)
-	job.errs = output.NewSink(env.Stderr)
+// dryRun prints the resolved hosts and what would run on each.
+func dryRun(w io.Writer, o *options, hosts []loom.Host, configs []*loom.HostConfig) {
+	cmd := strings.Join(quoteArgs(o.args), " ")
+	if len(o.args) == 1 {
+		cmd = o.args[0]
+	}
+	if o.sudo {
+		cmd = "sudo " + cmd
+	}
 	width := 0
 	for _, h := range hosts {
-		width = max(width, len(h))
+		width = max(width, len(h.Name))
 	}
-	results := make([]hostResult, 0, len(hosts))
-	for _, h := range hosts {
-		if ctx.Err() != nil {
-			results = append(results, hostResult{host: h, status: notStarted})
-			continue
+	for i, h := range hosts {
+		c := configs[i]
+		addr := fmt.Sprintf("%s@%s:%d", c.User, c.HostName, c.Port)
+		if len(c.ProxyJump) > 0 {
+			addr += " via " + strings.Join(c.ProxyJump, ",")
 		}
-		results = append(results, job.runHost(ctx, h, width))
+		fmt.Fprintf(w, "%-*s  %s  $ %s\n", width, h.Name, addr, cmd)
 	}
-	return summarize(results, job, ctx.Err() != nil)
-}
-
-// job is one ad-hoc command run over the hosts.
-type job struct {
-	o         *options
-	d         *loom.Dialer
-	env       Env
-	single    bool
-	out, errs *output.Sink
-}
-
-type status int
-
-const (
-	succeeded   status = iota
-	failed             // the command failed
-	unreachable        // could not connect, authenticate or trust the host
-	interrupted
-	notStarted
-)
-
-type hostResult struct {
-	host     string
-	status   status
-	err      error
-	exitCode int
-	duration time.Duration
-}
-
-// runHost connects to one host and runs the command there.
-func (j *job) runHost(ctx context.Context, host string, width int) hostResult {
-	start := time.Now()
-	r := hostResult{host: host}
-	c, err := j.d.Dial(ctx, host)
-	if err != nil {
-		r.err, r.status = err, unreachable
-		if ctx.Err() != nil {
-			r.status = interrupted
+	fmt.Fprintf(w, "# %d hosts, -P %d", len(hosts), o.parallel)
+	if o.batch.l.IsSet() {
+		fmt.Fprintf(w, ", batches of %d", max(1, o.batch.l.Of(len(hosts))))
+	}
+	if o.maxFail.l.IsSet() || o.failFast {
+		n := o.maxFail.l.Of(len(hosts))
+		if o.failFast {
+			n = 0
 		}
-		r.duration = time.Since(start)
-		return r
+		fmt.Fprintf(w, ", stop after %d failed", n+1)
 	}
-	defer c.Close()
-	var stdout, stderr io.Writer = j.out, j.errs
-	var lines []*output.Lines
-	if !j.single {
-		pad := strings.Repeat(" ", width-len(host))
-		lo := &output.Lines{Sink: j.out, Prefix: host + pad + " | "}
-		le := &output.Lines{Sink: j.errs, Prefix: host + pad + " ! "}
-		stdout, stderr, lines = lo, le, []*output.Lines{lo, le}
-	}
-	c = c.WithContext(ctx).Stream(stdout, stderr).Timeout(j.o.cmdTimeout)
-	if j.single && j.env.Stdin != nil {
-		c = c.Stdin(j.env.Stdin) // like ssh; many hosts cannot share one stdin
-	}
-	if j.o.pty {
-		c = c.Pty()
-	}
-	var res *loom.Result
-	args := j.o.args
-	switch {
-	case j.o.sudo && len(args) == 1:
-		res = c.SudoShell(args[0])
-	case j.o.sudo:
-		res = c.Sudo(args...)
-	case len(args) == 1:
-		res = c.Shell(args[0])
-	default:
-		res = c.Run(args...)
-	}
-	for _, l := range lines {
-		l.Close()
-	}
-	r.duration, r.exitCode, r.err = time.Since(start), res.ExitCode, res.Err
-	switch {
-	case res.Err == nil:
-		r.status = succeeded
-	case ctx.Err() != nil && errors.Is(res.Err, context.Canceled):
-		r.status = interrupted
-	default:
-		r.status = failed
-	}
-	return r
+	fmt.Fprintln(w, "; nothing was run")
 }
 
-// summarize prints what happened where and returns the exit status:
-// 130 if interrupted; else 1 if a command failed anywhere; else 3 if a host
-// could not be reached; else 0.
-func summarize(results []hostResult, j *job, wasInterrupted bool) int {
-	var n [notStarted + 1]int
-	for _, r := range results {
-		n[r.status]++
-	}
-	w := j.env.Stderr
-	if j.single {
-		r := results[0]
-		if r.err != nil && !(r.status == failed && isExit(r.err)) {
-			fmt.Fprintf(w, "loom: %v\n", r.err)
-		}
-	} else {
-		for _, r := range results {
-			switch r.status {
-			case failed, unreachable, interrupted:
-				fmt.Fprintf(w, "loom: %s: %s: %v\n", r.host, label(r.status), trimHost(r.err, r.host))
-			}
-		}
-		fmt.Fprintf(w, "loom: %d hosts: %d ok, %d failed, %d unreachable", len(results), n[succeeded], n[failed], n[unreachable])
-		if n[interrupted]+n[notStarted] > 0 {
-			fmt.Fprintf(w, ", %d interrupted, %d not started", n[interrupted], n[notStarted])
-		}
-		fmt.Fprintln(w)
-	}
-	switch {
-	case wasInterrupted || n[interrupted] > 0:
-		return ExitInterrupted
-	case n[failed] > 0:
-		return ExitFailed
-	case n[unreachable] > 0:
-		return ExitUnreachable
-	}
-	return ExitOK
+// counters for the progress line.
+type counters struct {
+	started, done, failed atomic.Int64
 }
 
-func isExit(err error) bool {
-	var ee *loom.ExitError
-	return errors.As(err, &ee)
-}
-
-func label(s status) string {
-	switch s {
-	case failed:
-		return "failed"
-	case unreachable:
-		return "unreachable"
-	case interrupted:
-		return "interrupted"
-	}
-	return "ok"
-}
-
-// trimHost drops the "host: " an error starts with, since the summary line
-// already names the host.
-func trimHost(err error, host string) string {
-	return strings.TrimPrefix(err.Error(), host+": ")
-}
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -4,9 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/loomssh/loom"
 )
 
 // Exit statuses (DESIGN.md; keep them stable).
@@ -18,7 +19,8 @@ const (
 	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
-// listFlag collects a repeatable flag; each value may hold a comma list.
+// listFlag collects a repeatable flag; with comma set, each value may hold
+// a comma list (commas inside [ranges] stay).
 type listFlag struct {
 	vals  []string
 	comma bool
@@ -27,20 +29,58 @@ type listFlag struct {
 func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
 func (l *listFlag) Set(v string) error {
 	if l.comma {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				l.vals = append(l.vals, s)
-			}
-		}
+		l.vals = append(l.vals, splitList(v)...)
 		return nil
 	}
 	l.vals = append(l.vals, v)
 	return nil
 }
 
+// splitList splits on commas outside brackets.
+func splitList(v string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i <= len(v); i++ {
+		if i < len(v) {
+			switch v[i] {
+			case '[':
+				depth++
+				continue
+			case ']':
+				depth--
+				continue
+			case ',':
+				if depth > 0 {
+					continue
+				}
+			default:
+				continue
+			}
+		}
+		if s := strings.TrimSpace(v[start:i]); s != "" {
+			out = append(out, s)
+		}
+		start = i + 1
+	}
+	return out
+}
+
+// limitFlag is a count or a percentage.
+type limitFlag struct{ l loom.Limit }
+
+func (f *limitFlag) String() string { return f.l.String() }
+func (f *limitFlag) Set(v string) error {
+	l, err := loom.ParseLimit(v)
+	f.l = l
+	return err
+}
+
 // options are the parsed command line.
 type options struct {
 	hosts          listFlag
+	roles          listFlag
+	excludes       listFlag
+	inventory      string
 	configFile     string
 	identities     listFlag
 	user           string
@@ -48,8 +88,19 @@ type options struct {
 	sshOpts        listFlag
 	connectTimeout time.Duration
 	cmdTimeout     time.Duration
+	hostTimeout    time.Duration
+	parallel       int
+	handshakes     int
+	batch          limitFlag
+	maxFail        limitFlag
+	failFast       bool
+	retries        int
 	sudo           bool
 	pty            bool
+	gather         bool
+	json           bool
+	logDir         string
+	dryRun         bool
 	verbose        bool
 	version        bool
 	help           bool
@@ -58,28 +109,45 @@ type options struct {
 
 const usageText = `Usage:
   loom [flags] -H HOSTS -- COMMAND [ARG...]   run a command on each host
+  loom [flags] -R ROLE -- COMMAND [ARG...]    ... on the hosts of a role in loom.yaml
   loom demo                                   try Loom on throwaway local SSH hosts
 
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
 with several, each is a separate argument, quoted for the remote shell.
+HOSTS: comma lists, ranges (web[01-20].example.com, 10.0.[1-3].[1-254]),
+@FILE (one host a line). Hosts are resolved through ssh_config, like ssh.
 
 Flags:
 `
 
 func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error) {
-	o := &options{hosts: listFlag{comma: true}}
+	o := &options{hosts: listFlag{comma: true}, roles: listFlag{comma: true}, excludes: listFlag{comma: true}}
 	fs := flag.NewFlagSet("loom", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Var(&o.hosts, "H", "hosts: `host[,user@host:port...]`, repeatable; @FILE reads one host a line")
+	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
+	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
+	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
+	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory)")
 	fs.StringVar(&o.configFile, "F", "", "ssh_config `file` (default ~/.ssh/config then /etc/ssh/ssh_config; \"none\" for none)")
 	fs.Var(&o.identities, "i", "identity (private key) `file`, tried before ssh_config's; repeatable")
-	fs.StringVar(&o.user, "u", "", "remote `user` (overrides ssh_config)")
+	fs.StringVar(&o.user, "u", "", "remote `user` (overrides ssh_config; a user in the host or the inventory wins)")
 	fs.IntVar(&o.port, "p", 0, "remote `port` (overrides ssh_config)")
 	fs.Var(&o.sshOpts, "o", "ssh_config `option=value`, like ssh -o (e.g. StrictHostKeyChecking=accept-new); repeatable")
+	fs.IntVar(&o.parallel, "P", loom.DefaultParallel, "hosts worked on at `at once`")
+	fs.IntVar(&o.handshakes, "handshakes", 0, "connections being set up at once (`N`; default: like -P, at most 64)")
+	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts")
+	fs.Var(&o.maxFail, "max-fail", "once more than `N` hosts (or N% of them) failed, start no new host")
+	fs.BoolVar(&o.failFast, "fail-fast", false, "at the first failure start no new host and interrupt the running ones")
+	fs.IntVar(&o.retries, "retries", 0, "try a refused or timed-out connection this many `times` more")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "TCP connect `timeout` (the SSH handshake gets twice as long)")
 	fs.DurationVar(&o.cmdTimeout, "timeout", 0, "stop the command after this `duration` on a host (0: no limit)")
+	fs.DurationVar(&o.hostTimeout, "host-timeout", 0, "bound each host's whole turn, connecting included (`duration`; 0: no limit)")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
+	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per host on stdout (and nothing else there)")
+	fs.StringVar(&o.logDir, "log-dir", "", "write each host's full output to `dir`/HOST.log")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the hosts and what would run on each; connect nowhere")
 	fs.BoolVar(&o.verbose, "v", false, "verbose: connection details on stderr")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.help, "h", false, "show this help")
@@ -101,34 +169,3 @@ exit, timeout, lost connection); 3 some host could not be reached,
 authenticated or trusted (host key) and no command failed; 2 usage or
 configuration error; 130 interrupted.
 `
-
-// readHosts expands @FILE entries (one host a line; # comments).
-func readHosts(vals []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	add := func(h string) {
-		if !seen[h] {
-			seen[h] = true
-			out = append(out, h)
-		}
-	}
-	for _, v := range vals {
-		if !strings.HasPrefix(v, "@") {
-			add(v)
-			continue
-		}
-		b, err := os.ReadFile(v[1:])
-		if err != nil {
-			return nil, fmt.Errorf("-H %s: %w", v, err)
-		}
-		for _, ln := range strings.Split(string(b), "\n") {
-			if i := strings.IndexByte(ln, '#'); i >= 0 {
-				ln = ln[:i]
-			}
-			for _, f := range strings.Fields(ln) {
-				add(f)
-			}
-		}
-	}
-	return out, nil
-}

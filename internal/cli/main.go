@@ -32,5 +32,13 @@ func Main() int {
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		stdin = os.Stdin // piped input is forwarded (to a single host)
 	}
-	return Run(ctx, os.Args[1:], Env{Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr, Prompt: loom.Terminal()})
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return Run(ctx, os.Args[1:], Env{
+		Stdin:    stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Prompt:   loom.Terminal(),
+		Color:    !noColor && term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("TERM") != "dumb",
+		Progress: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb",
+	})
 }

@@ -1,46 +1,100 @@
 // Package output turns the byte streams of many hosts into whole lines that
-// never mix: each line is written in one piece, prefixed with its host.
+// never mix: each line is written in one piece, prefixed with its host, and
+// a progress line on a terminal is erased before any line and redrawn after.
 package output
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
-// Sink is one destination shared by every host (stdout, say). Its lock
-// makes each line one atomic write.
-type Sink struct {
-	mu sync.Mutex
-	w  io.Writer
+// Printer is the run's stdout and stderr, shared by every host. Its lock
+// makes each line one write, and keeps the progress line out of the way.
+type Printer struct {
+	mu     sync.Mutex
+	out    io.Writer
+	err    io.Writer
+	status func() string // progress text, nil when there is no progress line
+	shown  bool          // the progress line is on screen
 }
 
-// NewSink wraps w.
-func NewSink(w io.Writer) *Sink { return &Sink{w: w} }
+// NewPrinter writes lines to stdout and stderr.
+func NewPrinter(stdout, stderr io.Writer) *Printer { return &Printer{out: stdout, err: stderr} }
 
-// WriteLine writes prefix, line and a newline as one write.
-func (s *Sink) WriteLine(prefix string, line []byte) {
+// Line writes prefix, line and a newline as one write, to stderr if toErr.
+func (p *Printer) Line(toErr bool, prefix string, line []byte) {
 	b := make([]byte, 0, len(prefix)+len(line)+1)
 	b = append(b, prefix...)
 	b = append(b, line...)
 	b = append(b, '\n')
-	s.mu.Lock()
-	s.w.Write(b)
-	s.mu.Unlock()
+	p.Write(toErr, b)
 }
 
-// Write writes p as it is, under the sink's lock.
-func (s *Sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+// Printf writes formatted text, to stderr if toErr.
+func (p *Printer) Printf(toErr bool, format string, args ...any) {
+	p.Write(toErr, []byte(fmt.Sprintf(format, args...)))
+}
+
+// Write writes b as it is, after erasing the progress line.
+func (p *Printer) Write(toErr bool, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.erase()
+	if toErr {
+		p.err.Write(b)
+	} else {
+		p.out.Write(b)
+	}
+}
+
+func (p *Printer) erase() {
+	if p.shown {
+		io.WriteString(p.err, "\r\033[K")
+		p.shown = false
+	}
+}
+
+// Progress shows status() on the last line of stderr (a terminal), redrawn
+// every interval, until stop is called; stop erases it.
+func (p *Printer) Progress(interval time.Duration, status func() string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				p.erase()
+				io.WriteString(p.err, status())
+				p.shown = true
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		p.mu.Lock()
+		p.erase()
+		p.mu.Unlock()
+	}
 }
 
 // Lines is an io.Writer for one host's stream: it buffers up to a newline
-// and hands whole lines, prefixed, to the Sink. Close flushes a last line
+// and hands whole lines, prefixed, to the Printer. Close writes a last line
 // that had no newline. A line longer than MaxLine is split.
 type Lines struct {
-	Sink   *Sink
+	P      *Printer
+	Stderr bool
 	Prefix string
 
 	mu  sync.Mutex
@@ -51,26 +105,26 @@ type Lines struct {
 const MaxLine = 64 * 1024
 
 // Write implements io.Writer.
-func (l *Lines) Write(p []byte) (int, error) {
+func (l *Lines) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
+	l.buf = append(l.buf, b...)
 	for {
 		i := bytes.IndexByte(l.buf, '\n')
 		if i < 0 {
 			break
 		}
-		l.Sink.WriteLine(l.Prefix, bytes.TrimSuffix(l.buf[:i], []byte{'\r'}))
+		l.P.Line(l.Stderr, l.Prefix, bytes.TrimSuffix(l.buf[:i], []byte{'\r'}))
 		l.buf = l.buf[i+1:]
 	}
 	for len(l.buf) > MaxLine {
-		l.Sink.WriteLine(l.Prefix, l.buf[:MaxLine])
+		l.P.Line(l.Stderr, l.Prefix, l.buf[:MaxLine])
 		l.buf = l.buf[MaxLine:]
 	}
 	if len(l.buf) == 0 {
 		l.buf = nil // let a large buffer go
 	}
-	return len(p), nil
+	return len(b), nil
 }
 
 // Close writes out a last line without newline.
@@ -78,7 +132,7 @@ func (l *Lines) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.Sink.WriteLine(l.Prefix, bytes.TrimSuffix(l.buf, []byte{'\r'}))
+		l.P.Line(l.Stderr, l.Prefix, bytes.TrimSuffix(l.buf, []byte{'\r'}))
 		l.buf = nil
 	}
 	return nil

@@ -6,17 +6,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLinesNeverMix(t *testing.T) {
 	var out bytes.Buffer
-	sink := NewSink(&out)
+	p := NewPrinter(&out, &out)
 	var wg sync.WaitGroup
 	for h := 0; h < 20; h++ {
 		wg.Add(1)
 		go func(h int) {
 			defer wg.Done()
-			l := &Lines{Sink: sink, Prefix: fmt.Sprintf("h%02d | ", h)}
+			l := &Lines{P: p, Prefix: fmt.Sprintf("h%02d | ", h)}
 			for i := 0; i < 200; i++ {
 				// write each line in three pieces
 				s := fmt.Sprintf("line %d of host %02d\n", i, h)
@@ -49,12 +50,32 @@ func TestLinesNeverMix(t *testing.T) {
 
 func TestLinesCRLFAndLong(t *testing.T) {
 	var out bytes.Buffer
-	l := &Lines{Sink: NewSink(&out), Prefix: "p "}
+	l := &Lines{P: NewPrinter(&out, &out), Prefix: "p "}
 	l.Write([]byte("a\r\nb"))
 	l.Write(bytes.Repeat([]byte("x"), MaxLine+10))
 	l.Close()
 	got := strings.Split(out.String(), "\n")
 	if got[0] != "p a" || !strings.HasPrefix(got[1], "p bxxx") || len(got[1]) != 2+MaxLine || got[2] != "p "+strings.Repeat("x", 11) {
 		t.Fatalf("got %q...", out.String()[:20])
+	}
+}
+
+func TestProgressErasedBeforeLines(t *testing.T) {
+	var out, errs bytes.Buffer
+	p := NewPrinter(&out, &errs)
+	stop := p.Progress(5*time.Millisecond, func() string { return "[progress]" })
+	time.Sleep(30 * time.Millisecond)
+	p.Line(true, "h | ", []byte("an error line"))
+	stop()
+	s := errs.String()
+	if !strings.Contains(s, "[progress]") {
+		t.Fatalf("progress never drawn: %q", s)
+	}
+	// The line starts after an erase, never glued to the progress text.
+	if strings.Contains(s, "[progress]h | ") || !strings.Contains(s, "\r\033[Kh | an error line\n") {
+		t.Fatalf("line not separated from progress: %q", s)
+	}
+	if !strings.HasSuffix(s, "\r\033[K") && !strings.HasSuffix(s, "an error line\n") {
+		t.Fatalf("progress left on screen: %q", s)
 	}
 }

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/hostlist"
+	"github.com/loomssh/loom/internal/inventory"
+)
+
+// selectHosts returns the hosts to run on: -H patterns and @files, the
+// hosts of -R roles from the inventory, without duplicates, minus -x.
+// Hosts named on -H that the inventory knows get its settings.
+func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
+	var patterns []string
+	for _, v := range o.hosts.vals {
+		if !strings.HasPrefix(v, "@") {
+			patterns = append(patterns, v)
+			continue
+		}
+		b, err := os.ReadFile(v[1:])
+		if err != nil {
+			return nil, fmt.Errorf("-H %s: %w", v, err)
+		}
+		for _, ln := range strings.Split(string(b), "\n") {
+			if i := strings.IndexByte(ln, '#'); i >= 0 {
+				ln = ln[:i]
+			}
+			patterns = append(patterns, strings.Fields(ln)...)
+		}
+	}
+	names, err := hostlist.ExpandAll(patterns...)
+	if err != nil {
+		return nil, fmt.Errorf("-H: %w", err)
+	}
+
+	inv, err := loadInventory(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []loom.Host
+	seen := map[string]bool{}
+	add := func(h loom.Host) {
+		if !seen[h.Name] {
+			seen[h.Name] = true
+			hosts = append(hosts, h)
+		}
+	}
+	for _, n := range names {
+		h := loom.Host{Name: n}
+		if inv != nil {
+			if ih, ok := inv.Lookup(n); ok {
+				h = toHost(ih)
+			}
+		}
+		add(h)
+	}
+	if len(o.roles.vals) > 0 {
+		if inv == nil {
+			return nil, fmt.Errorf("-R needs an inventory: no loom.yaml found from the working directory upward (give one with -I FILE)")
+		}
+		ihs, err := inv.Select(o.roles.vals)
+		if err != nil {
+			return nil, err
+		}
+		for _, ih := range ihs {
+			add(toHost(ih))
+		}
+	}
+	if len(o.excludes.vals) > 0 {
+		all := make([]string, len(hosts))
+		for i, h := range hosts {
+			all[i] = h.Name
+		}
+		keep, err := hostlist.Exclude(all, o.excludes.vals)
+		if err != nil {
+			return nil, fmt.Errorf("-x: %w", err)
+		}
+		kept := map[string]bool{}
+		for _, n := range keep {
+			kept[n] = true
+		}
+		var out []loom.Host
+		for _, h := range hosts {
+			if kept[h.Name] {
+				out = append(out, h)
+			}
+		}
+		hosts = out
+	}
+	return hosts, nil
+}
+
+// loadInventory loads -I FILE, or loom.yaml found upward from the working
+// directory; nil when there is none.
+func loadInventory(ctx context.Context, o *options) (*inventory.Inventory, error) {
+	path := o.inventory
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, nil
+		}
+		if path, err = inventory.Find(wd); err != nil || path == "" {
+			return nil, err
+		}
+	}
+	return inventory.Load(ctx, path)
+}
+
+func toHost(ih inventory.Host) loom.Host {
+	return loom.Host{Name: ih.Name, User: ih.User, Port: ih.Port, ProxyJump: ih.Jump, Roles: ih.Roles, Vars: ih.Vars}
+}

@@ -1,0 +1,364 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/hostlist"
+	"github.com/loomssh/loom/internal/output"
+)
+
+// report shows a run: live lines (or JSON, or gathered output), a progress
+// line, log files, and the closing summary.
+type report struct {
+	o      *options
+	p      *output.Printer
+	env    Env
+	total  int
+	single bool // one host, plain output: passed through like ssh
+	width  int
+	start  time.Time
+	n      counters
+	gather map[string]*gathered // by output+status, when --gather
+}
+
+type gathered struct {
+	hosts  []string
+	stdout string
+	stderr string
+	status string
+}
+
+func newReport(o *options, p *output.Printer, env Env, hosts []loom.Host) *report {
+	r := &report{o: o, p: p, env: env, total: len(hosts), start: time.Now()}
+	r.single = len(hosts) == 1 && !o.json && !o.gather
+	for _, h := range hosts {
+		r.width = max(r.width, len(h.Name))
+	}
+	if o.gather {
+		r.gather = map[string]*gathered{}
+	}
+	return r
+}
+
+// output gives a host's live writers.
+func (r *report) output(h loom.Host) (stdout, stderr io.Writer) {
+	var out, errw []io.Writer
+	switch {
+	case r.o.json || r.o.gather:
+	case r.single:
+		out, errw = []io.Writer{rawWriter{r.p, false}}, []io.Writer{rawWriter{r.p, true}}
+	default:
+		pad := strings.Repeat(" ", r.width-len(h.Name))
+		name := h.Name
+		sep, errSep := " | ", " ! "
+		if r.env.Color {
+			c := palette[hashName(h.Name)%uint32(len(palette))]
+			name = c + name + reset
+			sep, errSep = dim+" | "+reset, red+" ! "+reset
+		}
+		out = []io.Writer{&output.Lines{P: r.p, Prefix: name + pad + sep}}
+		errw = []io.Writer{&output.Lines{P: r.p, Stderr: true, Prefix: name + pad + errSep}}
+	}
+	if r.o.logDir != "" {
+		f, err := os.OpenFile(filepath.Join(r.o.logDir, logName(h.Name)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			r.p.Printf(true, "loom: %s: log file: %v\n", h.Name, err)
+		} else {
+			lf := &lockedFile{f: f}
+			out, errw = append(out, lf), append(errw, lf)
+		}
+	}
+	return multi(out), multi(errw)
+}
+
+// logName makes a host name safe as a file name.
+func logName(host string) string {
+	r := strings.NewReplacer("/", "_", "\\", "_", "\x00", "_")
+	n := r.Replace(host)
+	if n == "." || n == ".." || n == "" {
+		n = "_" + n
+	}
+	return n + ".log"
+}
+
+func (r *report) started(loom.Host) { r.n.started.Add(1) }
+
+func (r *report) done(hr *loom.HostResult) {
+	r.n.done.Add(1)
+	if hr.Status == loom.StatusFailed || hr.Status == loom.StatusUnreachable {
+		r.n.failed.Add(1)
+	}
+	switch {
+	case r.o.json:
+		r.printJSON(hr)
+	case r.o.gather && hr.Result != nil && (hr.Status == loom.StatusOK || hr.Status == loom.StatusFailed):
+		status := "ok"
+		if hr.Status != loom.StatusOK {
+			status = hr.Reason()
+		}
+		key := hr.Result.Stdout + "\x00" + hr.Result.Stderr + "\x00" + status
+		g := r.gather[key]
+		if g == nil {
+			g = &gathered{stdout: hr.Result.Stdout, stderr: hr.Result.Stderr, status: status}
+			r.gather[key] = g
+		}
+		g.hosts = append(g.hosts, hr.Host)
+	}
+}
+
+// jsonResult is one line of --json output.
+type jsonResult struct {
+	Host       string  `json:"host"`
+	OK         bool    `json:"ok"`
+	Status     string  `json:"status"`
+	Reason     string  `json:"reason,omitempty"`
+	ExitCode   *int    `json:"exit_code"`
+	Signal     string  `json:"signal,omitempty"`
+	Stdout     string  `json:"stdout"`
+	Stderr     string  `json:"stderr"`
+	Error      *string `json:"error"`
+	DurationMS int64   `json:"duration_ms"`
+	Start      string  `json:"start,omitempty"`
+}
+
+func (r *report) printJSON(hr *loom.HostResult) {
+	j := jsonResult{Host: hr.Host, OK: hr.Status == loom.StatusOK, Status: hr.Status.String(), DurationMS: hr.Duration.Milliseconds()}
+	if !j.OK {
+		j.Reason = hr.Reason()
+	}
+	if !hr.Start.IsZero() {
+		j.Start = hr.Start.UTC().Format(time.RFC3339Nano)
+	}
+	if res := hr.Result; res != nil {
+		j.Stdout, j.Stderr, j.Signal = res.Stdout, res.Stderr, res.Signal
+		if res.ExitCode >= 0 {
+			code := res.ExitCode
+			j.ExitCode = &code
+		}
+	}
+	if hr.Err != nil {
+		e := hr.Err.Error()
+		j.Error = &e
+	}
+	b, _ := json.Marshal(j)
+	r.p.Line(false, "", b)
+}
+
+// progress is the text of the progress line.
+func (r *report) progress() string {
+	done, started, failed := r.n.done.Load(), r.n.started.Load(), r.n.failed.Load()
+	el := time.Since(r.start)
+	rate := float64(done) / el.Seconds()
+	s := fmt.Sprintf("[%d/%d done, %d running, %d failed, %.0f/s", done, r.total, started-done, failed, rate)
+	if rate > 0 && done < int64(r.total) {
+		eta := time.Duration(float64(int64(r.total)-done) / rate * float64(time.Second))
+		s += ", ETA " + eta.Round(time.Second).String()
+	}
+	return s + "]"
+}
+
+// finish prints gathered output and the summary and returns the exit
+// status: 130 if interrupted; else 1 if a command failed on some host;
+// else 3 if some host was unreachable; else 0.
+func (r *report) finish(rs *loom.Results, interrupted bool) int {
+	if r.o.json {
+		for _, hr := range rs.Hosts {
+			if hr.Status == loom.StatusNotStarted {
+				r.printJSON(hr)
+			}
+		}
+	}
+	if r.o.gather {
+		r.printGathered()
+	}
+	count := map[loom.Status]int{}
+	for _, hr := range rs.Hosts {
+		count[hr.Status]++
+	}
+	if r.single {
+		hr := rs.Hosts[0]
+		var ee *loom.ExitError
+		if hr.Err != nil && !errorsAs(hr.Err, &ee) {
+			r.p.Printf(true, "loom: %v\n", hr.Err)
+		}
+	} else {
+		r.summary(rs, count)
+	}
+	switch {
+	case interrupted || count[loom.StatusInterrupted] > 0:
+		return ExitInterrupted
+	case count[loom.StatusFailed] > 0:
+		return ExitFailed
+	case count[loom.StatusUnreachable] > 0:
+		return ExitUnreachable
+	case count[loom.StatusNotStarted] > 0:
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// summary prints counts, then each kind of trouble with its hosts folded.
+func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
+	type group struct {
+		status loom.Status
+		reason string
+		hosts  []string
+		err    error
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, hr := range rs.Hosts {
+		if hr.Status == loom.StatusOK {
+			continue
+		}
+		key := hr.Status.String() + "\x00" + hr.Reason()
+		g := groups[key]
+		if g == nil {
+			g = &group{status: hr.Status, reason: hr.Reason(), err: hr.Err}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.hosts = append(g.hosts, hr.Host)
+	}
+	for _, k := range order {
+		g := groups[k]
+		line := fmt.Sprintf("loom: %s (%s): %s", g.status, g.reason, hostlist.Fold(g.hosts))
+		if len(g.hosts) == 1 && g.err != nil {
+			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
+		} else if g.err != nil && (g.status == loom.StatusUnreachable || g.reason == "error") {
+			line += fmt.Sprintf(" (%d hosts; first: %s)", len(g.hosts), oneLine(g.err.Error()))
+		} else {
+			line += fmt.Sprintf(" (%d hosts)", len(g.hosts))
+		}
+		r.p.Printf(true, "%s\n", line)
+	}
+	s := fmt.Sprintf("loom: %d hosts in %v: %d ok, %d failed, %d unreachable", len(rs.Hosts),
+		time.Since(r.start).Round(10*time.Millisecond), count[loom.StatusOK], count[loom.StatusFailed], count[loom.StatusUnreachable])
+	if n := count[loom.StatusInterrupted]; n > 0 {
+		s += fmt.Sprintf(", %d interrupted", n)
+	}
+	if n := count[loom.StatusNotStarted]; n > 0 {
+		s += fmt.Sprintf(", %d not started", n)
+	}
+	r.p.Printf(true, "%s\n", s)
+}
+
+// printGathered prints each distinct output once under its folded hosts,
+// biggest group first.
+func (r *report) printGathered() {
+	gs := make([]*gathered, 0, len(r.gather))
+	for _, g := range r.gather {
+		gs = append(gs, g)
+	}
+	sort.Slice(gs, func(i, j int) bool {
+		if len(gs[i].hosts) != len(gs[j].hosts) {
+			return len(gs[i].hosts) > len(gs[j].hosts)
+		}
+		return gs[i].hosts[0] < gs[j].hosts[0]
+	})
+	for _, g := range gs {
+		head := fmt.Sprintf("%s (%d)", hostlist.Fold(g.hosts), len(g.hosts))
+		if g.status != "ok" {
+			head += " " + g.status
+		}
+		bar := strings.Repeat("-", min(max(len(head), 15), 78))
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\n%s\n%s\n", bar, head, bar)
+		b.WriteString(g.stdout)
+		if g.stdout != "" && !strings.HasSuffix(g.stdout, "\n") {
+			b.WriteByte('\n')
+		}
+		for _, ln := range strings.SplitAfter(g.stderr, "\n") {
+			if ln != "" {
+				b.WriteString("! " + strings.TrimSuffix(ln, "\n") + "\n")
+			}
+		}
+		r.p.Write(false, []byte(b.String()))
+	}
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Terminal colours for host prefixes.
+const (
+	reset = "\033[0m"
+	dim   = "\033[2m"
+	red   = "\033[31m"
+)
+
+var palette = []string{"\033[32m", "\033[33m", "\033[34m", "\033[35m", "\033[36m", "\033[92m", "\033[93m", "\033[94m", "\033[95m", "\033[96m"}
+
+func hashName(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// rawWriter passes one host's output through unchanged (one-host runs).
+type rawWriter struct {
+	p     *output.Printer
+	toErr bool
+}
+
+func (w rawWriter) Write(b []byte) (int, error) {
+	w.p.Write(w.toErr, b)
+	return len(b), nil
+}
+
+// lockedFile is a log file shared by a host's stdout and stderr.
+type lockedFile struct {
+	f    *os.File
+	once bool
+}
+
+func (l *lockedFile) Write(b []byte) (int, error) { return l.f.Write(b) }
+func (l *lockedFile) Close() error {
+	if l.once {
+		return nil
+	}
+	l.once = true
+	return l.f.Close()
+}
+
+// multi fans writes out to several writers; Close closes those that close.
+func multi(ws []io.Writer) io.Writer {
+	switch len(ws) {
+	case 0:
+		return nil
+	case 1:
+		return ws[0]
+	}
+	return multiWriter(ws)
+}
+
+type multiWriter []io.Writer
+
+func (m multiWriter) Write(b []byte) (int, error) {
+	for _, w := range m {
+		w.Write(b)
+	}
+	return len(b), nil
+}
+
+func (m multiWriter) Close() error {
+	for _, w := range m {
+		if c, ok := w.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	return nil
+}
