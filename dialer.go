@@ -85,6 +85,15 @@ type Dialer struct {
 	// MaxSessions caps commands running at once on one connection (default 8,
 	// below sshd's MaxSessions of 10).
 	MaxSessions int
+	// MaxHandshakes caps connections being set up at once (TCP connect, key
+	// exchange, authentication), separately from how many hosts run at once:
+	// sshd's MaxStartups drops unauthenticated connections beyond 10 by
+	// default, and a jump host sees every handshake behind it. 0: no cap.
+	// Handshakes a server drops before they begin are retried with backoff.
+	MaxHandshakes int
+	// Retries is how many more times a refused or timed-out connection is
+	// tried, with backoff (ssh_config ConnectionAttempts also counts).
+	Retries int
 	// Logf receives verbose diagnostics. Nil discards them.
 	Logf func(format string, args ...any)
 	// Stderr receives warnings (a changed key accepted under
@@ -106,6 +115,8 @@ func (d *Dialer) init() error {
 			HostKeyPolicy:  d.HostKeyCheck.policy(),
 			ConnectTimeout: d.ConnectTimeout,
 			MaxSessions:    d.MaxSessions,
+			MaxHandshakes:  d.MaxHandshakes,
+			Retries:        d.Retries,
 			Logf:           d.Logf,
 			Warnf: func(format string, args ...any) {
 				w := d.Stderr

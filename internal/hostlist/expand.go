@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // MaxHosts is the most hosts one pattern (Expand) or one call of ExpandAll
@@ -201,6 +202,11 @@ func parse(p string) ([]seg, error) {
 	if p == "" {
 		return nil, fmt.Errorf("empty host pattern")
 	}
+	for _, r := range p {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return nil, fmt.Errorf("host pattern %q: invalid character %q", p, r)
+		}
+	}
 	var segs []seg
 	lit := 0 // start of the current literal
 	flush := func(end int) {
@@ -215,8 +221,6 @@ func parse(p string) ([]seg, error) {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch {
-		case c <= ' ' || c == 0x7f:
-			return nil, fmt.Errorf("host pattern %q: invalid character %q", p, rune(c))
 		case c == ',':
 			return nil, fmt.Errorf("host pattern %q: ',' outside brackets (a list of patterns, not one)", p)
 		case c == ']':
@@ -239,10 +243,8 @@ func parse(p string) ([]seg, error) {
 			if strings.IndexByte(body, ':') >= 0 {
 				// An IPv6 literal: keep "[...]" as text. Check
 				// its characters like the rest of the pattern.
-				for k := 0; k < len(body); k++ {
-					if c := body[k]; c <= ' ' || c == 0x7f || c == ',' {
-						return nil, fmt.Errorf("host pattern %q: invalid character %q", p, rune(c))
-					}
+				if strings.IndexByte(body, ',') >= 0 {
+					return nil, fmt.Errorf("host pattern %q: ',' in an IPv6 literal", p)
 				}
 				i = end
 				continue
@@ -354,15 +356,7 @@ func ExpandAll(lists ...string) ([]string, error) {
 	seen := map[string]struct{}{}
 	for _, l := range lists {
 		for _, p := range Split(l) {
-			budget := MaxHosts - len(out)
-			var hs []string
-			var err error
-			if budget > 0 {
-				hs, err = ExpandLimit(p, budget)
-			}
-			if _, over := err.(*tooManyError); budget == 0 || (over && budget < MaxHosts) {
-				return nil, fmt.Errorf("host list has more than %d hosts (at %q)", MaxHosts, p)
-			}
+			hs, err := Expand(p)
 			if err != nil {
 				return nil, err
 			}
@@ -371,6 +365,9 @@ func ExpandAll(lists ...string) ([]string, error) {
 					seen[h] = struct{}{}
 					out = append(out, h)
 				}
+			}
+			if len(out) > MaxHosts {
+				return nil, fmt.Errorf("host list has more than %d hosts (at %q)", MaxHosts, p)
 			}
 		}
 	}

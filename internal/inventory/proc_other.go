@@ -1,0 +1,9 @@
+//go:build !unix
+
+package inventory
+
+import "os/exec"
+
+// setProcessGroup does nothing here: the command alone is killed on
+// cancellation.
+func setProcessGroup(cmd *exec.Cmd) {}
