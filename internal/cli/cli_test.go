@@ -57,7 +57,7 @@ func TestExitStatuses(t *testing.T) {
 	if code, _, _ := run("-F", cfg, "-H", "h1", "--", "false"); code != ExitFailed {
 		t.Fatalf("false: %d", code)
 	}
-	if code, _, errs := run("-F", cfg, "-H", "h1,h2", "--", "exit 7"); code != ExitFailed || !strings.Contains(errs, "exited with status 7") || !strings.Contains(errs, "2 hosts: 0 ok, 2 failed") {
+	if code, _, errs := run("-F", cfg, "-H", "h1,h2", "--", "exit 7"); code != ExitFailed || !strings.Contains(errs, "failed (exit 7): h[1-2]") || !strings.Contains(errs, ": 0 ok, 2 failed") {
 		t.Fatalf("exit 7: %d %q", code, errs)
 	}
 	// A wrong key for h2: exit 3, naming the host and the file.
@@ -91,7 +91,7 @@ func TestPrefixedOutput(t *testing.T) {
 			t.Errorf("stdout lacks %q: %q", want, out)
 		}
 	}
-	if !strings.Contains(errs, "h1 ! err\n") || !strings.Contains(errs, "2 hosts: 2 ok") {
+	if !strings.Contains(errs, "h1 ! err\n") || !strings.Contains(errs, ": 2 ok, 0 failed") {
 		t.Errorf("stderr: %q", errs)
 	}
 }

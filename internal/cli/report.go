@@ -231,7 +231,11 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 	}
 	for _, k := range order {
 		g := groups[k]
-		line := fmt.Sprintf("loom: %s (%s): %s", g.status, g.reason, hostlist.Fold(g.hosts))
+		what := fmt.Sprintf("%s (%s)", g.status, g.reason)
+		if g.reason == g.status.String() {
+			what = g.reason
+		}
+		line := fmt.Sprintf("loom: %s: %s", what, hostlist.Fold(g.hosts))
 		if len(g.hosts) == 1 && g.err != nil {
 			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
 		} else if g.err != nil && (g.status == loom.StatusUnreachable || g.reason == "error") {

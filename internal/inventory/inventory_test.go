@@ -100,7 +100,7 @@ func TestParseExample(t *testing.T) {
 		t.Errorf("Select unknown role error = %v", err)
 	}
 	ds := inv.Dynamic()
-	if len(ds) != 1 || ds[0].Command != "./scripts/hosts-from-db" || ds[0].Timeout != 10*time.Second || ds[0].Line != 35 || !slices.Equal(ds[0].Roles, []string{"fromdb"}) {
+	if len(ds) != 1 || ds[0].Command != "./scripts/hosts-from-db" || ds[0].Timeout != 10*time.Second || ds[0].Line != 24 || !slices.Equal(ds[0].Roles, []string{"fromdb"}) {
 		t.Errorf("Dynamic = %+v", ds)
 	}
 }
@@ -241,7 +241,7 @@ func TestParseErrors(t *testing.T) {
 		{"hosts: 3\n", `t.yaml:1: hosts: must be a mapping of host patterns to settings (or a list of host patterns), not "3"`},
 		{"defaults:\n  roles: [x]\n", `t.yaml:2: defaults: roles are given per host or in the roles: section, not in defaults`},
 		{"defaults: [x]\n", `t.yaml:1: defaults: settings must be a mapping`},
-		{"roles:\n  app: [\"@nope\"]\n", `t.yaml:2: role "app": unknown role "@nope" (the inventory has no roles)`},
+		{"roles:\n  app: [\"@nope\"]\n", `t.yaml:2: role "app": unknown role "@nope" (known roles: app)`},
 		{"hosts:\n  a: {roles: [web]}\nroles:\n  app:\n    - \"@web\"\n    - \"@dbs\"\n", `t.yaml:6: role "app": unknown role "@dbs" (known roles: app, web)`},
 		{"roles:\n  a: ['@b']\n  b: ['@c']\n  c: ['@a']\n", `t.yaml:4: role cycle: @a → @b → @c → @a`},
 		{"roles:\n  a: ['@a']\n", `t.yaml:2: role cycle: @a → @a`},
@@ -251,8 +251,8 @@ func TestParseErrors(t *testing.T) {
 		{"roles:\n  app: [web[01-04].example.com, \"@db\"]\n", `t.yaml:2: did not find expected ',' or ']' (quote host ranges`},
 		{"roles:\n  app: [web1, @db]\n", `t.yaml:2: found character that cannot start any token (quote`},
 		{"hosts:\n  a:\n\n b: x\n", `t.yaml:4: did not find expected key`},
-		{"hosts:\n\ta:\n", `t.yaml:2: found a tab character`},
-		{"a: 1\n---\nb: 2\n", `t.yaml:3: a second YAML document`},
+		{"hosts:\n\ta:\n", `t.yaml:2: found character that cannot start any token (a tab: indent YAML with spaces)`},
+		{"a: 1\n---\nb: 2\n", `t.yaml:2: a second YAML document`},
 		{"hosts:\n  a: *nope\n", `t.yaml: unknown anchor 'nope' referenced`},
 		{"dynamic:\n  command: x\n", `t.yaml:2: dynamic: must be a list of entries`},
 		{"dynamic:\n  - roles: [x]\n", `t.yaml:2: dynamic: entry without a command`},

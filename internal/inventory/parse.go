@@ -97,13 +97,13 @@ func (p *parser) decode(data []byte) (root *yaml.Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, p.yamlError(err)
+		return nil, p.yamlError(err, data)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, p.errf(&extra, "a second YAML document: an inventory is one document")
 	} else if !errors.Is(err, io.EOF) {
-		return nil, p.yamlError(err)
+		return nil, p.yamlError(err, data)
 	}
 	if doc.Kind == yaml.DocumentNode {
 		if len(doc.Content) == 0 {
@@ -117,7 +117,7 @@ func (p *parser) decode(data []byte) (root *yaml.Node, err error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlError turns "yaml: line 3: msg" into "file:3: msg" on one line.
-func (p *parser) yamlError(err error) error {
+func (p *parser) yamlError(err error, data []byte) error {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -129,10 +129,30 @@ func (p *parser) yamlError(err error) error {
 	if strings.HasPrefix(text, "did not find expected") {
 		line++
 	}
-	if strings.Contains(text, "expected ',' or ']'") || strings.Contains(text, "cannot start any token") {
+	if (strings.Contains(text, "expected ',' or ']'") || strings.Contains(text, "cannot start any token")) && flowPattern(data, line) {
 		text += ` (quote host ranges and @role references inside [ ]: ["web[1-4]", "@db"])`
 	}
+	if strings.Contains(text, "cannot start any token") && lineHas(data, line, "\t") {
+		text += " (a tab: indent YAML with spaces)"
+	}
 	return fmt.Errorf("%s: %s", p.loc(line), text)
+}
+
+// lineHas reports whether line (1-based) of data contains s.
+func lineHas(data []byte, line int, s string) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	return line >= 1 && line <= len(lines) && bytes.Contains(lines[line-1], []byte(s))
+}
+
+// flowPattern reports whether line (1-based) of data looks like an
+// unquoted host range or @reference inside a [ ] list.
+func flowPattern(data []byte, line int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	l := lines[line-1]
+	return bytes.Count(l, []byte("[")) > 1 || (bytes.Contains(l, []byte("[")) && bytes.Contains(l, []byte("@")))
 }
 
 // deref follows an alias.
