@@ -39,6 +39,8 @@ func main() {
 	parallel := flag.Int("P", 100, "loom -P")
 	cmd := flag.String("cmd", "echo ok", "command to run on every host")
 	extra := flag.String("args", "", "extra loom flags, space separated (e.g. --json)")
+	saveOut := flag.String("save", "", "save loom's stdout to this file")
+	perHost := flag.Bool("known-hosts-per-host", false, "write one known_hosts line per host (default: one wildcard line for the shared host key)")
 	flag.Parse()
 
 	var rl syscall.Rlimit
@@ -69,7 +71,12 @@ func main() {
 		check(err)
 		defer s.Close()
 		fmt.Fprintf(&hosts, "%s\n", s.Addr())
-		known.WriteString(knownhosts.Line([]string{fmt.Sprintf("[%s]:%d", s.Host(), s.Port())}, s.HostKey()) + "\n")
+		if *perHost {
+			known.WriteString(knownhosts.Line([]string{fmt.Sprintf("[%s]:%d", s.Host(), s.Port())}, s.HostKey()) + "\n")
+		}
+	}
+	if !*perHost {
+		known.WriteString(knownhosts.Line([]string{"*"}, hostKey.PublicKey()) + "\n")
 	}
 	fmt.Fprintf(os.Stderr, "started %d hosts in %v\n", *n, time.Since(start).Round(time.Millisecond))
 	hostsFile := filepath.Join(dir, "hosts")
@@ -84,6 +91,9 @@ func main() {
 	args = append(args, "--", *cmd)
 	c := exec.Command(*loomBin, args...)
 	var out, errs bytes.Buffer
+	if *saveOut != "" {
+		defer func() { os.WriteFile(*saveOut, out.Bytes(), 0o600) }()
+	}
 	c.Stdout, c.Stderr = &out, &errs
 	t0 := time.Now()
 	err = c.Run()

@@ -111,10 +111,14 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	// Resolve every host first: a config error is a usage error, found
 	// before anything runs.
-	configs := make([]*loom.HostConfig, len(hosts))
-	for i, h := range hosts {
-		if configs[i], err = d.ResolveHost(h); err != nil {
+	var configs []*loom.HostConfig // kept only for --dry-run
+	for _, h := range hosts {
+		hc, err := d.ResolveHost(h)
+		if err != nil {
 			return usage("%v", err)
+		}
+		if o.dryRun {
+			configs = append(configs, hc)
 		}
 	}
 	if o.dryRun {

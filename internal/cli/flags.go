@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/hostlist"
 )
 
 // Exit statuses (DESIGN.md; keep them stable).
@@ -29,40 +30,11 @@ type listFlag struct {
 func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
 func (l *listFlag) Set(v string) error {
 	if l.comma {
-		l.vals = append(l.vals, splitList(v)...)
+		l.vals = append(l.vals, hostlist.Split(v)...)
 		return nil
 	}
 	l.vals = append(l.vals, v)
 	return nil
-}
-
-// splitList splits on commas outside brackets.
-func splitList(v string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i <= len(v); i++ {
-		if i < len(v) {
-			switch v[i] {
-			case '[':
-				depth++
-				continue
-			case ']':
-				depth--
-				continue
-			case ',':
-				if depth > 0 {
-					continue
-				}
-			default:
-				continue
-			}
-		}
-		if s := strings.TrimSpace(v[start:i]); s != "" {
-			out = append(out, s)
-		}
-		start = i + 1
-	}
-	return out
 }
 
 // limitFlag is a count or a percentage.

@@ -108,6 +108,7 @@ func runOne(ctx context.Context, dir, absPath, path string, d Dynamic) (dynamicO
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) && errors.Is(err, exec.ErrWaitDelay) {
 			msg = "its output stayed open after it exited (a background process?)"
+			killGroup(cmd)
 		}
 		return o, fmt.Errorf("%s: %s%s", where, msg, stderr.summary())
 	}

@@ -77,7 +77,7 @@ type Dynamic struct {
 }
 
 // Inventory is a loaded inventory. Its methods return copies: callers may
-// modify what they get.
+// modify what they get. A nil *Inventory is an empty one.
 type Inventory struct {
 	path    string
 	hosts   []Host
@@ -206,10 +206,18 @@ func build(name string, m *model, outs []dynamicOutput) (*Inventory, error) {
 
 // Path returns the file name the inventory was loaded from (as given to
 // Load or Parse).
-func (inv *Inventory) Path() string { return inv.path }
+func (inv *Inventory) Path() string {
+	if inv == nil {
+		return ""
+	}
+	return inv.path
+}
 
 // Hosts returns every host, in file order (see the package comment).
 func (inv *Inventory) Hosts() []Host {
+	if inv == nil {
+		return nil
+	}
 	out := make([]Host, len(inv.hosts))
 	for i := range inv.hosts {
 		out[i] = inv.hosts[i].clone()
@@ -218,10 +226,18 @@ func (inv *Inventory) Hosts() []Host {
 }
 
 // Roles returns the role names, sorted.
-func (inv *Inventory) Roles() []string { return slices.Clone(inv.names) }
+func (inv *Inventory) Roles() []string {
+	if inv == nil {
+		return nil
+	}
+	return slices.Clone(inv.names)
+}
 
 // Dynamic returns the dynamic host sources declared in the file, in order.
 func (inv *Inventory) Dynamic() []Dynamic {
+	if inv == nil {
+		return nil
+	}
 	out := slices.Clone(inv.dynamic)
 	for i := range out {
 		out[i].Roles = slices.Clone(out[i].Roles)
@@ -240,6 +256,9 @@ func (inv *Inventory) Role(name string) ([]Host, error) {
 // Select returns the hosts in any of the roles, in file order, without
 // duplicates. Unknown roles are errors, as for Role.
 func (inv *Inventory) Select(roles []string) ([]Host, error) {
+	if inv == nil {
+		inv = &Inventory{}
+	}
 	var idx []int
 	for _, r := range roles {
 		r = strings.TrimPrefix(r, "@")
@@ -272,6 +291,9 @@ func (inv *Inventory) Select(roles []string) ([]Host, error) {
 // inventory's (what is typed wins, as with ssh). The returned Name is the
 // bare host. ok is false when the host is not in the inventory.
 func (inv *Inventory) Lookup(name string) (Host, bool) {
+	if inv == nil {
+		return Host{}, false
+	}
 	if i, ok := inv.index[name]; ok {
 		return inv.hosts[i].clone(), true
 	}

@@ -259,6 +259,8 @@ func TestParseErrors(t *testing.T) {
 		{"dynamic:\n  - command: ''\n", `t.yaml:2: dynamic: command is empty`},
 		{"dynamic:\n  - command: x\n    timeout: 10\n", `t.yaml:3: dynamic: timeout must be a positive duration with a unit, like 10s or 2m, not "10"`},
 		{"dynamic:\n  - command: x\n    timout: 1s\n", `t.yaml:3: dynamic: entry: unknown key "timout" (known: command, roles, timeout; did you mean "timeout"?)`},
+		{"hosts:\n  ~: x\n", `t.yaml:2: hosts: a key must be a plain string, not empty`},
+		{"hosts:\n  '': x\n", `t.yaml:2: hosts: empty host name`},
 		{"hosts:\n  [a, b]: x\n", `t.yaml:2: hosts: a key must be a plain string, not a list`},
 		{"hosts:\n  n[1-1000001]:\n", `more than 1000000 hosts in all`},
 		{"hosts:\n  n[1-600000]:\n  m[1-600000]:\n", `t.yaml:3: hosts: more than 1000000 hosts in all (at "m[1-600000]")`},
@@ -497,8 +499,8 @@ func TestLoadDynamicTimeout(t *testing.T) {
 	path = writeInv(t, "dynamic:\n  - command: echo web1; sleep 10 &\n    timeout: 20s\n", nil)
 	start = time.Now()
 	_, err = Load(context.Background(), path)
-	if took := time.Since(start); took > 6*time.Second {
-		t.Errorf("background process: Load took %v (err %v)", took, err)
+	if took := time.Since(start); took > 6*time.Second || err == nil || !strings.Contains(err.Error(), "output stayed open after it exited") {
+		t.Errorf("background process: Load took %v, error %v", took, err)
 	}
 
 	// ctx bounds the commands too, and the first failure stops the others.
@@ -550,5 +552,101 @@ func TestManyHosts(t *testing.T) {
 	hs, _ := inv.Role("b")
 	if len(hs) != 30000 || hs[0].Name != "n00001" || hs[29999].Name != "n30000" {
 		t.Errorf("Role(b): %d hosts", len(hs))
+	}
+}
+
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("hosts:\n  h0: {vars: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x, k8: x, k9: x}}\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "  h%d: {vars: &a%d {<<: [", i, i)
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]}}\n")
+	}
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), "bomb.yaml")
+	if err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Errorf("error = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// TestDocExamples parses the examples of docs/inventory.md.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/inventory.md")
+	if err != nil {
+		t.Skip("docs/inventory.md not found")
+	}
+	blocks := map[string][]string{}
+	for _, part := range strings.Split(string(doc), "```")[1:] {
+		lang, body, _ := strings.Cut(part, "\n")
+		blocks[lang] = append(blocks[lang], body)
+	}
+	if len(blocks["yaml"]) != 1 || len(blocks["json"]) != 1 || len(blocks[""]) < 1 {
+		t.Fatalf("unexpected code blocks in docs/inventory.md: %d yaml, %d json", len(blocks["yaml"]), len(blocks["json"]))
+	}
+	inv, err := Parse([]byte(blocks["yaml"][0]), "loom.yaml")
+	if err != nil {
+		t.Fatalf("full example: %v", err)
+	}
+	db2, _ := inv.Lookup("db2.example.com")
+	if db2.User != "postgres" || db2.Port != 2222 || db2.Jump != "bastion.example.com" || db2.Vars["shard"] != "2" || db2.Vars["env"] != "prod" {
+		t.Errorf("db2 = %+v", db2)
+	}
+	mon, err := inv.Role("monitoring")
+	if err != nil || len(mon) != 7 {
+		t.Errorf("monitoring = %q, %v", names(mon), err)
+	}
+	w2, _ := inv.Lookup("web02.example.com")
+	if !slices.Equal(w2.Roles, []string{"app", "canary", "monitoring", "web"}) {
+		t.Errorf("web02 roles = %q", w2.Roles)
+	}
+	b, _ := inv.Lookup("bastion.example.com")
+	if b.Jump != "none" || b.User != "deploy" || b.Port != 22 {
+		t.Errorf("bastion = %+v", b)
+	}
+	if w, _ := inv.Role("workers"); len(w) != 8 {
+		t.Errorf("workers = %q", names(w))
+	}
+	if v6, _ := inv.Role("v6"); names(v6) != "2001:db8::10" {
+		t.Errorf("v6 = %q", names(v6))
+	}
+	src, err := parseOutput([]byte(blocks["json"][0]), fileLoc("out"))
+	if err != nil || len(src.hosts) != 2 || len(src.roles) != 1 {
+		t.Errorf("JSON output example: %+v, %v", src, err)
+	}
+	found := false
+	for _, body := range blocks[""] {
+		if !strings.HasPrefix(body, "# printed by") {
+			continue
+		}
+		found = true
+		src, err := parseOutput([]byte(body), fileLoc("out"))
+		if err != nil || len(src.hosts) != 4 || len(src.hosts[2].names) != 16 || !slices.Equal(src.hosts[0].s.roles, []string{"app", "queue"}) {
+			t.Errorf("lines output example: %+v, %v", src, err)
+		}
+	}
+	if !found {
+		t.Error("lines output example not found")
+	}
+}
+
+func TestNilInventory(t *testing.T) {
+	var inv *Inventory
+	if inv.Hosts() != nil || inv.Roles() != nil || inv.Dynamic() != nil || inv.Path() != "" {
+		t.Error("nil inventory is not empty")
+	}
+	if _, ok := inv.Lookup("a"); ok {
+		t.Error("nil inventory has a host")
+	}
+	if _, err := inv.Role("a"); err == nil || err.Error() != `unknown role "a" (the inventory has no roles)` {
+		t.Errorf("Role on nil: %v", err)
 	}
 }

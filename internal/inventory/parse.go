@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,15 +67,23 @@ type model struct {
 type parser struct {
 	loc    func(line int) string // "loom.yaml:12"
 	budget int                   // hosts left to expand
-	visits int                   // nodes visited through aliases and merges
+	visits int                   // nodes visited, at most limit
+	limit  int                   // maximum visits, from the document's size
 }
 
 // maxHosts caps the hosts expanded from one document (a variable so that
 // tests can lower it).
 var maxHosts = hostlist.MaxHosts
 
-// maxVisits bounds the work done following YAML aliases and merge keys.
-const maxVisits = 1 << 20
+// visit counts one node visited and fails when aliases and merge keys
+// make the walk much larger than the document (a "billion laughs").
+func (p *parser) visit(n *yaml.Node) error {
+	p.visits++
+	if p.visits > p.limit {
+		return p.errf(n, "the document is too complex (YAML aliases expand too much)")
+	}
+	return nil
+}
 
 func (p *parser) errf(n *yaml.Node, format string, args ...any) error {
 	line := 0
@@ -86,6 +95,7 @@ func (p *parser) errf(n *yaml.Node, format string, args ...any) error {
 
 // decode parses YAML text into its root node; nil for an empty document.
 func (p *parser) decode(data []byte) (root *yaml.Node, err error) {
+	p.limit = 1<<16 + 8*len(data)
 	defer func() {
 		if r := recover(); r != nil { // never let a YAML bug take the CLI down
 			root, err = nil, fmt.Errorf("%s: invalid YAML: %v", p.loc(0), r)
@@ -158,9 +168,11 @@ func flowPattern(data []byte, line int) bool {
 // deref follows an alias.
 func (p *parser) deref(n *yaml.Node) (*yaml.Node, error) {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
-		p.visits++
-		if n.Alias == nil || i > 16 || p.visits > maxVisits {
-			return nil, p.errf(n, "too many or broken YAML aliases")
+		if err := p.visit(n); err != nil {
+			return nil, err
+		}
+		if n.Alias == nil || i > 16 {
+			return nil, p.errf(n, "broken YAML alias")
 		}
 		n = n.Alias
 	}
@@ -192,9 +204,8 @@ func (p *parser) pairsDepth(n *yaml.Node, what string, depth int) ([]pair, error
 			return nil, err
 		}
 		v := n.Content[i+1]
-		p.visits++
-		if p.visits > maxVisits {
-			return nil, p.errf(n, "too many YAML aliases")
+		if err := p.visit(k); err != nil {
+			return nil, err
 		}
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
 			vv, err := p.deref(v)
@@ -218,7 +229,7 @@ func (p *parser) pairsDepth(n *yaml.Node, what string, depth int) ([]pair, error
 			}
 			continue
 		}
-		if k.Kind != yaml.ScalarNode {
+		if k.Kind != yaml.ScalarNode || isNull(k) {
 			return nil, p.errf(k, "%s: a key must be a plain string, not %s", what, kindName(k))
 		}
 		if l, dup := first[k.Value]; dup {
@@ -296,6 +307,9 @@ func (p *parser) list(n *yaml.Node, what string) ([]string, []*yaml.Node, error)
 	var items []string
 	var nodes []*yaml.Node
 	for _, c := range n.Content {
+		if err := p.visit(c); err != nil {
+			return nil, nil, err
+		}
 		s, cn, err := p.scalar(c, what+" item")
 		if err != nil {
 			return nil, nil, err
@@ -324,7 +338,7 @@ func (p *parser) unknownKey(k *yaml.Node, what string, known []string) error {
 	return p.errf(k, "%s: unknown key %q (known: %s%s)", what, k.Value, strings.Join(known, ", "), hint)
 }
 
-// parseFile parses an inventory file (all four sections allowed) or, with
+// parseDoc parses an inventory file (all four sections allowed) or, with
 // output set, a dynamic command's output (hosts and roles only).
 func (p *parser) parseDoc(root *yaml.Node, output bool) (*model, error) {
 	m := &model{}
@@ -445,7 +459,7 @@ func (p *parser) settings(n *yaml.Node, what string, known []string) (settings, 
 	}
 	for _, kv := range ps {
 		key := kv.k.Value
-		if !contains(known, key) {
+		if !slices.Contains(known, key) {
 			if key == "roles" {
 				return s, p.errf(kv.k, "%s: roles are given per host or in the roles: section, not in defaults", what)
 			}
@@ -700,7 +714,9 @@ func checkUser(u string) error {
 		return errors.New("empty user")
 	case strings.HasPrefix(u, "-"):
 		return fmt.Errorf("invalid user %q: must not start with '-'", u)
-	case strings.ContainsFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '@' || r == '/' || r == ':' }):
+	case strings.ContainsFunc(u, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == '@' || r == '/' || r == ':'
+	}):
 		return fmt.Errorf("invalid user %q", u)
 	}
 	return nil
@@ -748,15 +764,6 @@ func parsePort(s string) (int, bool) {
 	}
 	n, _ := strconv.Atoi(s)
 	return n, n >= 1 && n <= 65535
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedUnique(in []string) []string {
