@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestJSONOutput(t *testing.T) {
@@ -122,5 +124,59 @@ func TestMaxFailStops(t *testing.T) {
 	code, _, errs := run("-F", cfg, "-P", "1", "--max-fail", "1", "-H", "h[1-6]", "--", "false")
 	if code != ExitFailed || !strings.Contains(errs, "2 failed") || !strings.Contains(errs, "4 not started") || !strings.Contains(errs, "loom: not started: h[3-6] (4 hosts)") {
 		t.Fatalf("code %d: %s", code, errs)
+	}
+}
+
+func TestInventoryRolesAndSettings(t *testing.T) {
+	cfg, _ := lab(t, 4)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "hosts-from-db")
+	os.WriteFile(script, []byte("#!/bin/sh\necho h4 db\n"), 0o755)
+	inv := filepath.Join(dir, "loom.yaml")
+	os.WriteFile(inv, []byte(`
+defaults:
+  vars: {env: test}
+hosts:
+  h[1-2]:
+    roles: [web]
+  h3:
+    roles: [cache]
+    vars: {env: staging}
+dynamic:
+  - command: ./hosts-from-db
+    roles: [fromdb]
+`), 0o600)
+	code, out, errs := run("-F", cfg, "-I", inv, "-R", "web,db", "--gather", "--", "echo hello")
+	if code != 0 || !strings.Contains(out, "h[1-2,4] (3)") {
+		t.Fatalf("roles web,db: code %d out %q err %q", code, out, errs)
+	}
+	code, _, errs = run("-F", cfg, "-I", inv, "-R", "nosuch", "--", "true")
+	if code != ExitUsage || !strings.Contains(errs, "nosuch") {
+		t.Fatalf("unknown role: %d %q", code, errs)
+	}
+	// loom.yaml is found upward from the working directory.
+	sub := filepath.Join(dir, "a", "b")
+	os.MkdirAll(sub, 0o755)
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(sub)
+	code, out, errs = run("-F", cfg, "-R", "cache", "--dry-run", "--", "true")
+	if code != 0 || !strings.HasPrefix(out, "h3 ") {
+		t.Fatalf("found upward: %d %q %q", code, out, errs)
+	}
+}
+
+func TestInterruptSummary(t *testing.T) {
+	cfg, _ := lab(t, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	var o, e strings.Builder
+	start := time.Now()
+	code := Run(ctx, []string{"-F", cfg, "-P", "2", "-H", "h[1-4]", "--", "sleep 30"}, Env{Stdout: &o, Stderr: &e})
+	if code != ExitInterrupted || time.Since(start) > 10*time.Second {
+		t.Fatalf("code %d after %v: %s", code, time.Since(start), e.String())
+	}
+	if !strings.Contains(e.String(), "2 interrupted, 2 not started") || !strings.Contains(e.String(), "loom: interrupted: h[1-2]") {
+		t.Fatalf("summary: %s", e.String())
 	}
 }

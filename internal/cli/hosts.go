@@ -54,6 +54,7 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 		if inv != nil {
 			if ih, ok := inv.Lookup(n); ok {
 				h = toHost(ih)
+				h.Name = n // as typed: a@web1 and b@web1 stay two targets
 			}
 		}
 		add(h)
