@@ -21,7 +21,7 @@ import (
 
 // fleet starts n in-process hosts (with fault f for those in faulty) and
 // returns them as Hosts named by address, and a Dialer that trusts them.
-func fleet(t *testing.T, n int, faulty map[int]loomtest.Fault) ([]loom.Host, *loom.Dialer) {
+func fleet(t testing.TB, n int, faulty map[int]loomtest.Fault) ([]loom.Host, *loom.Dialer) {
 	t.Helper()
 	signer, _ := ssh.NewSignerFromKey(mustEd25519(t))
 	var kh strings.Builder

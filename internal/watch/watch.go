@@ -154,3 +154,31 @@ func (w *Writer) Flush() error {
 	_, err := w.W.Write(held)
 	return err
 }
+
+// bufPool holds copy buffers: io.Copy into a Writer would otherwise
+// allocate 32 KiB per stream per command, which adds up over thousands of
+// hosts.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
+
+// ReadFrom implements io.ReaderFrom, so io.Copy uses a pooled buffer.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}

@@ -2,9 +2,11 @@ package watch
 
 import (
 	"bytes"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestTokensSplitAcrossWrites(t *testing.T) {
@@ -80,4 +82,15 @@ func FuzzWriter(f *testing.F) {
 			t.Fatalf("secret leaked: %q", out.String())
 		}
 	})
+}
+
+func TestReadFromOneByteAtATime(t *testing.T) {
+	var out bytes.Buffer
+	hits := 0
+	w := &Writer{W: &out, Tokens: []Token{{Text: "[P]", OnMatch: func() { hits++ }}}}
+	n, err := io.Copy(w, iotest.OneByteReader(strings.NewReader("a[P]b[P]c")))
+	w.Flush()
+	if err != nil || n != 9 || out.String() != "abc" || hits != 2 {
+		t.Fatalf("n=%d err=%v out=%q hits=%d", n, err, out.String(), hits)
+	}
 }
