@@ -89,7 +89,11 @@ func main() {
 	args := []string{"-F", cfg, "-H", "@" + hostsFile, "-P", fmt.Sprint(*parallel)}
 	args = append(args, strings.Fields(*extra)...)
 	args = append(args, "--", *cmd)
-	c := exec.Command(*loomBin, args...)
+	// Measure through /usr/bin/time: the rusage of a child started directly
+	// from this (large) process would report this process's memory, since
+	// Go starts children with vfork.
+	timing := filepath.Join(dir, "time")
+	c := exec.Command("/usr/bin/time", append([]string{"-f", "%e %U %S %M", "-o", timing, *loomBin}, args...)...)
 	var out, errs bytes.Buffer
 	if *saveOut != "" {
 		defer func() { os.WriteFile(*saveOut, out.Bytes(), 0o600) }()
@@ -98,8 +102,20 @@ func main() {
 	t0 := time.Now()
 	err = c.Run()
 	wall := time.Since(t0)
-	ru := c.ProcessState.SysUsage().(*syscall.Rusage)
-	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var w, user, sys float64
+	var maxrss int64
+	if b, rerr := os.ReadFile(timing); rerr == nil {
+		fields := strings.Fields(string(b))
+		if len(fields) >= 4 {
+			// the last line holds the numbers (time may print a status line first)
+			n := len(fields)
+			fmt.Sscan(fields[n-4], &w)
+			fmt.Sscan(fields[n-3], &user)
+			fmt.Sscan(fields[n-2], &sys)
+			fmt.Sscan(fields[n-1], &maxrss)
+		}
+	}
+	cpu := time.Duration((user + sys) * float64(time.Second))
 	lines := 0
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -110,7 +126,7 @@ func main() {
 		status = c.ProcessState.ExitCode()
 	}
 	fmt.Printf("loom hosts=%d P=%d wall=%.2fs cpu=%.2fs cpu/host=%.2fms maxrss=%dKB out_lines=%d exit=%d\n",
-		*n, *parallel, wall.Seconds(), cpu.Seconds(), float64(cpu.Microseconds())/1000/float64(*n), ru.Maxrss, lines, status)
+		*n, *parallel, wall.Seconds(), cpu.Seconds(), float64(cpu.Microseconds())/1000/float64(*n), maxrss, lines, status)
 	if status != 0 {
 		tail := errs.String()
 		if len(tail) > 2000 {
