@@ -372,5 +372,8 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, pause func()
 	for _, s := range d.Signers {
 		add(s)
 	}
+	for _, s := range out {
+		d.logf("%s: will offer %s key %s", h.Alias, s.PublicKey().Type(), ssh.FingerprintSHA256(s.PublicKey()))
+	}
 	return out
 }

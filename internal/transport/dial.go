@@ -284,6 +284,10 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	hostCB, algos := db.Callback(name, port, pol, func(msg string) { d.warnf("%s: %s", h.Alias, msg) })
 
+	if via != nil {
+		d.logf("%s: dialing %s through %s", h.Alias, addr, via.Host.Alias)
+	}
+	d.logf("%s: host key check %s for %q in %s; algorithms %v", h.Alias, pol, name, strings.Join(h.UserKnownHostsFiles, ", "), algos)
 	connectTimeout := h.ConnectTimeout
 	if connectTimeout == 0 {
 		connectTimeout = d.ConnectTimeout
