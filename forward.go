@@ -1,0 +1,177 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// Tunnel is a port forward over a Conn's SSH connection. It stops when
+// closed, when the Conn's context ends, or when the connection goes away.
+type Tunnel struct {
+	ln    net.Listener
+	dial  func(ctx context.Context) (net.Conn, error)
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	errs  func(error)
+}
+
+// Addr returns the address the tunnel listens on: on this machine for
+// ForwardLocal (useful with port 0), on the host for ForwardRemote.
+func (t *Tunnel) Addr() string { return t.ln.Addr().String() }
+
+// Close stops listening and closes the connections in flight.
+func (t *Tunnel) Close() error {
+	t.stop()
+	err := t.ln.Close()
+	t.mu.Lock()
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// ForwardLocal listens on local, an address on this machine (e.g.
+// "127.0.0.1:0"), and carries each connection over the SSH connection to
+// remote, an address as the host sees it (e.g. "db.internal:5432"), like
+// ssh -L. Listen on loopback unless you mean to offer the tunnel to others.
+func (c *Conn) ForwardLocal(local, remote string) (*Tunnel, error) {
+	cl := c.Client()
+	if cl == nil {
+		return nil, fmt.Errorf("%s: port forwarding needs an SSH connection", c.h.name)
+	}
+	ln, err := net.Listen("tcp", local)
+	if err != nil {
+		return nil, fmt.Errorf("%s: forward %s: %w", c.h.name, local, err)
+	}
+	return c.serveTunnel(ln, func(ctx context.Context) (net.Conn, error) {
+		return cl.DialContext(ctx, "tcp", remote)
+	}), nil
+}
+
+// ForwardRemote asks the host to listen on remote (e.g. "127.0.0.1:8080"
+// there; port 0 picks one, see Addr) and carries each connection back to
+// local, an address as this machine sees it, like ssh -R. sshd allows it
+// only with AllowTcpForwarding yes or remote.
+func (c *Conn) ForwardRemote(remote, local string) (*Tunnel, error) {
+	cl := c.Client()
+	if cl == nil {
+		return nil, fmt.Errorf("%s: port forwarding needs an SSH connection", c.h.name)
+	}
+	ln, err := cl.Listen("tcp", remote)
+	if err != nil {
+		return nil, fmt.Errorf("%s: remote forward %s: %w", c.h.name, remote, err)
+	}
+	var d net.Dialer
+	return c.serveTunnel(ln, func(ctx context.Context) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", local)
+	}), nil
+}
+
+// WithTunnel opens a local forward to remote for the time fn runs and gives
+// fn the local address to connect to:
+//
+//	c.WithTunnel("db.internal:5432", func(addr string) error {
+//		return migrate("postgres://app@" + addr + "/app")
+//	})
+func (c *Conn) WithTunnel(remote string, fn func(addr string) error) error {
+	t, err := c.ForwardLocal("127.0.0.1:0", remote)
+	if err != nil {
+		return c.Fail(err)
+	}
+	defer t.Close()
+	if err := fn(t.Addr()); err != nil {
+		return c.Fail(err)
+	}
+	return nil
+}
+
+func (c *Conn) serveTunnel(ln net.Listener, dial func(context.Context) (net.Conn, error)) *Tunnel {
+	ctx, stop := context.WithCancel(c.Context())
+	t := &Tunnel{ln: ln, dial: dial, ctx: ctx, stop: stop, conns: map[net.Conn]struct{}{}}
+	t.errs = func(err error) { c.h.d.logf("%s: tunnel %s: %v", c.h.name, ln.Addr(), err) }
+	context.AfterFunc(ctx, func() { ln.Close() })
+	if r, ok := c.h.r.(*sshRunner); ok {
+		go func() {
+			select {
+			case <-r.c.Done():
+				t.Close()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				t.relay(in)
+			}()
+		}
+	}()
+	return t
+}
+
+// relay copies both ways between in and a fresh connection to the target.
+func (t *Tunnel) relay(in net.Conn) {
+	defer in.Close()
+	out, err := t.dial(t.ctx)
+	if err != nil {
+		t.errs(err)
+		return
+	}
+	defer out.Close()
+	if !t.track(in, out) {
+		return
+	}
+	defer t.untrack(in, out)
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(out, in)
+	go cp(in, out)
+	<-done
+	<-done
+}
+
+func (t *Tunnel) track(cs ...net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx.Err() != nil {
+		return false
+	}
+	for _, c := range cs {
+		t.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (t *Tunnel) untrack(cs ...net.Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range cs {
+		delete(t.conns, c)
+	}
+}
