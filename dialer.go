@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/loomssh/loom/internal/agentfwd"
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/transport"
 )
@@ -94,6 +95,19 @@ type Dialer struct {
 	// Retries is how many more times a refused or timed-out connection is
 	// tried, with backoff (ssh_config ConnectionAttempts also counts).
 	Retries int
+	// ForwardAgent forwards your ssh-agent to every host, like ssh -A; it
+	// is off by default, and ssh_config's ForwardAgent turns it on per host
+	// (Host.ForwardAgent too). The remote never gets the agent itself: a
+	// filter in this process lets it list keys and ask for signatures, and
+	// nothing else, and records every request (AgentEvents). Jump hosts
+	// never get it. See docs/agent-forwarding.md for what it exposes.
+	ForwardAgent bool
+	// AgentKeys limits the forwarded keys: each entry is a SHA256
+	// fingerprint ("SHA256:...") or a comment, * matching anything.
+	AgentKeys []string
+	// AgentHosts limits the hosts that get the agent at all (globs on the
+	// host name as given, or its HostName).
+	AgentHosts []string
 	// Logf receives verbose diagnostics. Nil discards them.
 	Logf func(format string, args ...any)
 	// Stderr receives warnings (a changed key accepted under
@@ -109,6 +123,9 @@ type Dialer struct {
 func (d *Dialer) init() error {
 	d.once.Do(func() {
 		d.cfg, d.initErr = loadConfig(d.ConfigFile)
+		if err := (agentfwd.Policy{Keys: d.AgentKeys}).Validate(); err != nil && d.initErr == nil {
+			d.initErr = err
+		}
 		t := &transport.Dialer{
 			Signers:        d.Signers,
 			AgentSocket:    d.AgentSocket,
@@ -117,6 +134,9 @@ func (d *Dialer) init() error {
 			MaxSessions:    d.MaxSessions,
 			MaxHandshakes:  d.MaxHandshakes,
 			Retries:        d.Retries,
+			ForwardAgent:   d.ForwardAgent,
+			AgentKeys:      d.AgentKeys,
+			AgentHosts:     d.AgentHosts,
 			Logf:           d.Logf,
 			Warnf: func(format string, args ...any) {
 				w := d.Stderr
@@ -279,4 +299,17 @@ func hostConfig(h *sshconfig.Host) *HostConfig {
 		StrictHostKeys: h.StrictHostKeyChecking, KnownHosts: h.UserKnownHostsFiles,
 		Unsupported: h.Unsupported,
 	}
+}
+
+// AgentEvent is one request a host made of the forwarded agent: a listing,
+// a signature (with the key used), or a refused operation.
+type AgentEvent = agentfwd.Event
+
+// AgentEvents returns what this host asked of the forwarded agent so far
+// (nil when the agent is not forwarded to it).
+func (c *Conn) AgentEvents() []AgentEvent {
+	if r, ok := c.h.r.(*sshRunner); ok && r.c.Agent() != nil {
+		return r.c.Agent().Events()
+	}
+	return nil
 }

@@ -74,12 +74,14 @@ func (s Status) String() string {
 
 // HostResult is what happened on one host.
 type HostResult struct {
-	Host     string
-	Status   Status
-	Err      error   // why it did not succeed
-	Result   *Result // the command's result (Run and Shell; the last command's for Each)
-	Start    time.Time
-	Duration time.Duration
+	Host   string
+	Status Status
+	Err    error   // why it did not succeed
+	Result *Result // the command's result (Run and Shell; the last command's for Each)
+	// AgentEvents are the host's requests of the forwarded agent, if any.
+	AgentEvents []AgentEvent
+	Start       time.Time
+	Duration    time.Duration
 }
 
 // Reason says in a few words why the host did not succeed: "exit 3",
@@ -325,6 +327,7 @@ func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, 
 	if err == nil {
 		err = c.Err()
 	}
+	hr.AgentEvents = c.AgentEvents()
 	if hr.Result == nil {
 		c.h.mu.Lock()
 		hr.Result = c.h.last

@@ -20,6 +20,8 @@ type Host struct {
 	// ProxyJump overrides ssh_config's ProxyJump for this host ("none" for
 	// a direct connection).
 	ProxyJump string
+	// ForwardAgent forwards the agent to this host (see Dialer.ForwardAgent).
+	ForwardAgent bool
 	// Roles the host belongs to.
 	Roles []string
 	// Vars are free-form values a task can read with Conn.Var.
@@ -51,6 +53,9 @@ func (h Host) target() (string, []string, error) {
 	var set []string
 	if h.ProxyJump != "" {
 		set = append(set, "ProxyJump="+h.ProxyJump)
+	}
+	if h.ForwardAgent {
+		set = append(set, "ForwardAgent=yes")
 	}
 	return name, set, nil
 }

@@ -30,6 +30,7 @@ const maxRequest = 256 << 10
 // Agent protocol message numbers (PROTOCOL.agent; draft-miller-ssh-agent).
 const (
 	msgFailure            = 5
+	msgRemoveAllV1        = 9 // SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES; ssh-add -D still sends it
 	msgRequestIdentities  = 11
 	msgIdentitiesAnswer   = 12
 	msgSignRequest        = 13
@@ -176,7 +177,7 @@ func (a *Agent) handle(ctx context.Context, req []byte) []byte {
 			m.KeyBlob = nil
 		}
 		a.refuse(OpRefusedRemove, fingerprint(m.KeyBlob), "", errors.New("agentfwd: removing keys is not allowed through a forwarded agent"))
-	case msgRemoveAll:
+	case msgRemoveAll, msgRemoveAllV1:
 		a.RemoveAll()
 	case msgLock:
 		a.Lock(nil)

@@ -188,7 +188,7 @@ func TestServeRefusesRawRequests(t *testing.T) {
 		op   string
 	}{
 		{"v1 list", []byte{1}, OpRefusedUnknown},
-		{"v1 remove all", []byte{9}, OpRefusedUnknown},
+		{"v1 remove all", []byte{9}, OpRefusedRemoveAll},
 		{"add garbage", []byte{msgAddIdentity, 0xff, 0xff}, OpRefusedAdd},
 		{"add constrained", append([]byte{msgAddIDConstrained}, alice.pub.Marshal()...), OpRefusedAdd},
 		{"remove", removeAlice, OpRefusedRemove},

@@ -67,7 +67,7 @@ func NewUpstream(socket string, max int) *Upstream {
 	return &Upstream{
 		socket: socket,
 		max:    max,
-		slots:  make(chan struct{}, max),
+		slots:  make(chan struct{}, max*4),
 		idle:   make(chan *conn, max),
 		done:   make(chan struct{}),
 		open:   make(map[*conn]struct{}),

@@ -102,6 +102,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 		ConnectTimeout: o.connectTimeout,
 		MaxHandshakes:  handshakes,
 		Retries:        o.retries,
+		ForwardAgent:   o.forwardAgent,
+		AgentKeys:      o.agentKeys.vals,
+		AgentHosts:     o.agentHosts.vals,
 		Stderr:         env.Stderr,
 	}
 	defer d.Close()

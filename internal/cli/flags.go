@@ -68,6 +68,9 @@ type options struct {
 	failFast       bool
 	retries        int
 	sudo           bool
+	forwardAgent   bool
+	agentKeys      listFlag
+	agentHosts     listFlag
 	pty            bool
 	gather         bool
 	json           bool
@@ -93,7 +96,7 @@ Flags:
 `
 
 func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error) {
-	o := &options{hosts: listFlag{comma: true}, roles: listFlag{comma: true}, excludes: listFlag{comma: true}}
+	o := &options{hosts: listFlag{comma: true}, roles: listFlag{comma: true}, excludes: listFlag{comma: true}, agentHosts: listFlag{comma: true}}
 	fs := flag.NewFlagSet("loom", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
@@ -114,6 +117,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "TCP connect `timeout` (the SSH handshake gets twice as long)")
 	fs.DurationVar(&o.cmdTimeout, "timeout", 0, "stop the command after this `duration` on a host (0: no limit)")
 	fs.DurationVar(&o.hostTimeout, "host-timeout", 0, "bound each host's whole turn, connecting included (`duration`; 0: no limit)")
+	fs.BoolVar(&o.forwardAgent, "A", false, "forward your ssh-agent (list and sign only; every request logged with -v and in --json)")
+	fs.Var(&o.agentKeys, "agent-key", "forward only this `key` (SHA256 fingerprint or comment glob); repeatable")
+	fs.Var(&o.agentHosts, "agent-hosts", "forward the agent only to these `hosts` (globs, comma list)")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
 	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")

@@ -128,10 +128,12 @@ type jsonResult struct {
 	Error      *string `json:"error"`
 	DurationMS int64   `json:"duration_ms"`
 	Start      string  `json:"start,omitempty"`
+	// Agent lists the host's requests of the forwarded agent (-A).
+	Agent []loom.AgentEvent `json:"agent,omitempty"`
 }
 
 func (r *report) printJSON(hr *loom.HostResult) {
-	j := jsonResult{Host: hr.Host, OK: hr.Status == loom.StatusOK, Status: hr.Status.String(), DurationMS: hr.Duration.Milliseconds()}
+	j := jsonResult{Host: hr.Host, OK: hr.Status == loom.StatusOK, Status: hr.Status.String(), DurationMS: hr.Duration.Milliseconds(), Agent: hr.AgentEvents}
 	if !j.OK {
 		j.Reason = hr.Reason()
 	}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/loomssh/loom/internal/agentfwd"
 	"github.com/loomssh/loom/internal/hostkey"
 	"github.com/loomssh/loom/internal/sshconfig"
 )
@@ -61,6 +62,19 @@ type Dialer struct {
 	// Retries is how many times a refused or timed-out connection is
 	// tried again. Handshakes the server drops early are always retried.
 	Retries int
+	// ForwardAgent forwards the local agent (through a filter that only
+	// lists and signs) to every target; ssh_config ForwardAgent enables it
+	// per host. AgentKeys narrows the keys the remote may use (fingerprints
+	// or comment globs), AgentHosts the targets that get it (globs).
+	ForwardAgent bool
+	AgentKeys    []string
+	AgentHosts   []string
+	// AgentConns caps connections to the local agent for forwarded
+	// requests (default 16), so hundreds of hosts signing at once wait
+	// their turn instead of exhausting the agent.
+	AgentConns int
+	// OnAgentEvent receives every request a remote made of the forwarded agent.
+	OnAgentEvent func(agentfwd.Event)
 	// Resolve resolves a ProxyJump hop; via is the rest of the chain in
 	// front of it (nil: use the hop's own ssh_config).
 	Resolve func(hop string, via []string) (*sshconfig.Host, error)
@@ -73,10 +87,11 @@ type Dialer struct {
 	agentSlots chan struct{}
 	handshakes chan struct{}
 
-	mu    sync.Mutex
-	keys  map[string]*keyFile
-	dbs   map[string]*hostkey.DB
-	jumps map[string]*jump
+	mu        sync.Mutex
+	keys      map[string]*keyFile
+	dbs       map[string]*hostkey.DB
+	jumps     map[string]*jump
+	upstreams map[string]*agentfwd.Upstream
 }
 
 // jump is a shared connection to a jump host.
@@ -111,7 +126,11 @@ func (d *Dialer) warnf(format string, args ...any) {
 // Dial connects to h (through its ProxyJump chain, if any) and authenticates.
 func (d *Dialer) Dial(ctx context.Context, h *sshconfig.Host) (*Client, error) {
 	d.init()
-	return d.dial(ctx, h, 0)
+	c, err := d.dial(ctx, h, 0)
+	if err == nil && d.forwardTo(h) {
+		d.setupForwarding(c, h)
+	}
+	return c, err
 }
 
 func (d *Dialer) dial(ctx context.Context, h *sshconfig.Host, depth int) (*Client, error) {
@@ -217,12 +236,15 @@ func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, depth int)
 	return c, nil
 }
 
-// Close closes the jump connections of the run.
+// Close closes the jump connections and agent connections of the run.
 func (d *Dialer) Close() error {
 	d.mu.Lock()
-	jumps := d.jumps
-	d.jumps = nil
+	jumps, ups := d.jumps, d.upstreams
+	d.jumps, d.upstreams = nil, nil
 	d.mu.Unlock()
+	for _, u := range ups {
+		u.Close()
+	}
 	for _, j := range jumps {
 		j.mu.Lock()
 		if j.client != nil {
@@ -414,12 +436,16 @@ type Client struct {
 	Host *sshconfig.Host
 	Via  *Client // the jump connection it runs through, or nil
 
-	shared   bool // a jump connection: closed by Dialer.Close only
-	sessions chan struct{}
-	once     sync.Once
-	done     chan struct{}
-	deadErr  error
-	deadMu   sync.Mutex
+	shared     bool            // a jump connection: closed by Dialer.Close only
+	agent      *agentfwd.Agent // the filtering agent forwarded here, or nil
+	warnf      func(string, ...any)
+	agentMu    sync.Mutex
+	agentAsked bool
+	sessions   chan struct{}
+	once       sync.Once
+	done       chan struct{}
+	deadErr    error
+	deadMu     sync.Mutex
 }
 
 // Closed reports whether the connection has gone away.
@@ -515,6 +541,7 @@ func (c *Client) NewSession(ctx context.Context) (s *ssh.Session, release func()
 	for try := 0; ; try++ {
 		s, err = c.Client.NewSession()
 		if err == nil {
+			c.requestAgent(s)
 			return s, release, nil
 		}
 		var oc *ssh.OpenChannelError

@@ -1,0 +1,149 @@
+package loom_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/sshdtest"
+)
+
+// localAgent serves an in-process agent holding the key in keyFile on a
+// unix socket, and counts the connections made to it.
+func localAgent(t *testing.T, keyFile string) (string, *atomic.Int32) {
+	t.Helper()
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ssh.ParseRawPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := agent.NewKeyring()
+	kr.Add(agent.AddedKey{PrivateKey: priv, Comment: "deploy@laptop"})
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { agent.ServeAgent(kr, c); c.Close() }()
+		}
+	}()
+	return sock, &conns
+}
+
+func TestSSHDAgentForwarding(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/ssh-add"); err != nil {
+		t.Skip("OpenSSH client tools (ssh-add, ssh) not installed")
+	}
+	jump := sshdtest.Start(t, sshdtest.Options{AgentForwarding: true})
+	a := sshdtest.Start(t, sshdtest.Options{AgentForwarding: true})
+	b := sshdtest.Start(t, sshdtest.Options{}) // the hop's destination
+	refusing := sshdtest.Start(t, sshdtest.Options{AgentForwarding: false})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	jump.WriteSSHConfig(cfg, "jump")
+	a.WriteSSHConfig(cfg, "a")
+	a.WriteSSHConfig(cfg, "a-via-jump")
+	refusing.WriteSSHConfig(cfg, "refusing")
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("Host a-via-jump\n  ProxyJump jump\n")
+	f.Close()
+	// Remove the key file from the config: the key lives only in the agent.
+	b2, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b2), "IdentitiesOnly yes", "IdentitiesOnly no")), 0o600)
+	sock, conns := localAgent(t, a.ClientKey)
+
+	// b trusts a's client key, which only the local agent holds.
+	ak, _ := os.OpenFile(filepath.Join(b.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
+	ak.Write(ssh.MarshalAuthorizedKey(a.ClientSigner.PublicKey()))
+	ak.Close()
+	// The remote hops to b with the forwarded agent and nothing else.
+	kh := filepath.Join(a.Dir, "hop_known_hosts")
+	os.WriteFile(kh, []byte(b.KnownHostsLine("")+"\n"), 0o644)
+	hop := []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "StrictHostKeyChecking=yes",
+		"-p", itoa(b.Port), b.User + "@127.0.0.1", "id", "-un"}
+
+	var stderr strings.Builder
+	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock, ForwardAgent: true, Stderr: &stderr}
+	defer d.Close()
+	c := dial(t, d, "a")
+	if r := c.Run(hop...); r.Text() != b.User {
+		t.Fatalf("hop with forwarded agent: %q %q %v", r.Stdout, r.Stderr, r.Err)
+	}
+	r := c.Run("ssh-add", "-l")
+	if !strings.Contains(r.Stdout, "deploy@laptop") {
+		t.Fatalf("ssh-add -l: %q %v", r.Stdout, r.Err)
+	}
+	if r := c.Warn().Run("ssh-add", "-D"); r.ExitCode == 0 {
+		t.Fatal("ssh-add -D was allowed")
+	}
+	ops := map[string]int{}
+	for _, e := range c.AgentEvents() {
+		ops[e.Op]++
+		if e.Host != "a" {
+			t.Fatalf("event host %q", e.Host)
+		}
+	}
+	if ops["sign"] == 0 || ops["list"] == 0 || len(ops) < 3 {
+		t.Fatalf("agent events: %v", ops)
+	}
+	if conns.Load() == 0 || conns.Load() > 16 {
+		t.Fatalf("local agent connections: %d", conns.Load())
+	}
+
+	// Through a jump host: the target gets the agent.
+	cj := dial(t, d, "a-via-jump")
+	if r := cj.Run(hop...); r.Text() != b.User {
+		t.Fatalf("hop through jump: %q %q %v", r.Stdout, r.Stderr, r.Err)
+	}
+
+	// Without -A the hop fails: the test can tell.
+	d2 := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock}
+	defer d2.Close()
+	c2 := dial(t, d2, "a")
+	if r := c2.Warn().Run(hop...); r.ExitCode == 0 {
+		t.Fatal("hop worked without agent forwarding")
+	}
+	if got := c2.Shell(`echo "[$SSH_AUTH_SOCK]"`).Text(); got != "[]" {
+		t.Fatalf("SSH_AUTH_SOCK without -A: %s", got)
+	}
+
+	// A server that refuses forwarding: a warning, and the command still runs.
+	cr := dial(t, d, "refusing")
+	if got := cr.Run("echo", "ran").Text(); got != "ran" {
+		t.Fatalf("refusing server: %q", got)
+	}
+	if !strings.Contains(stderr.String(), "refused agent forwarding") {
+		t.Fatalf("no warning for the refusing server: %q", stderr.String())
+	}
+
+	// A key allowlist that matches nothing: the remote sees no keys.
+	d3 := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock, ForwardAgent: true, AgentKeys: []string{"*@elsewhere"}}
+	defer d3.Close()
+	if r := dial(t, d3, "a").Warn().Run("ssh-add", "-l"); strings.Contains(r.Stdout, "deploy@laptop") {
+		t.Fatalf("allowlist ignored: %q", r.Stdout)
+	}
+	// A host allowlist that leaves the host out: no forwarding.
+	d4 := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock, ForwardAgent: true, AgentHosts: []string{"web*"}}
+	defer d4.Close()
+	if got := dial(t, d4, "a").Shell(`echo "[$SSH_AUTH_SOCK]"`).Text(); got != "[]" {
+		t.Fatalf("host allowlist ignored: %s", got)
+	}
+}
