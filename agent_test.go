@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"encoding/pem"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/loomtest"
 )
 
 // localAgent serves an in-process agent holding the key in keyFile on a
@@ -146,4 +148,42 @@ func TestSSHDAgentForwarding(t *testing.T) {
 	if got := dial(t, d4, "a").Shell(`echo "[$SSH_AUTH_SOCK]"`).Text(); got != "[]" {
 		t.Fatalf("host allowlist ignored: %s", got)
 	}
+}
+
+// The jump host never gets the agent; the target behind it does, once per
+// connection however many commands run.
+func TestAgentNotForwardedToJumpHost(t *testing.T) {
+	signer, _ := ssh.NewSignerFromKey(mustEd25519(t))
+	jump := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowTCPForwarding: true})
+	target := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+	dir := t.TempDir()
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(jump.KnownHostsLine("")+"\n"+target.KnownHostsLine("")+"\n"), 0o600)
+	cfg := filepath.Join(dir, "ssh_config")
+	os.WriteFile(cfg, []byte("Host jump\n  HostName "+jump.Host()+"\n  Port "+itoa(jump.Port())+"\n"+
+		"Host target\n  HostName "+target.Host()+"\n  Port "+itoa(target.Port())+"\n  ProxyJump jump\n"+
+		"Host *\n  UserKnownHostsFile "+kh+"\n  IdentitiesOnly yes\n"), 0o600)
+	sock, _ := localAgent(t, writeKeyFile(t, dir))
+	d := &loom.Dialer{ConfigFile: cfg, Signers: []ssh.Signer{signer}, AgentSocket: sock, ForwardAgent: true}
+	defer d.Close()
+	c := dial(t, d, "target")
+	for i := 0; i < 3; i++ {
+		if r := c.Shell(`test -S "$SSH_AUTH_SOCK" && echo agent`); r.Text() != "agent" {
+			t.Fatalf("command %d on the target has no agent: %q %v", i, r.Stdout, r.Err)
+		}
+	}
+	if n := target.AgentForwardRequests(); n != 1 {
+		t.Fatalf("target got %d agent requests, want 1 per connection", n)
+	}
+	if n := jump.AgentForwardRequests(); n != 0 {
+		t.Fatalf("the jump host got %d agent requests", n)
+	}
+}
+
+// writeKeyFile writes a fresh unencrypted key for the agent to hold.
+func writeKeyFile(t *testing.T, dir string) string {
+	block, _ := ssh.MarshalPrivateKey(mustEd25519(t), "agent key")
+	p := filepath.Join(dir, "agent_key")
+	os.WriteFile(p, pem.EncodeToMemory(block), 0o600)
+	return p
 }

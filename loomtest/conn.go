@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -142,8 +143,13 @@ func (s *Server) serveConn(c net.Conn) {
 	go cn.globalRequests(reqs)
 
 	for nc := range chans {
+		if nc.ChannelType() == "direct-tcpip" && s.opts.AllowTCPForwarding {
+			s.wg.Add(1)
+			go cn.directTCPIP(nc)
+			continue
+		}
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "loomtest: only session channels are supported")
+			nc.Reject(ssh.UnknownChannelType, "loomtest: only session channels (and direct-tcpip with AllowTCPForwarding) are supported")
 			continue
 		}
 		if !cn.acquire() {
@@ -298,4 +304,43 @@ func (cn *conn) forwardAgent(uc net.Conn) {
 		ch.CloseWrite()
 	}()
 	io.Copy(uc, ch)
+}
+
+// directTCPIP serves a direct-tcpip channel (a client using this server as
+// a jump host, or ssh -L): it dials the address asked for and relays.
+func (cn *conn) directTCPIP(nc ssh.NewChannel) {
+	defer cn.s.wg.Done()
+	var req struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &req); err != nil {
+		nc.Reject(ssh.ConnectionFailed, "loomtest: bad direct-tcpip request")
+		return
+	}
+	addr := net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port)))
+	out, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		out.Close()
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	cn.s.logf("loomtest: %s: direct-tcpip to %s", cn.raw.RemoteAddr(), addr)
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(out, ch); out.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { io.Copy(ch, out); ch.CloseWrite(); done <- struct{}{} }()
+	select {
+	case <-done:
+		<-done
+	case <-cn.s.done:
+	}
+	ch.Close()
+	out.Close()
 }

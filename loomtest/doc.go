@@ -16,8 +16,9 @@
 //
 // # What the server supports
 //
-// Session channels only (other channel types, such as direct-tcpip, are
-// rejected). On a session channel:
+// Session channels, and direct-tcpip channels when
+// Options.AllowTCPForwarding is set (so a server can be a jump host); other
+// channel types are rejected. On a session channel:
 //
 //   - exec runs Shell -c COMMAND; shell runs Shell reading commands from
 //     stdin. One program per session, as with sshd.

@@ -66,6 +66,10 @@ type Options struct {
 	// Fault makes the server misbehave in the given way; see [Fault].
 	Fault Fault
 
+	// AllowTCPForwarding accepts direct-tcpip channels, so the server can
+	// be a jump host (ProxyJump) or the far end of ssh -L.
+	AllowTCPForwarding bool
+
 	// MaxSessions caps the session channels open at once on one
 	// connection, as sshd's MaxSessions does: opening one more is refused
 	// with "administratively prohibited". Zero (or less) means 10,
