@@ -180,3 +180,17 @@ func TestInterruptSummary(t *testing.T) {
 		t.Fatalf("summary: %s", e.String())
 	}
 }
+
+func TestTerminalEscapesSanitised(t *testing.T) {
+	cfg, _ := lab(t, 2)
+	code, out, errs := run("-F", cfg, "-H", "h1,h2", "--", `printf '\033]0;pwned\007\033[2Jhi\n'; printf '\033[31mbad\n' >&2; exit 1`)
+	if code != ExitFailed {
+		t.Fatalf("code %d", code)
+	}
+	if strings.ContainsRune(out, 0x1b) || strings.ContainsRune(errs, 0x1b) || strings.ContainsRune(out, 0x07) {
+		t.Fatalf("escape sequences reached the terminal: %q %q", out, errs)
+	}
+	if !strings.Contains(out, "h1 | ^[]0;pwned^G^[[2Jhi") {
+		t.Fatalf("output: %q", out)
+	}
+}

@@ -245,7 +245,7 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		} else {
 			line += fmt.Sprintf(" (%d hosts)", len(g.hosts))
 		}
-		r.p.Printf(true, "%s\n", line)
+		r.p.Printf(true, "%s\n", output.Sanitize([]byte(line)))
 	}
 	s := fmt.Sprintf("loom: %d hosts in %v: %d ok, %d failed, %d unreachable", len(rs.Hosts),
 		time.Since(r.start).Round(10*time.Millisecond), count[loom.StatusOK], count[loom.StatusFailed], count[loom.StatusUnreachable])
@@ -279,13 +279,17 @@ func (r *report) printGathered() {
 		bar := strings.Repeat("-", min(max(len(head), 15), 78))
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s\n%s\n%s\n", bar, head, bar)
-		b.WriteString(g.stdout)
-		if g.stdout != "" && !strings.HasSuffix(g.stdout, "\n") {
-			b.WriteByte('\n')
+		for _, ln := range strings.SplitAfter(g.stdout, "\n") {
+			if ln != "" {
+				b.Write(output.Sanitize([]byte(strings.TrimSuffix(ln, "\n"))))
+				b.WriteByte('\n')
+			}
 		}
 		for _, ln := range strings.SplitAfter(g.stderr, "\n") {
 			if ln != "" {
-				b.WriteString("! " + strings.TrimSuffix(ln, "\n") + "\n")
+				b.WriteString("! ")
+				b.Write(output.Sanitize([]byte(strings.TrimSuffix(ln, "\n"))))
+				b.WriteByte('\n')
 			}
 		}
 		r.p.Write(false, []byte(b.String()))

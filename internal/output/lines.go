@@ -96,6 +96,9 @@ type Lines struct {
 	P      *Printer
 	Stderr bool
 	Prefix string
+	// Raw passes control characters through; by default each line is
+	// Sanitized, so a remote host cannot drive the operator's terminal.
+	Raw bool
 
 	mu  sync.Mutex
 	buf []byte
@@ -114,11 +117,11 @@ func (l *Lines) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		l.P.Line(l.Stderr, l.Prefix, bytes.TrimSuffix(l.buf[:i], []byte{'\r'}))
+		l.line(bytes.TrimSuffix(l.buf[:i], []byte{'\r'}))
 		l.buf = l.buf[i+1:]
 	}
 	for len(l.buf) > MaxLine {
-		l.P.Line(l.Stderr, l.Prefix, l.buf[:MaxLine])
+		l.line(l.buf[:MaxLine])
 		l.buf = l.buf[MaxLine:]
 	}
 	if len(l.buf) == 0 {
@@ -132,8 +135,15 @@ func (l *Lines) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.buf) > 0 {
-		l.P.Line(l.Stderr, l.Prefix, bytes.TrimSuffix(l.buf, []byte{'\r'}))
+		l.line(bytes.TrimSuffix(l.buf, []byte{'\r'}))
 		l.buf = nil
 	}
 	return nil
+}
+
+func (l *Lines) line(b []byte) {
+	if !l.Raw {
+		b = Sanitize(b)
+	}
+	l.P.Line(l.Stderr, l.Prefix, b)
 }
