@@ -86,6 +86,11 @@ func (e Event) String() string {
 //   - Add, Remove, RemoveAll, Lock, Unlock, Extension and Signers are
 //     refused with an error and recorded as Events.
 //
+// A request made through these methods waits as long as it takes for a free
+// connection to the real agent; once it has one, it is bounded by the
+// Upstream's timeout. Requests served by Serve also end when the host's
+// connection closes.
+//
 // An Agent is safe for concurrent use: a host may open many agent channels.
 type Agent struct {
 	up     *Upstream

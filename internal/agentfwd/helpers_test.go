@@ -3,7 +3,6 @@ package agentfwd
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -317,5 +316,3 @@ func serveSocket(t testing.TB, serve func(net.Conn)) string {
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	return path
 }
-
-var errTest = errors.New("test error")

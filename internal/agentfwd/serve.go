@@ -50,10 +50,10 @@ const (
 // Serve registers the handler for auth-agent@openssh.com channels on client
 // and serves each channel the server opens with a, until the connection
 // closes; requests in flight to the real agent are then interrupted. Call it
-// once per client, before or after agent.RequestAgentForwarding on the
-// client's first session (OpenSSH's sshd grants that request once per
-// connection). It fails if the client already has a handler for these
-// channels (agent.ForwardToAgent, or a second Serve).
+// once per client, before agent.RequestAgentForwarding on the client's first
+// session (OpenSSH's sshd grants that request once per connection; a channel
+// the host opens before Serve is rejected). It fails if the client already
+// has a handler for these channels (agent.ForwardToAgent, or a second Serve).
 //
 // Each channel speaks the agent protocol as agent.ServeAgent(a, channel)
 // would, with two differences that matter when the other end is hostile:

@@ -67,7 +67,7 @@ func NewUpstream(socket string, max int) *Upstream {
 	return &Upstream{
 		socket: socket,
 		max:    max,
-		slots:  make(chan struct{}, max*4),
+		slots:  make(chan struct{}, max),
 		idle:   make(chan *conn, max),
 		done:   make(chan struct{}),
 		open:   make(map[*conn]struct{}),
