@@ -50,6 +50,8 @@ type host struct {
 	mu   sync.Mutex
 	err  error
 	last *Result // the latest operation's result, for Group's HostResult
+
+	files sftpSlot // the SFTP client of file operations, opened on first use (files_sftp.go)
 }
 
 // scope is the per-Conn context operations run in. It is copied on every
@@ -96,6 +98,7 @@ func (c *Conn) Client() *ssh.Client {
 
 // Close closes the connection. Conns derived by scope methods share it.
 func (c *Conn) Close() error {
+	c.h.files.close()
 	err := c.h.r.close()
 	if c.h.ownDialer {
 		c.h.d.Close()

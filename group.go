@@ -87,12 +87,14 @@ type HostResult struct {
 // Reason says in a few words why the host did not succeed: "exit 3",
 // "signal KILL", "command timeout", "host timeout", "connection lost",
 // "unreachable", "connect timeout", "authentication", "host key",
-// "interrupted", "not started"... and "ok" when it did.
+// "put failed" (a file operation), "interrupted", "not started"... and
+// "ok" when it did.
 func (r *HostResult) Reason() string {
 	var ee *ExitError
 	var te *TimeoutError
 	var se *SudoError
 	var ce *ConnectError
+	var fe *FileError
 	switch {
 	case r.Status == StatusOK:
 		return "ok"
@@ -115,6 +117,8 @@ func (r *HostResult) Reason() string {
 			return "host key"
 		}
 		return "ssh handshake"
+	case errors.As(r.Err, &fe) && !errors.Is(r.Err, context.Canceled) && !errors.Is(r.Err, ErrConnLost):
+		return fe.Op + " failed"
 	case errors.As(r.Err, &ee):
 		if ee.Signal != "" {
 			return "signal " + ee.Signal

@@ -50,6 +50,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if len(args) > 0 && args[0] == "demo" {
 		return Demo(ctx, args[1:], env)
 	}
+	sub := "run"
+	if len(args) > 0 {
+		switch args[0] {
+		case "put", "get", "sync":
+			sub, args = args[0], args[1:]
+		}
+	}
 	o, fs, err := parseFlags(args, env.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
@@ -72,7 +79,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch {
 	case len(o.hosts.vals) == 0 && len(o.roles.vals) == 0:
 		return usage("no hosts: give some with -H (or -R ROLE with an inventory); see loom -h")
-	case len(o.args) == 0:
+	case sub == "run" && len(o.args) == 0:
 		return usage("no command: give it after --, e.g. loom -H host -- uptime")
 	case o.json && o.gather:
 		return usage("--json and --gather cannot be used together")
@@ -80,6 +87,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return usage("-P %d: want at least 1", o.parallel)
 	case o.retries < 0 || o.handshakes < 0:
 		return usage("--retries and --handshakes cannot be negative")
+	}
+	if sub != "run" {
+		if err := fileUsage(sub, o); err != nil {
+			return usage("%v", err)
+		}
+	} else if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || len(o.fileExcludes.vals) > 0 {
+		return usage("--mode, --owner, --exclude, --checksum, --delete and --check are for put, get and sync")
 	}
 	hosts, err := selectHosts(ctx, o)
 	if err != nil {
@@ -125,10 +139,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 	}
 	if o.dryRun {
-		dryRun(env.Stdout, o, hosts, configs)
+		dryRun(env.Stdout, sub, o, hosts, configs)
 		return ExitOK
 	}
 	r := newReport(o, p, env, hosts)
+	r.sub = sub
 	g := &loom.Group{
 		Dialer:        d,
 		Hosts:         hosts,
@@ -147,6 +162,14 @@ func Run(ctx context.Context, args []string, env Env) int {
 		defer stop()
 	}
 	single := len(hosts) == 1
+	if sub != "run" {
+		var progress io.Writer
+		if env.Progress && single {
+			progress = env.Stderr
+		}
+		opts, _ := o.fileOptions(progress)
+		return r.finish(g.Each(ctx, fileWork(sub, o, opts, &r.transfers)), ctx.Err() != nil)
+	}
 	results := g.Each(ctx, func(c *loom.Conn) error {
 		c = c.Timeout(o.cmdTimeout)
 		if o.pty {
@@ -170,10 +193,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 }
 
 // dryRun prints the resolved hosts and what would run on each.
-func dryRun(w io.Writer, o *options, hosts []loom.Host, configs []*loom.HostConfig) {
+func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*loom.HostConfig) {
 	cmd := strings.Join(quoteArgs(o.args), " ")
 	if len(o.args) == 1 {
 		cmd = o.args[0]
+	}
+	if sub != "run" {
+		cmd = "loom " + sub + " " + cmd
 	}
 	if o.sudo {
 		cmd = "sudo " + cmd

@@ -73,6 +73,12 @@ type options struct {
 	agentHosts     listFlag
 	pty            bool
 	gather         bool
+	mode           string
+	owner          string
+	fileExcludes   listFlag
+	checksum       bool
+	deleteExtra    bool
+	check          bool
 	json           bool
 	logDir         string
 	dryRun         bool
@@ -85,6 +91,9 @@ type options struct {
 const usageText = `Usage:
   loom [flags] -H HOSTS -- COMMAND [ARG...]   run a command on each host
   loom [flags] -R ROLE -- COMMAND [ARG...]    ... on the hosts of a role in loom.yaml
+  loom put [flags] -H HOSTS LOCAL... REMOTE   upload files or trees (atomic; --sudo, --mode, --owner)
+  loom get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
+  loom sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
   loom demo                                   try Loom on throwaway local SSH hosts
 
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
@@ -122,6 +131,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.Var(&o.agentHosts, "agent-hosts", "forward the agent only to these `hosts` (globs, comma list)")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
+	fs.StringVar(&o.mode, "mode", "", "put/sync: file `mode` in octal (default: the local file's)")
+	fs.StringVar(&o.owner, "owner", "", "put/sync: chown to `user[:group]` (with --sudo unless you may)")
+	fs.Var(&o.fileExcludes, "exclude", "put/get/sync: skip files matching this `glob` (relative path); repeatable")
+	fs.BoolVar(&o.checksum, "checksum", false, "sync: compare files by SHA-256 instead of size and time")
+	fs.BoolVar(&o.deleteExtra, "delete", false, "sync: remove remote files that are gone locally")
+	fs.BoolVar(&o.check, "check", false, "sync: list what would change, change nothing")
 	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per host on stdout (and nothing else there)")
 	fs.StringVar(&o.logDir, "log-dir", "", "write each host's full output to `dir`/HOST.log")

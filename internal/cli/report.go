@@ -19,15 +19,17 @@ import (
 // report shows a run: live lines (or JSON, or gathered output), a progress
 // line, log files, and the closing summary.
 type report struct {
-	o      *options
-	p      *output.Printer
-	env    Env
-	total  int
-	single bool // one host, plain output: passed through like ssh
-	width  int
-	start  time.Time
-	n      counters
-	gather map[string]*gathered // by output+status, when --gather
+	o         *options
+	p         *output.Printer
+	env       Env
+	total     int
+	single    bool // one host, plain output: passed through like ssh
+	width     int
+	start     time.Time
+	n         counters
+	gather    map[string]*gathered // by output+status, when --gather
+	sub       string               // run, put, get or sync
+	transfers transfers            // put, get, sync: each host's Transfer until reported
 }
 
 type gathered struct {
@@ -97,9 +99,28 @@ func (r *report) done(hr *loom.HostResult) {
 	if hr.Status == loom.StatusFailed || hr.Status == loom.StatusUnreachable {
 		r.n.failed.Add(1)
 	}
+	var tr *loom.Transfer
+	if r.sub != "run" {
+		tr = r.transfers.take(hr.Host)
+	}
 	switch {
 	case r.o.json:
-		r.printJSON(hr)
+		r.printJSON(hr, tr)
+	case tr != nil && tr.Err == nil:
+		line := describeTransfer(r.sub, tr)
+		if r.o.check {
+			for _, p := range tr.Changed {
+				line += "\n  would write " + p
+			}
+			for _, p := range tr.Removed {
+				line += "\n  would remove " + p
+			}
+		}
+		if r.single {
+			r.p.Printf(true, "%s\n", line)
+		} else {
+			r.p.Printf(false, "%s%s | %s\n", hr.Host, strings.Repeat(" ", r.width-len(hr.Host)), line)
+		}
 	case r.o.gather && hr.Result != nil && (hr.Status == loom.StatusOK || hr.Status == loom.StatusFailed):
 		status := "ok"
 		if hr.Status != loom.StatusOK {
@@ -130,9 +151,14 @@ type jsonResult struct {
 	Start      string  `json:"start,omitempty"`
 	// Agent lists the host's requests of the forwarded agent (-A).
 	Agent []loom.AgentEvent `json:"agent,omitempty"`
+	// Files, Bytes, Changed and Removed report put, get and sync.
+	Files   *int     `json:"files,omitempty"`
+	Bytes   *int64   `json:"bytes,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	Removed []string `json:"removed,omitempty"`
 }
 
-func (r *report) printJSON(hr *loom.HostResult) {
+func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
 	j := jsonResult{Host: hr.Host, OK: hr.Status == loom.StatusOK, Status: hr.Status.String(), DurationMS: hr.Duration.Milliseconds(), Agent: hr.AgentEvents}
 	if !j.OK {
 		j.Reason = hr.Reason()
@@ -150,6 +176,10 @@ func (r *report) printJSON(hr *loom.HostResult) {
 	if hr.Err != nil {
 		e := hr.Err.Error()
 		j.Error = &e
+	}
+	if tr != nil {
+		j.Files, j.Bytes, j.Changed, j.Removed = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed
+		j.Stdout, j.Stderr, j.ExitCode = "", "", nil // the sudo helpers' output is not the user's
 	}
 	b, _ := json.Marshal(j)
 	r.p.Line(false, "", b)
@@ -175,7 +205,7 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if r.o.json {
 		for _, hr := range rs.Hosts {
 			if hr.Status == loom.StatusNotStarted {
-				r.printJSON(hr)
+				r.printJSON(hr, nil)
 			}
 		}
 	}

@@ -1,0 +1,378 @@
+package loom_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/sshdtest"
+)
+
+func TestTemplate(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "web1")
+	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
+	t.Cleanup(func() { d.Close() })
+	c, err := d.DialHost(context.Background(), loom.Host{Name: "web1", Vars: map[string]string{"port": "8080"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := scratch(t, s, s.Home)
+	tmpl := filepath.Join(t.TempDir(), "app.conf.tmpl")
+	writeFile(t, tmpl, "# {{.Host}}\nlisten {{.Vars.port}}\nworkers {{.Data.Workers}}\n", 0o644)
+	dst := filepath.Join(dir, "app.conf")
+
+	tr := c.Template(tmpl, dst, map[string]int{"Workers": 4})
+	if tr.Err != nil {
+		t.Fatal(tr.Err)
+	}
+	if got := readFile(t, dst); got != "# web1\nlisten 8080\nworkers 4\n" || modeOf(t, dst) != 0o644 {
+		t.Fatalf("rendered %q mode %o", got, modeOf(t, dst))
+	}
+	if tr.Files != 1 || tr.Skipped != 0 {
+		t.Fatalf("first write: %+v", tr)
+	}
+
+	// identical: not written again (the file keeps its inode)
+	before, _ := os.Stat(dst)
+	var diff bytes.Buffer
+	tr = c.Template(tmpl, dst, map[string]int{"Workers": 4}, loom.ShowDiff(&diff))
+	after, _ := os.Stat(dst)
+	if tr.Err != nil || tr.Skipped != 1 || tr.Files != 0 || diff.Len() != 0 || !os.SameFile(before, after) {
+		t.Fatalf("unchanged template rewritten: %+v diff %q", tr, diff.String())
+	}
+
+	// a change: diff, mode kept
+	os.Chmod(dst, 0o640)
+	tr = c.Template(tmpl, dst, map[string]int{"Workers": 8}, loom.ShowDiff(&diff))
+	wantDiff := "--- web1:" + dst + "\n+++ web1:" + dst + " (new)\n@@ -1,3 +1,3 @@\n # web1\n listen 8080\n-workers 4\n+workers 8\n"
+	if tr.Err != nil || diff.String() != wantDiff {
+		t.Fatalf("diff:\n%s\nwant\n%s(err %v)", diff.String(), wantDiff, tr.Err)
+	}
+	if readFile(t, dst) != "# web1\nlisten 8080\nworkers 8\n" || modeOf(t, dst) != 0o640 {
+		t.Fatalf("changed template: %q mode %o", readFile(t, dst), modeOf(t, dst))
+	}
+
+	// DryRun shows the diff and writes nothing
+	diff.Reset()
+	tr = c.Template(tmpl, dst, map[string]int{"Workers": 2}, loom.ShowDiff(&diff), loom.DryRun())
+	if tr.Err != nil || !tr.DryRun || !strings.Contains(diff.String(), "+workers 2") || readFile(t, dst) != "# web1\nlisten 8080\nworkers 8\n" {
+		t.Fatalf("dry run: %v %q", tr.Err, diff.String())
+	}
+
+	// a missing variable is an error, and nothing is written
+	writeFile(t, tmpl, "listen {{.Vars.nope}}\n", 0o644)
+	tr = c.Template(tmpl, dst, nil)
+	if tr.Err == nil || !strings.Contains(tr.Err.Error(), "nope") || readFile(t, dst) != "# web1\nlisten 8080\nworkers 8\n" {
+		t.Fatalf("missing key: %v", tr.Err)
+	}
+	noTemps(t, dir)
+}
+
+func TestFileHelpers(t *testing.T) {
+	s, c, dir := fileTarget(t)
+	f := filepath.Join(dir, "hosts")
+	if c.Exists(f) || c.Contains(f, "x") || c.Err() != nil {
+		t.Fatalf("missing file: %v", c.Err())
+	}
+	if err := c.AppendLine(f, "10.0.0.1 db"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Exists(f) || !c.Exists(dir) || readFile(t, f) != "10.0.0.1 db\n" {
+		t.Fatalf("append to a new file: %q", readFile(t, f))
+	}
+	writeFile(t, f, "127.0.0.1 localhost", 0o600) // no final newline
+	for i := 0; i < 2; i++ {
+		if err := c.AppendLine(f, "10.0.0.1 db"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readFile(t, f); got != "127.0.0.1 localhost\n10.0.0.1 db\n" || modeOf(t, f) != 0o600 {
+		t.Fatalf("append twice: %q mode %o", got, modeOf(t, f))
+	}
+	if !c.Contains(f, "localhost\n10.0.0.1") || c.Contains(f, "10.0.0.2") {
+		t.Fatal("contains")
+	}
+	if err := c.AppendLine(f, "two\nlines"); err == nil {
+		t.Fatal("a line with a newline was appended")
+	}
+	c.ResetErr()
+
+	// a pattern full of shell syntax reaches no shell
+	cfg := filepath.Join(dir, "cfg")
+	writeFile(t, cfg, "cmd = $(rm -rf ~); `id` 'x' \"y\" | & ; *\nkeep\n", 0o644)
+	re := regexp.MustCompile(`\$\(rm -rf ~\); ` + "`id`" + ` 'x' "y" \| & ; \*`)
+	if err := c.Replace(cfg, re, "x"); err == nil || !strings.Contains(err.Error(), "owned by 0:0") || !strings.Contains(readFile(t, cfg), "rm -rf") {
+		if os.Geteuid() == 0 { // the test wrote cfg as root: the login user can't keep that owner
+			t.Fatalf("replacing a file of another owner: %v", err)
+		}
+	}
+	c.ResetErr()
+	chownToUser(t, s, cfg)
+	if err := c.Replace(cfg, re, "safe $$HOME"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, cfg); got != "cmd = safe $HOME\nkeep\n" {
+		t.Fatalf("replace: %q", got)
+	}
+	if err := c.Replace(cfg, regexp.MustCompile(`^keep$`), "kept"); err != nil || readFile(t, cfg) != "cmd = safe $HOME\nkeep\n" {
+		t.Fatalf("non-multiline pattern: %v %q", err, readFile(t, cfg))
+	}
+	if err := c.Replace(cfg, regexp.MustCompile(`(?m)^(\w+)$`), "${1}ed"); err != nil || readFile(t, cfg) != "cmd = safe $HOME\nkeeped\n" {
+		t.Fatalf("replace with a group: %v %q", err, readFile(t, cfg))
+	}
+	if err := c.Replace(filepath.Join(dir, "missing"), re, "x"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("replace in a missing file: %v", err)
+	}
+	c.ResetErr()
+
+	// EnsureDir: parents, mode, idempotent
+	nd := filepath.Join(dir, "a", "b", "c")
+	for i := 0; i < 2; i++ {
+		if err := c.EnsureDir(nd, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if modeOf(t, nd) != 0o750 {
+		t.Fatalf("ensure dir mode %o", modeOf(t, nd))
+	}
+	if err := c.EnsureDir(f, 0o755); err == nil {
+		t.Fatal("EnsureDir on a file succeeded")
+	}
+	c.ResetErr()
+	noTemps(t, dir)
+}
+
+// Switching a link never leaves a moment where it does not resolve.
+func TestSymlinkSwitch(t *testing.T) {
+	s, c, dir := fileTarget(t)
+	for _, r := range []string{"r1", "r2"} {
+		writeFile(t, filepath.Join(dir, "releases", r, "VERSION"), r, 0o644)
+	}
+	chownTree(t, s, dir)
+	cur := filepath.Join(dir, "current")
+	if err := c.Symlink("releases/r1", cur); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var reads, bad atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b, err := os.ReadFile(filepath.Join(cur, "VERSION"))
+			reads.Add(1)
+			if err != nil || (string(b) != "r1" && string(b) != "r2") {
+				bad.Add(1)
+			}
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		if err := c.Symlink("releases/r"+string(rune('1'+i%2)), cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d of %d reads through the link failed", bad.Load(), reads.Load())
+	}
+	if l, _ := os.Readlink(cur); l != "releases/r2" {
+		t.Fatalf("link -> %q", l)
+	}
+	if err := c.Symlink("releases/r1", filepath.Join(dir, "releases")); err == nil {
+		t.Fatal("a directory was replaced by a link")
+	}
+	c.ResetErr()
+	noTemps(t, dir)
+	t.Logf("%d reads during 100 switches", reads.Load())
+}
+
+// The file operations work on Local too (an in-process SFTP server).
+func TestLocalFiles(t *testing.T) {
+	c := loom.Local()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	writeFile(t, src, "local\n", 0o600)
+	if tr := c.Put(src, filepath.Join(dir, "out", "dst")); tr.Err != nil || readFile(t, filepath.Join(dir, "out", "dst")) != "local\n" {
+		t.Fatalf("local put: %v", tr.Err)
+	}
+	if tr := c.Cd(dir).Get("src", filepath.Join(dir, "got", "{host}-{basename}")); tr.Err != nil || readFile(t, filepath.Join(dir, "got", "local-src")) != "local\n" {
+		t.Fatalf("local get: %v", tr.Err)
+	}
+	if err := c.AppendLine(src, "more"); err != nil || readFile(t, src) != "local\nmore\n" {
+		t.Fatalf("local append: %v", err)
+	}
+	if tr := c.Sync(filepath.Join(dir, "out"), filepath.Join(dir, "mirror")); tr.Err != nil || tr.Files != 1 {
+		t.Fatalf("local sync: %+v", tr)
+	}
+	if tr := c.Sync(filepath.Join(dir, "out"), filepath.Join(dir, "mirror")); tr.Err != nil || tr.Files != 0 {
+		t.Fatalf("local sync again: %+v", tr)
+	}
+	c.Close()
+	noTemps(t, dir)
+}
+
+func TestFilesSudo(t *testing.T) {
+	if ok, why := sshdtest.CanSudo(); !ok {
+		t.Skip(why)
+	}
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "target")
+	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent", SudoPassword: loom.NewSecret(s.Password)}
+	t.Cleanup(func() { d.Close() })
+	c := dial(t, d, "target").Timeout(60 * time.Second)
+	uid, gid := loginIDs(t, s)
+
+	// a root-owned directory the login user can't even enter
+	root := filepath.Join(s.Dir, "etc") // s.Dir: readable, not writable, by the login user
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	local := t.TempDir()
+	src := filepath.Join(local, "app.conf")
+	writeFile(t, src, "secret = 1\n", 0o640)
+
+	dst := filepath.Join(root, "app", "app.conf")
+	if tr := c.Put(src, dst); tr.Err == nil {
+		t.Fatal("put into a root-only directory without sudo succeeded")
+	}
+	c.ResetErr()
+	tr := c.Put(src, dst, loom.UseSudo(), loom.Owner(s.User, "root"))
+	if tr.Err != nil {
+		t.Fatal(tr.Err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscallStat)
+	if readFile(t, dst) != "secret = 1\n" || fi.Mode().Perm() != 0o640 || int(st.Uid) != uid || st.Gid != 0 || tr.Files != 1 {
+		t.Fatalf("sudo put: mode %o owner %d:%d, %+v", fi.Mode().Perm(), st.Uid, st.Gid, tr)
+	}
+	// replace it, with a mode; the old owner is not kept by Put
+	writeFile(t, src, "secret = 2\n", 0o644)
+	if tr := c.Put(src, dst, loom.UseSudo(), loom.Mode(0o600)); tr.Err != nil || readFile(t, dst) != "secret = 2\n" || modeOf(t, dst) != 0o600 {
+		t.Fatalf("sudo put again: %v mode %o", tr.Err, modeOf(t, dst))
+	}
+	// a tree with sudo, into the same directory: merged, atomic per file
+	writeFile(t, filepath.Join(local, "tree", "a"), "A", 0o644)
+	writeFile(t, filepath.Join(local, "tree", "sub", "b"), "B", 0o600)
+	os.Symlink("a", filepath.Join(local, "tree", "link"))
+	if tr := c.Put(filepath.Join(local, "tree"), filepath.Join(root, "app"), loom.UseSudo()); tr.Err != nil || tr.Files != 3 {
+		t.Fatalf("sudo tree: %+v", tr)
+	}
+	if got := strings.Join(tree(t, filepath.Join(root, "app")), ","); got != "a=A,app.conf=secret = 2\n,link->a,sub/b=B" {
+		t.Fatalf("sudo tree: %q", got)
+	}
+	noTemps(t, root)
+
+	// sudo get of a root-only file, and of the tree
+	out := t.TempDir()
+	tr = c.Get(dst, filepath.Join(out, "{host}", "{basename}"), loom.UseSudo())
+	if tr.Err != nil || readFile(t, filepath.Join(out, "target", "app.conf")) != "secret = 2\n" || modeOf(t, filepath.Join(out, "target", "app.conf")) != 0o600 {
+		t.Fatalf("sudo get: %v", tr.Err)
+	}
+	tr = c.Get(filepath.Join(root, "app"), filepath.Join(out, "tree"), loom.UseSudo(), loom.Exclude("sub"))
+	if got := strings.Join(tree(t, filepath.Join(out, "tree")), ","); tr.Err != nil || got != "a=A,app.conf=secret = 2\n,link->a" {
+		t.Fatalf("sudo get tree: %v %q", tr.Err, got)
+	}
+	tr = c.Get(filepath.Join(root, "app", "*"), filepath.Join(out, "glob", "{basename}"), loom.UseSudo())
+	if tr.Err != nil || tr.Files != 4 {
+		t.Fatalf("sudo get glob: %+v", tr)
+	}
+	if tr := c.Get(filepath.Join(root, "nope"), out+"/", loom.UseSudo()); !errors.Is(tr.Err, fs.ErrNotExist) {
+		t.Fatalf("sudo get of a missing file: %v", tr.Err)
+	}
+	c.ResetErr()
+
+	// a file holding the sudo password still comes back intact
+	withPw := "user=x\npassword=" + s.Password + "\n"
+	writeFile(t, filepath.Join(root, "pw"), withPw, 0o600)
+	if tr := c.Get(filepath.Join(root, "pw"), filepath.Join(out, "pw"), loom.UseSudo()); tr.Err != nil || readFile(t, filepath.Join(out, "pw")) != withPw {
+		t.Fatalf("sudo get of a file with the password: %v", tr.Err)
+	}
+
+	// helpers and templates with sudo keep the owner of a root file
+	hosts := filepath.Join(root, "hosts")
+	writeFile(t, hosts, "127.0.0.1 localhost\n", 0o644)
+	os.Chown(hosts, 0, gid)
+	for i := 0; i < 2; i++ {
+		if err := c.AppendLine(hosts, "10.0.0.1 db", loom.UseSudo()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, _ = os.Stat(hosts)
+	st = fi.Sys().(*syscallStat)
+	if readFile(t, hosts) != "127.0.0.1 localhost\n10.0.0.1 db\n" || st.Uid != 0 || int(st.Gid) != gid || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("sudo append: %q owner %d:%d", readFile(t, hosts), st.Uid, st.Gid)
+	}
+	if !c.Contains(hosts, "10.0.0.1 db", loom.UseSudo()) || !c.Exists(hosts, loom.UseSudo()) || c.Exists(hosts+".no", loom.UseSudo()) {
+		t.Fatalf("sudo contains/exists: %v", c.Err())
+	}
+	if err := c.Replace(hosts, regexp.MustCompile(`10\.0\.0\.1`), "10.0.0.2", loom.UseSudo()); err != nil || !strings.Contains(readFile(t, hosts), "10.0.0.2 db") {
+		t.Fatalf("sudo replace: %v", err)
+	}
+	tmpl := filepath.Join(local, "t.tmpl")
+	writeFile(t, tmpl, "host {{.Host}}\n", 0o644)
+	if tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo()); tr.Err != nil || readFile(t, filepath.Join(root, "t.conf")) != "host target\n" {
+		t.Fatalf("sudo template: %v", tr.Err)
+	}
+	if tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo()); tr.Err != nil || tr.Skipped != 1 {
+		t.Fatalf("sudo template again: %+v", tr)
+	}
+
+	// sudo sync, twice (the listing is done by the login user)
+	os.Chmod(root, 0o755)
+	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Owner(s.User, "")); tr.Err != nil || tr.Files != 3 {
+		t.Fatalf("sudo sync: %+v", tr)
+	}
+	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo()); tr.Err != nil || tr.Files != 0 {
+		t.Fatalf("sudo sync again: %+v", tr)
+	}
+	writeFile(t, filepath.Join(root, "synced", "extra"), "x", 0o644)
+	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Delete()); tr.Err != nil || len(tr.Removed) != 1 {
+		t.Fatalf("sudo sync delete: %+v", tr)
+	}
+
+	// EnsureDir and Symlink with sudo
+	if err := c.EnsureDir(filepath.Join(root, "d", "e"), 0o750, loom.UseSudo(), loom.Owner(s.User, "")); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ = os.Stat(filepath.Join(root, "d", "e"))
+	if st := fi.Sys().(*syscallStat); int(st.Uid) != uid || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("sudo ensure dir: %d %o", st.Uid, fi.Mode().Perm())
+	}
+	if err := c.Symlink("d", filepath.Join(root, "current"), loom.UseSudo()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Symlink("synced", filepath.Join(root, "current"), loom.UseSudo()); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "current")); l != "synced" {
+		t.Fatalf("sudo symlink -> %q", l)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "d", "synced")); err == nil {
+		t.Fatal("the link was moved into the directory it pointed at")
+	}
+	noTemps(t, root)
+}

@@ -1,0 +1,273 @@
+package loom
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUnifiedDiff(t *testing.T) {
+	a := "one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\neleven\ntwelve\n"
+	b := "one\n2\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\neleven\ntwelve\nthirteen"
+	want := `--- a
++++ b
+@@ -1,5 +1,5 @@
+ one
+-two
++2
+ three
+ four
+ five
+@@ -10,3 +10,4 @@
+ ten
+ eleven
+ twelve
++thirteen
+\ No newline at end of file
+`
+	if got := unifiedDiff(a, b, "a", "b"); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := unifiedDiff(a, a, "a", "b"); got != "" {
+		t.Fatalf("equal texts: %q", got)
+	}
+	if got := unifiedDiff("", "x\n", "/dev/null", "b"); got != "--- /dev/null\n+++ b\n@@ -0,0 +1 @@\n+x\n" {
+		t.Fatalf("new file: %q", got)
+	}
+}
+
+// applyDiff applies a unified diff made by unifiedDiff to a.
+func applyDiff(t *testing.T, a, diff string) string {
+	t.Helper()
+	al := splitLines(a)
+	lines := strings.SplitAfter(diff, "\n")
+	var out []string
+	ai := 0
+	for i := 2; i < len(lines) && lines[i] != ""; i++ {
+		l := lines[i]
+		if strings.HasPrefix(l, "@@") {
+			var as, ac, bs, bc int
+			f := strings.Fields(l)
+			parse := func(s string, start, count *int) {
+				p := strings.SplitN(s[1:], ",", 2)
+				*start, _ = strconv.Atoi(p[0])
+				*count = 1
+				if len(p) == 2 {
+					*count, _ = strconv.Atoi(p[1])
+				}
+			}
+			parse(f[1], &as, &ac)
+			parse(f[2], &bs, &bc)
+			if ac > 0 {
+				as--
+			}
+			out = append(out, al[ai:as]...)
+			ai = as
+			continue
+		}
+		if strings.HasPrefix(l, `\`) {
+			last := len(out) - 1
+			if i > 0 && strings.HasPrefix(lines[i-1], "-") {
+				continue // the removed line lacked the newline
+			}
+			out[last] = strings.TrimSuffix(out[last], "\n")
+			continue
+		}
+		switch l[0] {
+		case ' ':
+			out = append(out, al[ai])
+			ai++
+		case '-':
+			if al[ai] != l[1:] && al[ai]+"\n" != l[1:] {
+				t.Fatalf("diff removes %q, text has %q", l[1:], al[ai])
+			}
+			ai++
+		case '+':
+			out = append(out, l[1:])
+		}
+	}
+	out = append(out, al[ai:]...)
+	return strings.Join(out, "")
+}
+
+func TestUnifiedDiffApplies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	words := []string{"a\n", "b\n", "c\n", "d\n", "e\n", "f\n"}
+	gen := func() string {
+		var b strings.Builder
+		for n := r.IntN(40); n > 0; n-- {
+			b.WriteString(words[r.IntN(len(words))])
+		}
+		if r.IntN(4) == 0 {
+			b.WriteString("end")
+		}
+		return b.String()
+	}
+	for i := 0; i < 3000; i++ {
+		a, b := gen(), gen()
+		d := unifiedDiff(a, b, "a", "b")
+		if got := applyDiff(t, a, d); got != b {
+			t.Fatalf("case %d: applying the diff of\n%q\n%q\ngave %q\ndiff:\n%s", i, a, b, got, d)
+		}
+	}
+}
+
+// The edit scripts are shortest: the same number of changed lines as GNU diff.
+func TestDiffMinimal(t *testing.T) {
+	if _, err := exec.LookPath("diff"); err != nil {
+		t.Skip("no diff")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	dir := t.TempDir()
+	for i := 0; i < 200; i++ {
+		var a, b []string
+		for n := r.IntN(60); n > 0; n-- {
+			a = append(a, strconv.Itoa(r.IntN(5))+"\n")
+		}
+		for n := r.IntN(60); n > 0; n-- {
+			b = append(b, strconv.Itoa(r.IntN(5))+"\n")
+		}
+		ops := diffLines(a, b)
+		changes := 0
+		for _, o := range ops {
+			if o != ' ' {
+				changes++
+			}
+		}
+		fa, fb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		writeTestFile(t, fa, strings.Join(a, ""))
+		writeTestFile(t, fb, strings.Join(b, ""))
+		out, _ := exec.Command("diff", "--minimal", fa, fb).Output()
+		gnu := 0
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "< ") || strings.HasPrefix(l, "> ") {
+				gnu++
+			}
+		}
+		if changes != gnu {
+			t.Fatalf("case %d: %d changed lines, GNU diff --minimal has %d", i, changes, gnu)
+		}
+	}
+}
+
+func TestProgressLines(t *testing.T) {
+	old := progressEvery
+	progressEvery = 5 * time.Millisecond
+	defer func() { progressEvery = old }()
+	var buf bytes.Buffer
+	p := newProgress(&lockedBuf{b: &buf}, "web1", "put big", 10_000_000)
+	p.add(5_000_000)
+	time.Sleep(30 * time.Millisecond)
+	p.add(5_000_000)
+	p.stop()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "web1: put big 5.0 MB/10.0 MB (50%) ") ||
+		!strings.HasPrefix(lines[len(lines)-1], "web1: put big 10.0 MB/10.0 MB (100%) ") || !strings.Contains(lines[len(lines)-1], " in ") {
+		t.Fatalf("progress lines: %q", buf.String())
+	}
+	// nothing for a transfer shorter than the interval
+	buf.Reset()
+	progressEvery = time.Hour
+	p = newProgress(&buf, "web1", "put small", 10)
+	p.add(10)
+	p.stop()
+	if buf.Len() != 0 {
+		t.Fatalf("progress for a short transfer: %q", buf.String())
+	}
+}
+
+type lockedBuf struct{ b *bytes.Buffer }
+
+func (l *lockedBuf) Write(p []byte) (int, error) { return l.b.Write(p) } // one writer goroutine at a time
+
+func TestExclude(t *testing.T) {
+	var o fileOptions
+	Exclude("*.pyc", "/static/cache/", "logs/*.gz", ".git")(&o)
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	for rel, want := range map[string]bool{
+		"a.pyc": true, "x/y/b.pyc": true, "static/cache": true, "static/cache/f": false,
+		"static": false, "logs/a.gz": true, "x/logs/a.gz": false, ".git": true, "sub/.git": true, "git": false,
+	} {
+		if got := o.excluded(rel); got != want {
+			t.Errorf("excluded(%q) = %v, want %v", rel, got, want)
+		}
+	}
+	if !o.excludedUnder("static/cache/f") || o.excludedUnder("static/other") {
+		t.Error("excludedUnder")
+	}
+	var bad fileOptions
+	Exclude("[")(&bad)
+	if bad.err == nil {
+		t.Error("a bad pattern was accepted")
+	}
+	var own fileOptions
+	Owner("root; rm -rf /", "")(&own)
+	if own.err == nil {
+		t.Error("a bad owner was accepted")
+	}
+}
+
+func TestRelTo(t *testing.T) {
+	for _, c := range []struct {
+		dir, p, rel string
+		ok          bool
+	}{
+		{"/srv", "/srv/app/x", "app/x", true},
+		{"/srv", "/srv", "", false},
+		{"/srv", "/srvx/a", "", false},
+		{"/", "/etc", "etc", true},
+	} {
+		if rel, ok := relTo(c.dir, c.p); rel != c.rel || ok != c.ok {
+			t.Errorf("relTo(%q, %q) = %q, %v", c.dir, c.p, rel, ok)
+		}
+	}
+}
+
+// The scripts parse, whatever the paths hold.
+func TestSudoScriptsParse(t *testing.T) {
+	for _, p := range []string{"/etc", "/srv/it's $(id) `x` \"y\" *", "/a\nb"} {
+		for _, s := range []string{sudoPutScript(p, "www-data:www-data", "0644"), sudoPutScript(p, "", "")} {
+			if out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput(); err != nil {
+				t.Fatalf("script for %q does not parse: %v: %s\n%s", p, err, out, s)
+			}
+		}
+	}
+}
+
+func TestLocalPathTemplate(t *testing.T) {
+	op := &fileOp{c: &Conn{h: &host{name: "deploy@web1:22"}}}
+	dir := t.TempDir()
+	for tmpl, want := range map[string]string{
+		"logs/{host}/{basename}": "logs/deploy@web1:22/syslog",
+		"{host}/{path}":          "deploy@web1:22/var/log/syslog",
+		"{dirname}/{host}.log":   "var/log/deploy@web1:22.log",
+		dir + "/":                dir + "/syslog",
+		dir:                      dir + "/syslog",
+		"plain":                  "plain",
+	} {
+		if got := op.localPath(tmpl, "/var/log/syslog"); got != filepath.FromSlash(want) {
+			t.Errorf("localPath(%q) = %q, want %q", tmpl, got, want)
+		}
+	}
+	op.c.h.name = "a/../b"
+	if got := op.localPath("{host}/x", "/x"); got != "a_.._b/x" {
+		t.Errorf("a host name with slashes: %q", got)
+	}
+}
+
+func writeTestFile(t *testing.T, name, s string) {
+	t.Helper()
+	if err := writeFileBytes(name, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFileBytes(name string, b []byte) error { return os.WriteFile(name, b, 0o644) }

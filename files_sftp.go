@@ -1,0 +1,462 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// The SFTP side of file operations: one client per connection, opened on
+// first use and shared by every Conn derived from it, and the atomic write
+// (temp file in the target directory, fsync, chmod/chown, rename).
+
+// sftpSlot holds a connection's SFTP client. The zero value is ready.
+type sftpSlot struct {
+	mu     sync.Mutex
+	fc     *fsClient
+	closed bool
+}
+
+// fsClient is an open SFTP client and what was learnt when it opened.
+type fsClient struct {
+	*sftp.Client
+	home  string // the login user's home ("~")
+	wd    string // the server's working directory, the base of relative paths
+	fsync bool   // the server has fsync@openssh.com
+	posix bool   // the server has posix-rename@openssh.com
+	stop  func()
+
+	once sync.Once
+	dead chan struct{} // closed when the client has shut down
+}
+
+func (f *fsClient) shut() { f.once.Do(func() { f.stop() }) }
+
+func (f *fsClient) isDead() bool {
+	select {
+	case <-f.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// close closes the client for good (Conn.Close).
+func (s *sftpSlot) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.fc != nil {
+		s.fc.shut()
+		s.fc = nil
+	}
+}
+
+// drop forgets fc (if it is still the current client) and closes it, so the
+// next operation opens a fresh one: used when an operation was stopped
+// while the server did not answer.
+func (s *sftpSlot) drop(fc *fsClient) {
+	s.mu.Lock()
+	if s.fc == fc {
+		s.fc = nil
+	}
+	s.mu.Unlock()
+	fc.shut()
+}
+
+// sftpOptions tune pkg/sftp for throughput: up to 64 requests in flight per
+// file, for writes as well as reads, so a transfer is pipelined instead of
+// paying one round trip per 32 KB.
+var sftpOptions = []sftp.ClientOption{
+	sftp.UseConcurrentWrites(true),
+	sftp.UseConcurrentReads(true),
+	sftp.MaxConcurrentRequestsPerFile(64),
+	sftp.UseFstat(true),
+}
+
+// sftp returns the connection's SFTP client, opening it on first use.
+func (c *Conn) sftp(ctx context.Context) (*fsClient, error) {
+	s := &c.h.files
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("connection closed")
+	}
+	if s.fc != nil && !s.fc.isDead() {
+		return s.fc, nil
+	}
+	fc, err := c.openSFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.fc = fc
+	return fc, nil
+}
+
+// openSFTP starts the sftp subsystem on a session of the connection (so it
+// counts against the per-connection session cap), or, for Local, an
+// in-process SFTP server on this machine's file system.
+func (c *Conn) openSFTP(ctx context.Context) (*fsClient, error) {
+	var (
+		rd   io.Reader
+		wr   io.WriteCloser
+		stop func()
+		opts = sftpOptions
+	)
+	switch r := c.h.r.(type) {
+	case *sshRunner:
+		sess, release, err := r.c.NewSession(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w, err1 := sess.StdinPipe()
+		o, err2 := sess.StdoutPipe()
+		sess.Stderr = io.Discard
+		err = errors.Join(err1, err2)
+		if err == nil {
+			err = sess.RequestSubsystem("sftp")
+		}
+		if err != nil {
+			sess.Close()
+			release()
+			if r.c.Closed() {
+				return nil, fmt.Errorf("%w: %v", ErrConnLost, err)
+			}
+			return nil, fmt.Errorf("cannot start the sftp subsystem: %w", err)
+		}
+		rd, wr = o, w
+		stop = func() { sess.Close(); release() }
+		if strings.Contains(string(r.c.ServerVersion()), "OpenSSH") {
+			// OpenSSH's sftp-server takes messages up to 256 KiB and reads
+			// up to 255 KiB at once: 8 times fewer requests than the 32 KiB
+			// every server must accept (a 100 MB put: ~30% faster).
+			opts = append(opts[:len(opts):len(opts)], sftp.MaxPacketUnchecked(255<<10))
+		}
+	case localRunner:
+		cr, sw := io.Pipe() // server to client
+		sr, cw := io.Pipe() // client to server
+		srv, err := sftp.NewServer(pipeRWC{sr, sw})
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			srv.Serve()
+			srv.Close()
+			cr.Close()
+		}()
+		rd, wr = cr, cw
+		stop = func() { cw.Close(); sr.Close() }
+	default:
+		return nil, errors.New("file operations are not supported on this connection")
+	}
+
+	type opened struct {
+		cl  *sftp.Client
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		cl, err := sftp.NewClientPipe(rd, wr, opts...)
+		ch <- opened{cl, err}
+	}()
+	var o opened
+	select {
+	case o = <-ch:
+	case <-ctx.Done():
+		stop()
+		return nil, ctx.Err()
+	}
+	if o.err != nil {
+		stop()
+		return nil, fmt.Errorf("sftp: %w", o.err)
+	}
+	fc := &fsClient{Client: o.cl, dead: make(chan struct{})}
+	fc.stop = func() { stop(); o.cl.Close() } // the session first: Close waits for the reader to end
+	go func() {
+		o.cl.Wait()
+		close(fc.dead)
+	}()
+	wd, err := o.cl.Getwd()
+	if err != nil {
+		fc.shut()
+		return nil, fmt.Errorf("sftp: working directory: %w", err)
+	}
+	fc.wd, fc.home = wd, wd
+	if _, local := c.h.r.(localRunner); local {
+		if h, err := os.UserHomeDir(); err == nil {
+			fc.home = h
+		}
+	}
+	_, fc.fsync = o.cl.HasExtension("fsync@openssh.com")
+	_, fc.posix = o.cl.HasExtension("posix-rename@openssh.com")
+	return fc, nil
+}
+
+type pipeRWC struct {
+	*io.PipeReader
+	*io.PipeWriter
+}
+
+func (p pipeRWC) Close() error {
+	p.PipeReader.Close()
+	return p.PipeWriter.Close()
+}
+
+// abs returns the absolute remote path of p: a leading ~ is the login
+// user's home, and a relative path is relative to the Conn's Cd scope (or to
+// the home when there is none), as it would be for a command.
+func (c *Conn) abs(fc *fsClient, p string) string {
+	switch {
+	case path.IsAbs(p):
+		return path.Clean(p)
+	case p == "~" || strings.HasPrefix(p, "~/"):
+		return path.Join(fc.home, p[1:])
+	}
+	base := fc.wd
+	if d := c.sc.dir; d != "" {
+		switch {
+		case path.IsAbs(d):
+			base = d
+		case d == "~" || strings.HasPrefix(d, "~/"):
+			base = path.Join(fc.home, d[1:])
+		default:
+			base = path.Join(fc.wd, d)
+		}
+	}
+	return path.Join(base, p)
+}
+
+// rename moves tmp over dst atomically (posix-rename@openssh.com: rename(2)
+// semantics, replacing dst). Servers without the extension get a plain SFTP
+// rename, which most refuse when dst exists.
+func (fc *fsClient) rename(tmp, dst string) error {
+	if fc.posix {
+		return fc.PosixRename(tmp, dst)
+	}
+	return fc.Rename(tmp, dst)
+}
+
+// tempName returns the name of a temporary file for dst in dst's directory:
+// ".NAME.loom-RANDOM", hidden, and recognisably Loom's.
+func tempName(dst string) string {
+	dir, base := path.Split(dst)
+	if len(base) > 180 {
+		base = base[:180]
+	}
+	return dir + "." + base + ".loom-" + randomToken()
+}
+
+// ids are a numeric owner and group to give a file; -1 leaves one as it is.
+type ids struct{ uid, gid int }
+
+// remoteFile is what writeFile writes.
+type remoteFile struct {
+	src   io.Reader
+	mode  fs.FileMode
+	mtime time.Time // zero: leave the time of the write
+	owner *ids      // nil: the writer's
+	// keepOwner, for a file replaced in place (Template, AppendLine,
+	// Replace), is the replaced file's owner: the new file gets it too, or
+	// the write fails rather than silently changing it.
+	keepOwner *ids
+}
+
+// writeFile writes f to dst atomically: a temporary file in dst's
+// directory, given its owner and mode, written, fsynced when the server
+// can, given its time, then renamed over dst. Readers of
+// dst see the old file or the new one, never a part. On any failure,
+// cancellation included, the temporary file is removed.
+func (op *fileOp) writeFile(fc *fsClient, dst string, f remoteFile) (int64, error) {
+	st, err := op.stage(fc, dst, f, fc.fsync)
+	if err != nil {
+		return st.n, err
+	}
+	return st.n, op.commit(fc, st)
+}
+
+// staged is a temporary file written in full, waiting to be renamed over dst.
+type staged struct {
+	tmp, dst string
+	n        int64
+}
+
+// stage writes the temporary file of writeFile (fsynced if fsync), or
+// removes it on failure.
+func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st staged, err error) {
+	st = staged{tmp: tempName(dst), dst: dst}
+	w, err := fc.OpenFile(st.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return st, err
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+			fc.Remove(st.tmp)
+		}
+	}()
+	// Owner and mode first (chown, then chmod, which chown may change):
+	// the handle stays writable whatever they become, and the file is no
+	// more readable while it is written than it will be once complete.
+	if f.owner != nil {
+		if err := w.Chown(f.owner.uid, f.owner.gid); err != nil {
+			return st, fmt.Errorf("chown %d:%d: %w", f.owner.uid, f.owner.gid, err)
+		}
+	} else if k := f.keepOwner; k != nil {
+		if err := keepOwner(w, k); err != nil {
+			return st, err
+		}
+	}
+	if err := w.Chmod(f.mode.Perm()); err != nil {
+		return st, fmt.Errorf("chmod: %w", err)
+	}
+	st.n, err = w.ReadFromWithConcurrency(op.reader(f.src), 0)
+	if err != nil {
+		if cerr := op.ctx.Err(); cerr != nil {
+			return st, cerr
+		}
+		return st, err
+	}
+	if fsync {
+		if err := w.Sync(); err != nil {
+			return st, fmt.Errorf("fsync: %w", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return st, err
+	}
+	if !f.mtime.IsZero() {
+		if err := fc.Chtimes(st.tmp, f.mtime, f.mtime); err != nil {
+			return st, fmt.Errorf("set mtime: %w", err)
+		}
+	}
+	return st, op.ctx.Err()
+}
+
+// commit renames a staged file over its target, or removes it.
+func (op *fileOp) commit(fc *fsClient, st staged) error {
+	err := op.ctx.Err()
+	if err == nil {
+		err = fc.rename(st.tmp, st.dst)
+	}
+	if err != nil {
+		fc.Remove(st.tmp)
+	}
+	return err
+}
+
+// syncStaged makes the staged files durable before they are renamed, for
+// a batch of many files: one `sync -f` (syncfs(2)) of the file system
+// holding their common directory, instead of one fsync round trip per file
+// (which the single-threaded sftp-server serialises: 1,000 small files
+// took 3.5 s that way, 0.8 s this way). A file system mounted inside the
+// tree is not covered. Where the command cannot run (an SFTP-only account,
+// a sync without -f), each file is fsynced.
+func (op *fileOp) syncStaged(fc *fsClient, sts []staged) error {
+	if len(sts) == 0 {
+		return nil
+	}
+	root := path.Dir(sts[0].tmp)
+	for _, st := range sts[1:] {
+		for d := path.Dir(st.tmp); d != root && !strings.HasPrefix(d, root+"/") && root != "/"; {
+			root = path.Dir(root)
+		}
+	}
+	if r := op.cmd(nil).Run("sync", "-f", "--", root); r.Err == nil {
+		return nil
+	}
+	if !fc.fsync {
+		return nil
+	}
+	for _, st := range sts {
+		f, err := fc.OpenFile(st.tmp, os.O_RDONLY)
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("fsync %s: %w", st.tmp, err)
+		}
+	}
+	return nil
+}
+
+// keepOwner gives the new file the replaced file's owner and group when
+// they differ from the writer's, and fails when that is not allowed.
+func keepOwner(w *sftp.File, k *ids) error {
+	fi, err := w.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*sftp.FileStat)
+	if !ok || (int(st.UID) == k.uid && int(st.GID) == k.gid) {
+		return nil
+	}
+	if err := w.Chown(k.uid, k.gid); err != nil {
+		return fmt.Errorf("the file is owned by %d:%d and cannot be given that owner again (%v); use UseSudo", k.uid, k.gid, err)
+	}
+	return nil
+}
+
+// statIDs returns the owner of a remote file from its FileInfo.
+func statIDs(fi fs.FileInfo) *ids {
+	if st, ok := fi.Sys().(*sftp.FileStat); ok {
+		return &ids{int(st.UID), int(st.GID)}
+	}
+	return nil
+}
+
+// symlinkAtomic points link at target: a temporary link next to it, renamed
+// over link, so link always resolves to the old target or the new one.
+func (fc *fsClient) symlinkAtomic(target, link string) error {
+	tmp := tempName(link)
+	if err := fc.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := fc.rename(tmp, link); err != nil {
+		fc.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents, like mkdir -p: the parents
+// get the server's default mode, dir itself mode (when not 0) if it is
+// created. It reports whether dir was created.
+func (fc *fsClient) mkdirAll(dir string, mode fs.FileMode) (bool, error) {
+	fi, err := fc.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return false, fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		return false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if parent := path.Dir(dir); parent != dir {
+		if _, err := fc.mkdirAll(parent, 0); err != nil {
+			return false, err
+		}
+	}
+	if err := fc.Mkdir(dir); err != nil {
+		if fi, err2 := fc.Stat(dir); err2 == nil && fi.IsDir() {
+			return false, nil // made by someone else meanwhile
+		}
+		return false, err
+	}
+	if mode != 0 {
+		if err := fc.Chmod(dir, mode.Perm()); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,649 @@
+package loom
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Put copies local to the remote host: a file, a directory tree, or the
+// files and trees a local glob matches.
+//
+//   - A file goes to remote; if remote ends in "/" or is an existing
+//     directory, to remote/NAME.
+//   - A directory's contents go to the directory remote (created if
+//     missing, merged into if it exists): Put("build", "/srv/app") makes
+//     /srv/app/index.html of build/index.html. Exclude leaves paths out.
+//   - A glob ("dist/*.tar.gz", used when no file has that literal name)
+//     puts each match into the directory remote.
+//
+// Every file is written atomically: to a temporary file in its target
+// directory with its owner (Owner) and mode (the local file's, or Mode),
+// synced to disk, then renamed over the target; a reader never sees a part
+// of a file, and a failed or cancelled Put leaves no temporary file behind.
+// Directories Put creates get the local directory's mode; existing ones are
+// left as they are. Symbolic links in a tree are copied as links; sockets
+// and devices are skipped.
+//
+// Remote paths that are relative are relative to the Conn's Cd directory,
+// or to the login user's home; "~/" is the home. With UseSudo the files are
+// written with sudo (see UseSudo). Put does not follow the Conn's Stream,
+// Env or Prefix scopes; Timeout applies to the whole Put.
+func (c *Conn) Put(local, remote string, opts ...FileOption) *Transfer {
+	op, t := c.newOp("put", opts)
+	if op == nil {
+		return t
+	}
+	return op.finish(op.put(local, remote))
+}
+
+// PutReader writes what r holds (read to EOF) to the remote file remote,
+// atomically like Put, with mode 0644 unless Mode is given. If reading r
+// fails, nothing is written. With UseSudo, r is first copied to a private
+// local temporary file (the archive sudo unpacks needs the size).
+//
+//	c.PutReader(strings.NewReader(version+"\n"), "/srv/app/REVISION")
+func (c *Conn) PutReader(r io.Reader, remote string, opts ...FileOption) *Transfer {
+	op, t := c.newOp("put", opts)
+	if op == nil {
+		return t
+	}
+	return op.finish(op.putReader(r, remote))
+}
+
+type itemKind int
+
+const (
+	kFile itemKind = iota
+	kDir
+	kLink
+)
+
+// putItem is one thing to write: a file, a directory or a symbolic link.
+type putItem struct {
+	kind   itemKind
+	local  string // the local file (also for messages); "" for in-memory content
+	remote string // absolute remote path
+	mode   fs.FileMode
+	size   int64
+	mtime  time.Time
+	link   string    // a link's target
+	spool  string    // a local copy of the content (PutReader with sudo)
+	data   []byte    // in-memory content (Template, helpers), when local is ""
+	r      io.Reader // content to stream (PutReader without sudo), when local is "" and data nil
+	owner  *ids      // keep this owner (files replaced in place)
+}
+
+func (op *fileOp) put(local, remote string) error {
+	if local == "" || remote == "" {
+		return op.fail(local, remote, errors.New("empty path"))
+	}
+	fc, err := op.fs()
+	if err != nil {
+		return op.fail(local, remote, err)
+	}
+	R := op.c.abs(fc, remote)
+	intoDir := strings.HasSuffix(remote, "/")
+	type root struct{ local, remote string }
+	var roots []root
+	base := path.Dir(R) // the directory the sudo staging happens in
+	fi, err := os.Stat(local)
+	switch {
+	case err == nil && fi.IsDir():
+		roots = append(roots, root{local, R})
+	case err == nil:
+		if !intoDir {
+			if rfi, err := fc.Stat(R); err == nil && rfi.IsDir() {
+				intoDir = true
+			}
+		}
+		if intoDir {
+			base = R
+			R = path.Join(R, filepath.Base(local))
+		}
+		roots = append(roots, root{local, R})
+	case errors.Is(err, fs.ErrNotExist) && hasMeta(local):
+		all, err := filepath.Glob(local)
+		if err != nil {
+			return op.fail(local, remote, err)
+		}
+		var matches []string
+		for _, m := range all {
+			if globMatch(filepath.Base(local), filepath.Base(m)) {
+				matches = append(matches, m)
+			}
+		}
+		if len(matches) == 0 {
+			return op.fail(local, remote, errors.New("no local file matches"))
+		}
+		base = R
+		for _, m := range matches {
+			roots = append(roots, root{m, path.Join(R, filepath.Base(m))})
+		}
+	default:
+		return op.fail(local, remote, err)
+	}
+	var items []*putItem
+	for _, r := range roots {
+		if err := op.walkLocal(r.local, r.remote, &items); err != nil {
+			return op.fail(r.local, r.remote, err)
+		}
+	}
+	return op.send(fc, base, items, false)
+}
+
+func (op *fileOp) putReader(r io.Reader, remote string) error {
+	if remote == "" || strings.HasSuffix(remote, "/") {
+		return op.fail("", remote, errors.New("PutReader needs a file name"))
+	}
+	fc, err := op.fs()
+	if err != nil {
+		return op.fail("", remote, err)
+	}
+	R := op.c.abs(fc, remote)
+	it := &putItem{kind: kFile, remote: R, mode: 0o644, size: -1, r: r}
+	if op.o.sudo && !op.o.dryRun {
+		// tar needs the size up front: spool to a private local file
+		f, err := os.CreateTemp("", "loom-put-*")
+		if err != nil {
+			return op.fail("", remote, err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		n, err := io.Copy(f, op.reader(r))
+		if err != nil {
+			return op.fail("", remote, err)
+		}
+		it.spool, it.size, it.r = f.Name(), n, nil
+	}
+	return op.send(fc, path.Dir(R), []*putItem{it}, false)
+}
+
+// walkLocal appends the items of the local file or tree at local, to be
+// written at remote.
+func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
+	fi, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return errors.New("not a regular file")
+		}
+		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: fi.Mode().Perm(), size: fi.Size(), mtime: fi.ModTime()})
+		return nil
+	}
+	root := local
+	if l, err := os.Lstat(local); err == nil && l.Mode()&fs.ModeSymlink != 0 {
+		if root, err = filepath.EvalSymlinks(local); err != nil {
+			return err
+		}
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			rel = ""
+		}
+		if op.o.excluded(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: info.Mode().Perm(), mtime: info.ModTime()}
+		switch {
+		case d.IsDir():
+			it.kind = kDir
+		case d.Type()&fs.ModeSymlink != 0:
+			if it.link, err = os.Readlink(p); err != nil {
+				return err
+			}
+			it.kind = kLink
+		case d.Type().IsRegular():
+			it.kind, it.size = kFile, info.Size()
+		default:
+			return nil // sockets, devices, fifos
+		}
+		*items = append(*items, it)
+		return nil
+	})
+}
+
+// send writes items (directories before what they hold) and fills the
+// Transfer. base is a directory holding all of them (sudo stages there).
+// keepMtime gives files their local modification time (Sync).
+func (op *fileOp) send(fc *fsClient, base string, items []*putItem, keepMtime bool) error {
+	var total int64
+	for _, it := range items {
+		if it.kind == kFile && it.size > 0 {
+			total += it.size
+		}
+	}
+	if op.o.dryRun {
+		op.t.DryRun = true
+		for _, it := range items {
+			if it.kind != kDir {
+				op.t.Files++
+				op.t.Bytes += max(it.size, 0)
+				op.t.Changed = append(op.t.Changed, it.remote)
+			}
+		}
+		return nil
+	}
+	label := ""
+	if len(items) > 0 {
+		label = path.Base(items[len(items)-1].remote)
+		if len(items) > 1 {
+			label = base + "/"
+		}
+	}
+	op.startProgress(label, total)
+	if op.o.sudo {
+		return op.sendSudo(base, items, keepMtime)
+	}
+	return op.sendSFTP(fc, items, keepMtime)
+}
+
+// putWorkers is how many files one operation writes at once over SFTP.
+const putWorkers = 16
+
+// batchFiles is the number of files from which sendSFTP makes them durable
+// all at once (see syncStaged) rather than one fsync each.
+const batchFiles = 8
+
+// sendSFTP writes items over SFTP: directories in order, then files and
+// links by up to putWorkers at a time, each atomically. Many files are
+// written in two phases: all temporary files, made durable together, then
+// all the renames.
+func (op *fileOp) sendSFTP(fc *fsClient, items []*putItem, keepMtime bool) error {
+	owner, err := op.ownerIDs()
+	if err != nil {
+		return op.fail("", "", err)
+	}
+	files := 0
+	for _, it := range items {
+		if it.kind == kFile {
+			files++
+		}
+	}
+	batch := files >= batchFiles
+	type outcome struct {
+		st  staged
+		err error
+		ok  bool // written (or, in a batch, staged)
+	}
+	out := make([]outcome, len(items))
+	var failed atomic.Bool
+	// run calls fn for the items sent on the returned channel, by
+	// putWorkers goroutines; wait waits for them.
+	run := func(fn func(i int)) (chan<- int, func()) {
+		jobs := make(chan int)
+		var wg sync.WaitGroup
+		for w := 0; w < min(putWorkers, len(items)); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					if !failed.Load() {
+						fn(i)
+					}
+				}
+			}()
+		}
+		return jobs, func() { close(jobs); wg.Wait() }
+	}
+	jobs, wait := run(func(i int) {
+		o := &out[i]
+		o.st, o.err = op.sendOne(fc, items[i], owner, keepMtime, batch)
+		o.ok = o.err == nil
+		if o.err != nil {
+			failed.Store(true)
+		}
+	})
+	made := map[string]bool{}
+	ensure := func(dir string, mode fs.FileMode) error {
+		if made[dir] {
+			return nil
+		}
+		created, err := fc.mkdirAll(dir, mode)
+		if err != nil {
+			return err
+		}
+		if created && owner != nil {
+			if err := fc.Chown(dir, owner.uid, owner.gid); err != nil {
+				return fmt.Errorf("chown: %w", err)
+			}
+		}
+		made[dir] = true
+		return nil
+	}
+	var firstErr error
+	for i, it := range items {
+		if failed.Load() || op.ctx.Err() != nil {
+			break
+		}
+		var err error
+		if it.kind == kDir {
+			err = ensure(it.remote, it.mode)
+		} else if err = ensure(path.Dir(it.remote), 0); err == nil {
+			jobs <- i
+			continue
+		}
+		if err != nil {
+			firstErr = op.fail(it.local, it.remote, err)
+			failed.Store(true)
+			break
+		}
+	}
+	wait()
+
+	if batch {
+		var sts []staged
+		for i, it := range items {
+			if it.kind == kFile && out[i].ok {
+				sts = append(sts, out[i].st)
+			}
+		}
+		if !failed.Load() && op.ctx.Err() == nil {
+			if err := op.syncStaged(fc, sts); err != nil {
+				firstErr = op.fail("", "", err)
+				failed.Store(true)
+			}
+		}
+		jobs, wait := run(func(i int) {
+			o := &out[i]
+			if o.err = op.commit(fc, o.st); o.err != nil {
+				o.ok = false
+				failed.Store(true)
+			}
+		})
+		for i, it := range items {
+			if it.kind == kFile && out[i].ok {
+				jobs <- i
+			}
+		}
+		wait()
+		for i, it := range items { // staged files not renamed, after a failure
+			if o := &out[i]; it.kind == kFile && o.ok && failed.Load() {
+				if _, err := fc.Lstat(o.st.tmp); err == nil {
+					fc.Remove(o.st.tmp)
+					o.ok = false
+				}
+			}
+		}
+	}
+
+	for i, it := range items {
+		o := out[i]
+		if o.ok {
+			op.t.Files++
+			op.t.Bytes += o.st.n
+			op.t.Changed = append(op.t.Changed, it.remote)
+		} else if o.err != nil && firstErr == nil {
+			firstErr = op.fail(it.local, it.remote, o.err)
+		}
+	}
+	if firstErr == nil && op.ctx.Err() != nil {
+		firstErr = op.fail("", "", op.ctx.Err())
+	}
+	return firstErr
+}
+
+// sendOne writes one file or link over SFTP; with stageOnly, a file is
+// only staged (see stage), for the caller to commit.
+func (op *fileOp) sendOne(fc *fsClient, it *putItem, owner *ids, keepMtime, stageOnly bool) (staged, error) {
+	if it.kind == kLink {
+		return staged{}, fc.symlinkAtomic(it.link, it.remote)
+	}
+	f := remoteFile{mode: it.mode, owner: owner, keepOwner: it.owner}
+	if op.o.modeSet {
+		f.mode = op.o.mode
+	}
+	if keepMtime {
+		f.mtime = it.mtime
+	}
+	switch {
+	case it.local != "":
+		lf, err := os.Open(it.local)
+		if err != nil {
+			return staged{}, err
+		}
+		defer lf.Close()
+		f.src = lf
+	case it.data != nil:
+		f.src = bytes.NewReader(it.data)
+	case it.r != nil:
+		f.src = it.r
+	default:
+		f.src = strings.NewReader("")
+	}
+	if stageOnly {
+		return op.stage(fc, it.remote, f, false)
+	}
+	st, err := op.stage(fc, it.remote, f, fc.fsync)
+	if err == nil {
+		err = op.commit(fc, st)
+	}
+	return st, err
+}
+
+// sendSudo streams items as a tar archive to a script run with sudo that
+// unpacks it into a staging directory inside base, applies Owner and Mode,
+// and renames each new file (or whole new directory) into place. The
+// archive ends with a marker file: an archive cut short moves nothing.
+func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error {
+	for _, it := range items {
+		if _, ok := relTo(base, it.remote); !ok && it.remote != base {
+			return op.fail(it.local, it.remote, fmt.Errorf("internal error: %s is not under %s", it.remote, base))
+		}
+	}
+	pr, pw := io.Pipe()
+	type written struct {
+		n   int64
+		err error
+	}
+	done := make(chan written, 1)
+	go func() {
+		n, err := op.writeTar(pw, base, items, keepMtime)
+		pw.CloseWithError(err)
+		done <- written{n, err}
+	}()
+	mode := ""
+	if op.o.modeSet {
+		mode = fmt.Sprintf("%04o", op.o.mode)
+	}
+	res := op.cmd(pr).SudoShell(sudoPutScript(base, op.o.chownSpec(), mode))
+	pr.CloseWithError(errors.New("the remote command ended"))
+	w := <-done
+	var fe *FileError
+	switch {
+	case w.err != nil && errors.As(w.err, &fe):
+		return w.err
+	case res.Err != nil:
+		return op.fail("", base, stepErr("sudo", res))
+	case w.err != nil:
+		return op.fail("", base, w.err)
+	}
+	for _, it := range items {
+		if it.kind != kDir {
+			op.t.Files++
+			op.t.Changed = append(op.t.Changed, it.remote)
+		}
+	}
+	op.t.Bytes += w.n
+	return nil
+}
+
+// completeMarker is the archive's last entry: without it nothing is moved.
+const completeMarker = ".loom-complete"
+
+// writeTar writes items to w as a tar archive of paths relative to base.
+func (op *fileOp) writeTar(w io.Writer, base string, items []*putItem, keepMtime bool) (int64, error) {
+	tw := tar.NewWriter(w)
+	now := time.Now()
+	var total int64
+	for _, it := range items {
+		if it.remote == base {
+			continue
+		}
+		rel, _ := relTo(base, it.remote)
+		h := &tar.Header{Name: rel, Mode: int64(it.mode.Perm()), ModTime: now, Format: tar.FormatPAX}
+		if keepMtime && !it.mtime.IsZero() {
+			h.ModTime = it.mtime
+		}
+		h.ModTime = h.ModTime.Truncate(time.Second)
+		var src io.Reader
+		var closer io.Closer
+		switch it.kind {
+		case kDir:
+			h.Typeflag, h.Name = tar.TypeDir, rel+"/"
+		case kLink:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, it.link
+		case kFile:
+			h.Typeflag = tar.TypeReg
+			switch {
+			case it.local != "" || it.spool != "":
+				name := it.local
+				if it.spool != "" {
+					name = it.spool
+				}
+				f, err := os.Open(name)
+				if err != nil {
+					return total, op.fail(it.local, it.remote, err)
+				}
+				fi, err := f.Stat()
+				if err != nil {
+					f.Close()
+					return total, op.fail(it.local, it.remote, err)
+				}
+				h.Size, src, closer = fi.Size(), f, f
+			default:
+				h.Size, src = int64(len(it.data)), strings.NewReader(string(it.data))
+			}
+		}
+		err := tw.WriteHeader(h)
+		if err == nil && src != nil {
+			var n int64
+			n, err = io.CopyN(tw, op.reader(src), h.Size)
+			total += n
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the file shrank while it was read")
+			}
+		}
+		if closer != nil {
+			closer.Close()
+		}
+		if err != nil {
+			return total, op.fail(it.local, it.remote, err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: completeMarker, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: now}); err != nil {
+		return total, err
+	}
+	return total, tw.Close()
+}
+
+// relTo returns p relative to dir, and whether p is strictly under dir.
+func relTo(dir, p string) (string, bool) {
+	prefix := dir + "/"
+	if dir == "/" {
+		prefix = "/"
+	}
+	if !strings.HasPrefix(p, prefix) || len(p) == len(prefix) {
+		return "", false
+	}
+	return p[len(prefix):], true
+}
+
+// sudoPutScript unpacks a tar archive from stdin into a staging directory
+// in base and moves its contents into base: new files and links replace
+// old ones by rename (atomic), new directories move in whole, existing
+// directories are merged into. Only base, owner and mode are interpolated,
+// all quoted (mode is digits).
+func sudoPutScript(base, owner, mode string) string {
+	var b strings.Builder
+	b.WriteString("set -e\nD=" + Quote(base) + "\n")
+	b.WriteString(`mkdir -p -- "$D"
+umask 077
+s=$(mktemp -d "$D/.loom-XXXXXXXXXX")
+trap 'rm -rf -- "$s" "$s.list"' EXIT
+trap 'exit 130' HUP INT TERM
+cd "$s"
+tar -x -p -o -f -
+if [ ! -f ` + completeMarker + ` ]; then echo "loom: the upload was cut short" >&2; exit 1; fi
+rm -f ` + completeMarker + "\n")
+	if owner != "" {
+		b.WriteString("chown -R -h -- " + Quote(owner) + " .\n")
+	}
+	if mode != "" {
+		b.WriteString("find . -type f -exec chmod " + mode + " {} +\n")
+	}
+	b.WriteString(`find . -mindepth 1 -print0 >"$s.list"
+export D s
+xargs -0 sh -c '
+for p do
+  p=${p#./}; src=$s/$p; dst=$D/$p
+  if [ ! -e "$src" ] && [ ! -L "$src" ]; then continue; fi
+  if [ -d "$src" ] && [ ! -L "$src" ]; then
+    if [ -d "$dst" ] && [ ! -L "$dst" ]; then continue; fi
+    if [ -e "$dst" ] || [ -L "$dst" ]; then echo "loom: $dst exists and is not a directory" >&2; exit 255; fi
+    mv -f -- "$src" "$dst" || exit 255
+  else
+    if [ -d "$dst" ] && [ ! -L "$dst" ]; then echo "loom: $dst is a directory" >&2; exit 255; fi
+    if [ -L "$dst" ] && [ -d "$dst" ]; then mv -f -T -- "$src" "$dst" || exit 255
+    else mv -f -- "$src" "$dst" || exit 255; fi
+  fi
+done' sh <"$s.list"
+`)
+	return b.String()
+}
+
+// stepError is a failed step of a file operation (a sudo script), named by
+// its stderr rather than by the whole script text.
+type stepError struct {
+	msg string
+	err error
+}
+
+func (e *stepError) Error() string { return e.msg }
+func (e *stepError) Unwrap() error { return e.err }
+
+// stepErr describes a failed command of a file operation.
+func stepErr(what string, r *Result) error {
+	for _, e := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(r.Err, e) {
+			return e
+		}
+	}
+	var ee *ExitError
+	if errors.As(r.Err, &ee) {
+		msg := strings.TrimSpace(tail(r.Stderr, 3))
+		if msg == "" {
+			msg = fmt.Sprintf("exit status %d", r.ExitCode)
+		}
+		return &stepError{msg: what + ": " + strings.ReplaceAll(msg, "\n", " | "), err: r.Err}
+	}
+	return r.Err
+}
