@@ -160,7 +160,7 @@ func (c *Conn) EnsureDir(p string, mode fs.FileMode, opts ...FileOption) error {
 	if op == nil {
 		return t.Err
 	}
-	return op.finishErr(op.ensureDir(p, mode.Perm()))
+	return op.finishErr(op.ensureDir(p, fileMode(mode)))
 }
 
 func (op *fileOp) ensureDir(p string, mode fs.FileMode) error {
@@ -175,7 +175,7 @@ func (op *fileOp) ensureDir(p string, mode fs.FileMode) error {
 	if op.o.sudo {
 		script := "mkdir -p -- " + Quote(R)
 		if mode != 0 {
-			script += fmt.Sprintf(" && chmod %04o -- %s", mode, Quote(R))
+			script += " && chmod " + octal(mode) + " -- " + Quote(R)
 		}
 		if own := op.o.chownSpec(); own != "" {
 			script += " && chown -- " + Quote(own) + " " + Quote(R)
@@ -192,7 +192,7 @@ func (op *fileOp) ensureDir(p string, mode fs.FileMode) error {
 	if err != nil {
 		return op.fail("", R, err)
 	}
-	if mode != 0 && fi.Mode().Perm() != mode {
+	if mode != 0 && fileMode(fi.Mode()) != mode {
 		if err := fc.Chmod(R, mode); err != nil {
 			return op.fail("", R, fmt.Errorf("chmod: %w", err))
 		}

@@ -185,8 +185,15 @@ func TestSymlinkSwitch(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; i < 100; i++ {
+	// at least 100 switches, and until the reader has read 200 times
+	i := 0
+	for ; i < 100 || reads.Load() < 200 && i < 10000; i++ {
 		if err := c.Symlink("releases/r"+string(rune('1'+i%2)), cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if i%2 == 1 { // end on r2
+		if err := c.Symlink("releases/r2", cur); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +210,7 @@ func TestSymlinkSwitch(t *testing.T) {
 	}
 	c.ResetErr()
 	noTemps(t, dir)
-	t.Logf("%d reads during 100 switches", reads.Load())
+	t.Logf("%d reads during %d switches", reads.Load(), i)
 }
 
 // The file operations work on Local too (an in-process SFTP server).
@@ -277,11 +284,13 @@ func TestFilesSudo(t *testing.T) {
 	// a tree with sudo, into the same directory: merged, atomic per file
 	writeFile(t, filepath.Join(local, "tree", "a"), "A", 0o644)
 	writeFile(t, filepath.Join(local, "tree", "sub", "b"), "B", 0o600)
+	writeFile(t, filepath.Join(local, "tree", "suid"), "S", 0o755)
+	os.Chmod(filepath.Join(local, "tree", "suid"), 0o755|fs.ModeSetuid)
 	os.Symlink("a", filepath.Join(local, "tree", "link"))
-	if tr := c.Put(filepath.Join(local, "tree"), filepath.Join(root, "app"), loom.UseSudo()); tr.Err != nil || tr.Files != 3 {
+	if tr := c.Put(filepath.Join(local, "tree"), filepath.Join(root, "app"), loom.UseSudo()); tr.Err != nil || tr.Files != 4 {
 		t.Fatalf("sudo tree: %+v", tr)
 	}
-	if got := strings.Join(tree(t, filepath.Join(root, "app")), ","); got != "a=A,app.conf=secret = 2\n,link->a,sub/b=B" {
+	if got := strings.Join(tree(t, filepath.Join(root, "app")), ","); got != "a=A,app.conf=secret = 2\n,link->a,sub/b=B,suid=S" {
 		t.Fatalf("sudo tree: %q", got)
 	}
 	noTemps(t, root)
@@ -293,11 +302,11 @@ func TestFilesSudo(t *testing.T) {
 		t.Fatalf("sudo get: %v", tr.Err)
 	}
 	tr = c.Get(filepath.Join(root, "app"), filepath.Join(out, "tree"), loom.UseSudo(), loom.Exclude("sub"))
-	if got := strings.Join(tree(t, filepath.Join(out, "tree")), ","); tr.Err != nil || got != "a=A,app.conf=secret = 2\n,link->a" {
+	if got := strings.Join(tree(t, filepath.Join(out, "tree")), ","); tr.Err != nil || got != "a=A,app.conf=secret = 2\n,link->a,suid=S" {
 		t.Fatalf("sudo get tree: %v %q", tr.Err, got)
 	}
 	tr = c.Get(filepath.Join(root, "app", "*"), filepath.Join(out, "glob", "{basename}"), loom.UseSudo())
-	if tr.Err != nil || tr.Files != 4 {
+	if tr.Err != nil || tr.Files != 5 {
 		t.Fatalf("sudo get glob: %+v", tr)
 	}
 	if tr := c.Get(filepath.Join(root, "nope"), out+"/", loom.UseSudo()); !errors.Is(tr.Err, fs.ErrNotExist) {
@@ -343,8 +352,12 @@ func TestFilesSudo(t *testing.T) {
 
 	// sudo sync, twice (the listing is done by the login user)
 	os.Chmod(root, 0o755)
-	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Owner(s.User, "")); tr.Err != nil || tr.Files != 3 {
+	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Owner(s.User, "")); tr.Err != nil || tr.Files != 4 {
 		t.Fatalf("sudo sync: %+v", tr)
+	}
+	fi, _ = os.Stat(filepath.Join(root, "synced", "suid"))
+	if st := fi.Sys().(*syscallStat); int(st.Uid) != uid || fi.Mode()&fs.ModeSetuid == 0 {
+		t.Fatalf("sudo sync with owner: owner %d mode %v (setuid lost to chown?)", st.Uid, fi.Mode())
 	}
 	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo()); tr.Err != nil || tr.Files != 0 {
 		t.Fatalf("sudo sync again: %+v", tr)

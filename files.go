@@ -57,6 +57,7 @@ type FileError struct {
 	Err    error
 }
 
+// Error returns the one-line message: host, operation, paths, cause.
 func (e *FileError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Host + ": " + e.Op)
@@ -74,6 +75,7 @@ func (e *FileError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause.
 func (e *FileError) Unwrap() error { return e.Err }
 
 // causeText is err's message on one line, without a leading host name.
@@ -105,12 +107,13 @@ type fileOptions struct {
 	err      error // a bad option, reported by the operation
 }
 
-// Mode sets the permission bits of the files written. Without it Put and
+// Mode sets the permission bits of the files written (setuid, setgid and
+// sticky included, given as fs.ModeSetuid... or as 0o4000...). Without it Put and
 // Sync keep the local file's mode, PutReader writes 0644, and Template,
 // AppendLine and Replace keep the mode of the file they replace (0644 for a
 // new one). For EnsureDir, use its mode argument.
 func Mode(m fs.FileMode) FileOption {
-	return func(o *fileOptions) { o.mode, o.modeSet = m.Perm(), true }
+	return func(o *fileOptions) { o.mode, o.modeSet = fileMode(m), true }
 }
 
 // Owner sets the owner and group of the files written (either may be
@@ -174,22 +177,24 @@ func Exclude(patterns ...string) FileOption {
 	}
 }
 
-// Checksum makes Sync and Template compare file contents by SHA-256
-// instead of by size and modification time (Sync runs sha256sum on the
-// remote host, once for all the files whose sizes match).
+// Checksum makes Sync compare file contents by SHA-256 instead of by size
+// and modification time: sha256sum runs on the remote host once, for all
+// the files whose sizes match. (Template always compares whole contents.)
 func Checksum() FileOption { return func(o *fileOptions) { o.checksum = true } }
 
 // Delete makes Sync remove remote files and directories that do not exist
 // locally (never outside the remote directory, and never excluded ones).
 func Delete() FileOption { return func(o *fileOptions) { o.delete = true } }
 
-// DryRun makes Sync, Put and Template report what they would write and
-// delete (Transfer.Changed, Removed, Files, Bytes) without changing anything.
+// DryRun makes an operation report what it would write and delete
+// (Transfer.Changed, Removed, Files, Bytes; DryRun set) without changing
+// anything: Sync, Put, PutReader, Get, Template and the helpers.
 func DryRun() FileOption { return func(o *fileOptions) { o.dryRun = true } }
 
-// ShowDiff makes Template write a unified diff of the change to w before
-// writing the file (nothing when the file is unchanged). The diff shows the
-// file's content: do not use it for templates that hold secrets.
+// ShowDiff makes Template (and AppendLine and Replace) write a unified
+// diff of the change to w before writing the file (nothing when the file
+// is unchanged). The diff shows the file's content: do not use it for
+// files that hold secrets.
 func ShowDiff(w io.Writer) FileOption { return func(o *fileOptions) { o.diff = w } }
 
 // Progress writes progress lines to w during transfers that last more than
@@ -539,6 +544,37 @@ func globMatch(pattern, name string) bool {
 	ok, _ := path.Match(pattern, name)
 	return ok
 }
+
+// fileMode keeps what chmod sets of m: the permission bits and setuid,
+// setgid and sticky, taken from Go's fs.ModeSetuid, fs.ModeSetgid and
+// fs.ModeSticky or from the Unix bits 0o4000, 0o2000 and 0o1000.
+func fileMode(m fs.FileMode) fs.FileMode {
+	out := m.Perm() | m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
+	for unix, goBit := range map[fs.FileMode]fs.FileMode{0o4000: fs.ModeSetuid, 0o2000: fs.ModeSetgid, 0o1000: fs.ModeSticky} {
+		if m&unix != 0 {
+			out |= goBit
+		}
+	}
+	return out
+}
+
+// unixMode is m as chmod(1) and tar take it: 0o7777 bits.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// octal is m for chmod(1): "0644", "4755".
+func octal(m fs.FileMode) string { return fmt.Sprintf("%04o", unixMode(m)) }
 
 // hasMeta reports whether s holds glob metacharacters.
 func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }

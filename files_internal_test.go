@@ -2,6 +2,7 @@ package loom
 
 import (
 	"bytes"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -271,3 +272,24 @@ func writeTestFile(t *testing.T, name, s string) {
 }
 
 func writeFileBytes(name string, b []byte) error { return os.WriteFile(name, b, 0o644) }
+
+func TestModes(t *testing.T) {
+	for _, c := range []struct {
+		in    fs.FileMode
+		octal string
+	}{
+		{0o644, "0644"},
+		{0o4755, "4755"},
+		{0o755 | fs.ModeSetuid, "4755"},
+		{0o2775 | fs.ModeDir, "2775"},
+		{0o1777, "1777"},
+		{0o640 | fs.ModeSymlink, "0640"},
+	} {
+		if got := octal(fileMode(c.in)); got != c.octal {
+			t.Errorf("octal(fileMode(%v)) = %s, want %s", c.in, got, c.octal)
+		}
+	}
+	if fileMode(0o4755) != 0o755|fs.ModeSetuid {
+		t.Error("0o4755 is not setuid")
+	}
+}

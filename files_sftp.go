@@ -315,7 +315,7 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 			return st, err
 		}
 	}
-	if err := w.Chmod(f.mode.Perm()); err != nil {
+	if err := w.Chmod(f.mode); err != nil {
 		return st, fmt.Errorf("chmod: %w", err)
 	}
 	st.n, err = w.ReadFromWithConcurrency(op.reader(f.src), 0)
@@ -324,6 +324,12 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 			return st, cerr
 		}
 		return st, err
+	}
+	if f.mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+		// a write clears setuid and setgid: set them again
+		if err := w.Chmod(f.mode); err != nil {
+			return st, fmt.Errorf("chmod: %w", err)
+		}
 	}
 	if fsync {
 		if err := w.Sync(); err != nil {
@@ -454,7 +460,7 @@ func (fc *fsClient) mkdirAll(dir string, mode fs.FileMode) (bool, error) {
 		return false, err
 	}
 	if mode != 0 {
-		if err := fc.Chmod(dir, mode.Perm()); err != nil {
+		if err := fc.Chmod(dir, mode); err != nil {
 			return true, err
 		}
 	}

@@ -183,6 +183,13 @@ func TestPutFile(t *testing.T) {
 	if tr := c.Put(src, filepath.Join(dir, "etc"), loom.Mode(0o600)); tr.Err != nil || modeOf(t, dst) != 0o600 {
 		t.Fatalf("put into dir: %v, mode %o", tr.Err, modeOf(t, dst))
 	}
+	// setuid, given the Unix way (as the CLI's --mode 4750 does)
+	if tr := c.Put(src, filepath.Join(dir, "suid"), loom.Mode(0o4750)); tr.Err != nil {
+		t.Fatal(tr.Err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "suid")); fi.Mode()&fs.ModeSetuid == 0 || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("setuid put: mode %v", fi.Mode())
+	}
 	// a trailing slash names a directory, created if missing
 	if tr := c.Put(src, filepath.Join(dir, "new")+"/"); tr.Err != nil || readFile(t, filepath.Join(dir, "new", "app.conf")) != "port = 8080\n" {
 		t.Fatalf("put into new dir: %v", tr.Err)
@@ -314,19 +321,15 @@ func TestPutAtomic(t *testing.T) {
 	chownToUser(t, s, dst)
 	sums := map[[32]byte]string{sha256.Sum256(old): "old", sha256.Sum256(neu): "new"}
 
-	stop := make(chan struct{})
+	var stop atomic.Bool
 	var reads, bad atomic.Int32
 	var seen sync.Map
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for last := false; !last; {
+			last = stop.Load() // one more read once the put has returned
 			b, err := os.ReadFile(dst)
 			reads.Add(1)
 			if err != nil {
@@ -341,8 +344,7 @@ func TestPutAtomic(t *testing.T) {
 		}
 	}()
 	tr := c.PutReader(bytes.NewReader(neu), dst)
-	time.Sleep(20 * time.Millisecond)
-	close(stop)
+	stop.Store(true)
 	wg.Wait()
 	if tr.Err != nil {
 		t.Fatal(tr.Err)
@@ -569,6 +571,7 @@ func TestSync(t *testing.T) {
 		writeFile(t, filepath.Join(local, fmt.Sprintf("d%d", i%5), fmt.Sprintf("f%d", i)), strings.Repeat("x", i), 0o644)
 	}
 	writeFile(t, filepath.Join(local, "bin", "run"), "#!/bin/sh\n", 0o755)
+	os.Chmod(filepath.Join(local, "bin", "run"), 0o755|fs.ModeSetuid) // compared like the other bits
 	os.Symlink("bin/run", filepath.Join(local, "start"))
 	writeFile(t, filepath.Join(local, "tmp", "junk"), "excluded", 0o644)
 	past := time.Now().Add(-time.Hour)
@@ -605,7 +608,9 @@ func TestSync(t *testing.T) {
 	writeFile(t, filepath.Join(dst, "extra"), "extra", 0o644)
 	writeFile(t, filepath.Join(dst, "gone", "deep", "file"), "gone", 0o644)
 	writeFile(t, filepath.Join(dst, "tmp", "remote-only"), "kept: excluded", 0o644)
-	chownTree(t, s, dst)
+	for _, p := range []string{"extra", "gone", "tmp"} { // (a chown of bin/run would clear its setuid)
+		chownTree(t, s, filepath.Join(dst, p))
+	}
 
 	dry := c.Sync(local, dst, loom.Exclude("tmp"), loom.Delete(), loom.DryRun())
 	wantChanged := []string{filepath.Join(dst, "d1", "f1"), filepath.Join(dst, "d2", "f2"), filepath.Join(dst, "new")}
@@ -682,4 +687,23 @@ func TestPutGetBig(t *testing.T) {
 		t.Fatal("the file changed on the way")
 	}
 	t.Logf("progress output: %q", progress.String())
+}
+
+// A server without SFTP gives a clear error, recorded like any other.
+func TestFilesWithoutSFTP(t *testing.T) {
+	servers, d, cleanup := exampleHosts(1)
+	defer cleanup()
+	c, err := d.Dial(context.Background(), servers[0].Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := c.PutReader(strings.NewReader("x"), "/tmp/x")
+	if tr.Err == nil || !strings.Contains(tr.Err.Error(), "sftp subsystem") || c.Err() != tr.Err {
+		t.Fatalf("put without sftp: %v", tr.Err)
+	}
+	t.Log(tr.Err)
+	if r := c.Run("true"); !errors.Is(r.Err, loom.ErrSkipped) {
+		t.Fatalf("after the failed put: %v", r.Err)
+	}
 }

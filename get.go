@@ -37,8 +37,10 @@ import (
 //
 // Each local file is written atomically (a temporary file in its directory,
 // then a rename) with the remote file's mode (or Mode) and modification
-// time; a failed Get leaves no temporary file. Symbolic links inside a tree
-// are copied as links. With UseSudo the remote files are read with sudo (as
+// time; a failed Get leaves no temporary file. Local directories are
+// created with mode 0755 (less the umask). Symbolic links inside a tree are
+// copied as links; a remote name that could escape the local directory
+// ("..", a slash) is an error. With UseSudo the remote files are read with sudo (as
 // a tar archive; meant for configuration files and logs, as the archive is
 // held in memory).
 func (c *Conn) Get(remote, local string, opts ...FileOption) *Transfer {
@@ -116,7 +118,7 @@ func (op *fileOp) get(remote, local string) error {
 			if !fi.Mode().IsRegular() {
 				return op.fail(dst, top, errors.New("not a regular file"))
 			}
-			items = append(items, &getItem{kind: kFile, remote: top, local: dst, mode: fi.Mode().Perm(), size: fi.Size(), mtime: fi.ModTime()})
+			items = append(items, &getItem{kind: kFile, remote: top, local: dst, mode: fileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
 			continue
 		}
 		items = append(items, &getItem{kind: kDir, remote: top, local: dst})
@@ -171,7 +173,7 @@ func (op *fileOp) walkRemote(fc *fsClient, root, rel, local string, items *[]*ge
 		if op.o.excluded(r) {
 			continue
 		}
-		it := &getItem{remote: path.Join(root, r), local: filepath.Join(local, filepath.FromSlash(r)), mode: e.Mode().Perm(), mtime: e.ModTime()}
+		it := &getItem{remote: path.Join(root, r), local: filepath.Join(local, filepath.FromSlash(r)), mode: fileMode(e.Mode()), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
 			it.kind = kDir
@@ -329,7 +331,7 @@ func writeLocal(dst string, mode fs.FileMode, mtime time.Time, content func(io.W
 	if err := f.Sync(); err != nil {
 		return n, err
 	}
-	if err := f.Chmod(mode.Perm()); err != nil {
+	if err := f.Chmod(mode); err != nil {
 		return n, err
 	}
 	if err := f.Close(); err != nil {
@@ -434,7 +436,7 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 			dst = filepath.Join(dst, filepath.FromSlash(rest))
 		}
 		remote := path.Join(dir, name)
-		mode := fs.FileMode(h.Mode).Perm()
+		mode := fileMode(fs.FileMode(h.Mode))
 		if op.o.modeSet {
 			mode = op.o.mode
 		}

@@ -161,7 +161,7 @@ func (op *fileOp) putReader(r io.Reader, remote string) error {
 		}
 		defer os.Remove(f.Name())
 		defer f.Close()
-		n, err := io.Copy(f, op.reader(r))
+		n, err := io.Copy(f, &opReader{ctx: op.ctx, r: r}) // progress counts the upload, not this
 		if err != nil {
 			return op.fail("", remote, err)
 		}
@@ -181,7 +181,7 @@ func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
 		if !fi.Mode().IsRegular() {
 			return errors.New("not a regular file")
 		}
-		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: fi.Mode().Perm(), size: fi.Size(), mtime: fi.ModTime()})
+		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: fileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
 		return nil
 	}
 	root := local
@@ -212,7 +212,7 @@ func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
 		if err != nil {
 			return err
 		}
-		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: info.Mode().Perm(), mtime: info.ModTime()}
+		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: fileMode(info.Mode()), mtime: info.ModTime()}
 		switch {
 		case d.IsDir():
 			it.kind = kDir
@@ -472,7 +472,7 @@ func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error 
 	}()
 	mode := ""
 	if op.o.modeSet {
-		mode = fmt.Sprintf("%04o", op.o.mode)
+		mode = octal(op.o.mode)
 	}
 	res := op.cmd(pr).SudoShell(sudoPutScript(base, op.o.chownSpec(), mode))
 	pr.CloseWithError(errors.New("the remote command ended"))
@@ -509,7 +509,7 @@ func (op *fileOp) writeTar(w io.Writer, base string, items []*putItem, keepMtime
 			continue
 		}
 		rel, _ := relTo(base, it.remote)
-		h := &tar.Header{Name: rel, Mode: int64(it.mode.Perm()), ModTime: now, Format: tar.FormatPAX}
+		h := &tar.Header{Name: rel, Mode: int64(unixMode(it.mode)), ModTime: now, Format: tar.FormatPAX}
 		if keepMtime && !it.mtime.IsZero() {
 			h.ModTime = it.mtime
 		}
@@ -588,14 +588,20 @@ func sudoPutScript(base, owner, mode string) string {
 	b.WriteString(`mkdir -p -- "$D"
 umask 077
 s=$(mktemp -d "$D/.loom-XXXXXXXXXX")
-trap 'rm -rf -- "$s" "$s.list"' EXIT
+trap 'rm -rf -- "$s" "$s.list" "$s.list2"' EXIT
 trap 'exit 130' HUP INT TERM
 cd "$s"
 tar -x -p -o -f -
 if [ ! -f ` + completeMarker + ` ]; then echo "loom: the upload was cut short" >&2; exit 1; fi
 rm -f ` + completeMarker + "\n")
 	if owner != "" {
-		b.WriteString("chown -R -h -- " + Quote(owner) + " .\n")
+		// chown clears setuid and setgid: note them, then set them again
+		b.WriteString(`find . -type f -perm -4000 -print0 >"$s.list"
+find . -type f -perm -2000 -print0 >"$s.list2"
+chown -R -h -- ` + Quote(owner) + ` .
+xargs -0 sh -c 'for f do chmod u+s "$f"; done' sh <"$s.list"
+xargs -0 sh -c 'for f do chmod g+s "$f"; done' sh <"$s.list2"
+`)
 	}
 	if mode != "" {
 		b.WriteString("find . -type f -exec chmod " + mode + " {} +\n")

@@ -135,7 +135,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 			} else {
 				op.t.Skipped++
 			}
-		case re.kind != kFile || re.size != it.size || re.mode.Perm() != want:
+		case re.kind != kFile || re.size != it.size || re.mode != want:
 			send = append(send, it)
 		case op.o.checksum:
 			sums = append(sums, it)
@@ -206,7 +206,7 @@ func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*rem
 		if op.o.excluded(r) {
 			continue
 		}
-		re := &remoteEntry{kind: kFile, mode: e.Mode().Perm(), size: e.Size(), mtime: e.ModTime()}
+		re := &remoteEntry{kind: kFile, mode: fileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
 			re.kind = kDir

@@ -119,7 +119,7 @@ func (op *fileOp) readCurrent(fc *fsClient, R string) (*current, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &current{exists: true, data: b, mode: fs.FileMode(h.Mode).Perm(), owner: &ids{h.Uid, h.Gid}}, nil
+		return &current{exists: true, data: b, mode: fileMode(fs.FileMode(h.Mode)), owner: &ids{h.Uid, h.Gid}}, nil
 	}
 	fi, err := fc.Stat(R)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -140,7 +140,7 @@ func (op *fileOp) readCurrent(fc *fsClient, R string) (*current, error) {
 	if _, err := f.WriteTo(op.writer(&b)); err != nil {
 		return nil, err
 	}
-	return &current{exists: true, data: b.Bytes(), mode: fi.Mode().Perm(), owner: statIDs(fi)}, nil
+	return &current{exists: true, data: b.Bytes(), mode: fileMode(fi.Mode()), owner: statIDs(fi)}, nil
 }
 
 // replaceContent writes data to R unless R already holds it: with
@@ -157,7 +157,7 @@ func (op *fileOp) replaceContent(fc *fsClient, local, R string, cur *current, da
 			}
 			var err error
 			if op.o.sudo {
-				if r := op.shell("chmod "+fmt.Sprintf("%04o", op.o.mode)+" -- "+Quote(R), nil); r.Err != nil {
+				if r := op.shell("chmod "+octal(op.o.mode)+" -- "+Quote(R), nil); r.Err != nil {
 					err = stepErr("sudo chmod", r)
 				}
 			} else {
