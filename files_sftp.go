@@ -34,6 +34,7 @@ type fsClient struct {
 	fsync bool   // the server has fsync@openssh.com
 	posix bool   // the server has posix-rename@openssh.com
 	stop  func()
+	jan   *janitor // removes temp files left by a Loom that died; nil for Local
 
 	once sync.Once
 	dead chan struct{} // closed when the client has shut down
@@ -180,7 +181,10 @@ func (c *Conn) openSFTP(ctx context.Context) (*fsClient, error) {
 		return nil, fmt.Errorf("sftp: %w", o.err)
 	}
 	fc := &fsClient{Client: o.cl, dead: make(chan struct{})}
-	fc.stop = func() { stop(); o.cl.Close() } // the session first: Close waits for the reader to end
+	if r, ok := c.h.r.(*sshRunner); ok {
+		fc.jan = r.startJanitor(ctx)
+	}
+	fc.stop = func() { stop(); o.cl.Close(); fc.jan.close() } // the session first: Close waits for the reader to end
 	go func() {
 		o.cl.Wait()
 		close(fc.dead)
@@ -293,6 +297,7 @@ type staged struct {
 // removes it on failure.
 func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st staged, err error) {
 	st = staged{tmp: tempName(dst), dst: dst}
+	fc.jan.register(st.tmp)
 	w, err := fc.OpenFile(st.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return st, err
@@ -424,6 +429,7 @@ func statIDs(fi fs.FileInfo) *ids {
 // over link, so link always resolves to the old target or the new one.
 func (fc *fsClient) symlinkAtomic(target, link string) error {
 	tmp := tempName(link)
+	fc.jan.register(tmp)
 	if err := fc.Symlink(target, tmp); err != nil {
 		return err
 	}
