@@ -70,6 +70,7 @@ type scope struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	responders []responder
+	maxOutput  int   // bytes of each stream a Result keeps; 0: DefaultMaxOutput
 	err        error // a bad scope argument, reported by the next operation
 }
 

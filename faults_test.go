@@ -158,3 +158,30 @@ func TestLocal(t *testing.T) {
 		t.Fatalf("local timeout: %v after %v", r.Err, time.Since(start))
 	}
 }
+
+func TestHugeOutputIsCappedButStreamed(t *testing.T) {
+	_, d := faulty(t, loomtest.NoFault, "")
+	c, err := d.Dial(context.Background(), "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var streamed countWriter
+	// 64 MiB of output with a 1 MiB cap: the Result keeps 1 MiB, the
+	// stream sees everything, and the error names the last stderr line.
+	r := c.MaxOutput(1<<20).Stream(&streamed, nil).Shell(`head -c 67108864 /dev/zero; echo the end >&2; exit 3`)
+	if len(r.Stdout) != 1<<20 || !r.Truncated || streamed.n != 64<<20 {
+		t.Fatalf("kept %d, truncated %v, streamed %d", len(r.Stdout), r.Truncated, streamed.n)
+	}
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "the end") {
+		t.Fatalf("error: %v", r.Err)
+	}
+	c.ResetErr()
+	if r := c.Run("echo", "small"); r.Truncated || r.Stdout != "small\n" {
+		t.Fatalf("small output: %+v", r)
+	}
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }

@@ -1,7 +1,6 @@
 package loom
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +27,10 @@ type Result struct {
 	ExitCode int    // -1 when the command did not exit normally
 	Signal   string // the signal that killed it, without "SIG"
 	Duration time.Duration
+	// Truncated is set when the command printed more than the Conn's
+	// MaxOutput on stdout or stderr: Stdout and Stderr hold the first
+	// MaxOutput bytes of each.
+	Truncated bool
 	// Err is nil on success; an *ExitError, *TimeoutError, *SudoError, or an
 	// error wrapping ErrConnLost, ErrNoExitStatus, ErrSkipped or a context
 	// error otherwise.
@@ -197,10 +200,14 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		answer := r.answer
 		patterns = append(patterns, watch.Pattern{Re: r.re, OnMatch: func() { e.write(answer) }})
 	}
-	var outBuf, errBuf bytes.Buffer
+	limit := c.sc.maxOutput
+	if limit == 0 {
+		limit = DefaultMaxOutput
+	}
+	outBuf, errBuf := newCapture(limit), newCapture(limit)
 	var liveMu sync.Mutex // one lock for both streams: they may share a writer
-	stdout := &watch.Writer{W: tee(&outBuf, c.sc.stdout, &liveMu), Tokens: tokens, Patterns: patterns}
-	stderr := &watch.Writer{W: tee(&errBuf, c.sc.stderr, &liveMu), Tokens: tokens, Patterns: patterns}
+	stdout := &watch.Writer{W: tee(outBuf, c.sc.stdout, &liveMu), Tokens: tokens, Patterns: patterns}
+	stderr := &watch.Writer{W: tee(errBuf, c.sc.stderr, &liveMu), Tokens: tokens, Patterns: patterns}
 
 	p, err := c.h.r.start(ctx, full, c.sc.pty, stdout, stderr)
 	if err != nil {
@@ -247,6 +254,7 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	stderr.Flush()
 	e.closeStdin()
 	res.Stdout, res.Stderr = outBuf.String(), errBuf.String()
+	res.Truncated = outBuf.dropped > 0 || errBuf.dropped > 0
 	res.ExitCode, res.Signal = w.code, w.sig
 
 	switch {
@@ -262,7 +270,7 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		if c.okCode(w.code) && w.sig == "" {
 			break
 		}
-		err = &ExitError{Host: c.h.name, Cmd: display, Code: w.code, Signal: w.sig, Stderr: tail(res.Stderr, 3)}
+		err = &ExitError{Host: c.h.name, Cmd: display, Code: w.code, Signal: w.sig, Stderr: tail(errBuf.Last(), 3)}
 		if c.sc.warn {
 			res.Err = err
 			c.record(res, start, nil)
@@ -408,7 +416,7 @@ func (e *execution) sudoOK() { go e.startStdin() }
 
 // tee writes to the capture buffer and, if set, the live stream; writes to
 // the live stream hold mu.
-func tee(capture *bytes.Buffer, live io.Writer, mu *sync.Mutex) io.Writer {
+func tee(capture io.Writer, live io.Writer, mu *sync.Mutex) io.Writer {
 	if live == nil {
 		return capture
 	}
