@@ -106,7 +106,19 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if handshakes == 0 {
 		handshakes = min(o.parallel, maxHandshakes)
 	}
+	var sudoPass loom.Secret
+	if o.sudoPassStdin {
+		if env.Stdin == nil {
+			return usage("--sudo-password-stdin: stdin is a terminal or closed; pipe the password in")
+		}
+		line, err := readLine(env.Stdin)
+		if err != nil || line == "" {
+			return usage("--sudo-password-stdin: no password on stdin")
+		}
+		sudoPass, env.Stdin = loom.NewSecret(line), nil // the rest of stdin is not forwarded
+	}
 	d := &loom.Dialer{
+		SudoPassword:   sudoPass,
 		ConfigFile:     o.configFile,
 		User:           o.user,
 		Port:           o.port,
@@ -236,3 +248,25 @@ type counters struct {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// readLine reads one line byte by byte, so nothing after it is consumed.
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for len(b) < 4096 {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				break
+			}
+			b = append(b, one[0])
+		}
+		if err != nil {
+			if err == io.EOF && len(b) > 0 {
+				break
+			}
+			return "", err
+		}
+	}
+	return strings.TrimSuffix(string(b), "\r"), nil
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -86,5 +87,28 @@ func TestPutGetSync(t *testing.T) {
 		if code, _, _ := run(args...); code != ExitUsage {
 			t.Errorf("%q: code %d, want 2", args, code)
 		}
+	}
+}
+
+func TestSudoPasswordStdin(t *testing.T) {
+	if ok, why := sshdtest.CanSudo(); !ok {
+		t.Skip(why)
+	}
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "s")
+	var o, e strings.Builder
+	code := Run(context.Background(), []string{"-F", cfg, "-H", "s", "--sudo", "--sudo-password-stdin", "--", "id", "-un"},
+		Env{Stdin: strings.NewReader(s.Password + "\nnot forwarded\n"), Stdout: &o, Stderr: &e})
+	if code != 0 || strings.TrimSpace(o.String()) != "root" {
+		t.Fatalf("code %d out %q err %q", code, o.String(), e.String())
+	}
+	if strings.Contains(o.String()+e.String(), s.Password) {
+		t.Fatal("password in output")
+	}
+	code = Run(context.Background(), []string{"-F", cfg, "-H", "s", "--sudo", "--sudo-password-stdin", "--", "true"},
+		Env{Stdin: strings.NewReader("wrong-password\n"), Stdout: &o, Stderr: &e})
+	if code != ExitFailed || !strings.Contains(e.String(), "incorrect password") || strings.Contains(e.String(), "wrong-password") {
+		t.Fatalf("wrong password: code %d err %q", code, e.String())
 	}
 }

@@ -68,6 +68,7 @@ type options struct {
 	failFast       bool
 	retries        int
 	sudo           bool
+	sudoPassStdin  bool
 	forwardAgent   bool
 	agentKeys      listFlag
 	agentHosts     listFlag
@@ -129,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.forwardAgent, "A", false, "forward your ssh-agent (list and sign only; every request logged with -v and in --json)")
 	fs.Var(&o.agentKeys, "agent-key", "forward only this `key` (SHA256 fingerprint or comment glob); repeatable")
 	fs.Var(&o.agentHosts, "agent-hosts", "forward the agent only to these `hosts` (globs, comma list)")
+	fs.BoolVar(&o.sudoPassStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin (for scripts; never give it in argv)")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
 	fs.StringVar(&o.mode, "mode", "", "put/sync: file `mode` in octal (default: the local file's)")
