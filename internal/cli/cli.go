@@ -64,6 +64,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return ExitUsage
 	}
+	if o.list || (o.help && len(o.args) > 0) {
+		return tasks(o, env)
+	}
 	if o.help {
 		fs.Usage()
 		return ExitOK

@@ -86,6 +86,8 @@ type options struct {
 	verbose        bool
 	version        bool
 	help           bool
+	list           bool
+	taskFile       string
 	args           []string
 }
 
@@ -95,6 +97,7 @@ const usageText = `Usage:
   loom put [flags] -H HOSTS LOCAL... REMOTE   upload files or trees (atomic; --sudo, --mode, --owner)
   loom get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
   loom sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
+  loom -l | loom -h TASK                      list the loomfile's tasks / show one (running them: coming)
   loom demo                                   try Loom on throwaway local SSH hosts
 
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
@@ -145,7 +148,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the hosts and what would run on each; connect nowhere")
 	fs.BoolVar(&o.verbose, "v", false, "verbose: connection details on stderr")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVar(&o.help, "h", false, "show this help")
+	fs.BoolVar(&o.help, "h", false, "show this help; -h TASK shows a task's help")
+	fs.BoolVar(&o.list, "l", false, "list the tasks of the loomfile (loomfile.go or loomfiles/, found upward)")
+	fs.StringVar(&o.taskFile, "f", "", "the loomfile `path` (a .go file or a directory) instead of searching upward")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
