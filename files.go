@@ -260,6 +260,10 @@ type fileOp struct {
 	finished chan struct{}
 	prog     *progress
 	owner    *ids // resolved Owner, for writes without sudo
+	// getBase is the local directory Get writes below: the part of its
+	// local template before any {placeholder}. Nothing below it that a
+	// host's names decided may be a symbolic link.
+	getBase string
 }
 
 // newOp starts a file operation, or returns a Transfer with the reason it
@@ -361,7 +365,8 @@ func (op *fileOp) fail(local, remote string, err error) error {
 func (op *fileOp) cmd(stdin io.Reader) *Conn {
 	c := op.c
 	h := &host{name: c.h.name, d: c.h.d, r: c.h.r, vars: c.h.vars}
-	return &Conn{h: h, sc: scope{ctx: op.ctx, user: c.sc.user, stdin: stdin}}
+	// No MaxOutput cap: a sudo Get reads whole files through stdout.
+	return &Conn{h: h, sc: scope{ctx: op.ctx, user: c.sc.user, stdin: stdin, maxOutput: -1}}
 }
 
 // shell runs script (with sudo when the operation has UseSudo) and returns

@@ -69,6 +69,7 @@ func (op *fileOp) get(remote, local string) error {
 	if local == "" {
 		local = "{host}/{basename}"
 	}
+	op.getBase = templateBase(local)
 	fc, err := op.fs()
 	if err != nil {
 		return op.fail(local, remote, err)
@@ -227,7 +228,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 		if it.kind != kDir {
 			dir = filepath.Dir(it.local)
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := op.mkdirLocal(dir); err != nil {
 			return op.fail(it.local, it.remote, err)
 		}
 	}
@@ -442,11 +443,11 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 		}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
+			if err := op.mkdirLocal(dst); err != nil {
 				return op.fail(dst, remote, err)
 			}
 		case tar.TypeReg, tar.TypeLink:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := op.mkdirLocal(filepath.Dir(dst)); err != nil {
 				return op.fail(dst, remote, err)
 			}
 			var src io.Reader = tr
@@ -479,7 +480,7 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 		}
 	}
 	for _, l := range links {
-		if err := os.MkdirAll(filepath.Dir(l.local), 0o755); err != nil {
+		if err := op.mkdirLocal(filepath.Dir(l.local)); err != nil {
 			return op.fail(l.local, l.remote, err)
 		}
 		if err := localSymlink(l.link, l.local); err != nil {
@@ -571,4 +572,47 @@ func dropSpace(r rune) rune {
 		return -1
 	}
 	return r
+}
+
+// templateBase is the directory of a Get's local template before its
+// first placeholder ("logs/{host}/{basename}" → "logs"; a template
+// without placeholders → its own directory).
+func templateBase(local string) string {
+	if i := strings.IndexByte(local, '{'); i >= 0 {
+		return filepath.Dir(local[:i] + "x")
+	}
+	return filepath.Dir(filepath.Clean(local))
+}
+
+// mkdirLocal creates dir for Get, refusing to go through a symbolic link
+// below the template's base: a host could otherwise plant a link in one
+// Get (a tree may hold links) and have the next Get write through it,
+// anywhere the operator can write.
+func (op *fileOp) mkdirLocal(dir string) error {
+	base := op.getBase
+	if base == "" {
+		base = "."
+	}
+	rel, err := filepath.Rel(base, dir)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		rel = "" // outside the base: only the user's own template put it there
+	}
+	p := base
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if part == "" || part == "." {
+			continue
+		}
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				break
+			}
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("refusing to write through the symbolic link %s (left by an earlier get?)", p)
+		}
+	}
+	return os.MkdirAll(dir, 0o755)
 }

@@ -100,6 +100,10 @@ func (p *sshProc) wait() (int, string, error) {
 		return ee.ExitStatus(), "", nil
 	case errors.As(err, &missing) && !p.lost():
 		return -1, "", ErrNoExitStatus
+	case !p.lost():
+		// The channel ended in a way x/crypto could not read as an exit
+		// (a malformed exit-status, say), but the connection is alive.
+		return -1, "", fmt.Errorf("%w: %v", ErrNoExitStatus, err)
 	}
 	if dead := p.r.c.DeadErr(); dead != nil {
 		return -1, "", fmt.Errorf("%w: %v", ErrConnLost, dead)

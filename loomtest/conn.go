@@ -126,6 +126,13 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		io.Copy(io.Discard, c)
 		return
+	case HugeWindowAdjust, HugeAuthBanner:
+		s.serveScripted(c)
+		return
+	case HugePreVersionText:
+		if !s.sendPreVersionText(c) {
+			return
+		}
 	}
 
 	c.SetDeadline(time.Now().Add(handshakeTimeout))

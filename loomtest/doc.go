@@ -11,8 +11,13 @@
 // Beyond behaving like sshd, a server can misbehave on demand (see [Fault]):
 // hang before the version banner, hang in key exchange, drop the TCP
 // connection in the middle of a command, omit the exit status, never finish a
-// command, reject every login, or stop answering keepalives. These are the
-// situations a real sshd cannot easily be made to produce in a test.
+// command, reject every login, or stop answering keepalives. It can also be
+// hostile: trickle output a byte a second, report a malformed or impossible
+// exit status, send a megabyte of text before its version line, or break
+// the protocol outright (a window adjustment past 2^32-1, a 1 MiB banner) —
+// the last two through a minimal SSH server of the package's own, since
+// x/crypto's server refuses to misbehave that way. These are the situations
+// a real sshd cannot easily be made to produce in a test.
 //
 // # What the server supports
 //

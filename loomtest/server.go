@@ -128,6 +128,47 @@ const (
 	// unanswered, so that a client's keepalive timer expires. Commands
 	// still run normally.
 	NoKeepaliveReply
+
+	// SlowOutput forwards the command's output one byte a second (stdout
+	// and stderr each), however fast the command writes it; the exit
+	// status follows the last byte. A client that closes the channel
+	// stops the trickle within a second.
+	SlowOutput
+
+	// MalformedExitStatus runs the command and forwards its output, then
+	// sends an exit-status request whose payload is two bytes instead of
+	// a uint32, then EOF and close. (A truncated exit-status once crashed
+	// x/crypto clients.)
+	MalformedExitStatus
+
+	// ExitStatusOutOfRange runs the command and forwards its output, then
+	// reports exit status 4294967295 (-1 as a uint32; anything above 255
+	// is impossible for a real process), then EOF and close.
+	ExitStatusOutOfRange
+
+	// HugeWindowAdjust answers with a minimal SSH server of the package's
+	// own that grants every session channel an initial window of 0, then,
+	// on exec, sends SSH_MSG_CHANNEL_WINDOW_ADJUST of 2^32-1 bytes eight
+	// times (the second overflows the 32-bit window RFC 4254 allows), then
+	// a line of output ("window survived"), exit status 0 and a close, as
+	// if nothing had happened. x/crypto's server cannot be made to send
+	// such adjustments. The minimal server runs no command and lets anyone
+	// log in: it only plays this script.
+	HugeWindowAdjust
+
+	// HugeAuthBanner answers with the package's minimal SSH server (see
+	// HugeWindowAdjust), which sends an SSH_MSG_USERAUTH_BANNER of 1 MiB in
+	// reply to the first authentication request: four times the 256 KiB
+	// packet limit of OpenSSH and x/crypto, so a client must refuse it
+	// rather than read it (x/crypto's server cannot send a packet that
+	// large). A client that survives it is let in, and its sessions print
+	// "banner survived" and exit 0; no command runs.
+	HugeAuthBanner
+
+	// HugePreVersionText sends 1 MiB of text (one line, without the "SSH-"
+	// prefix) before its version line, then behaves. RFC 4253 lets a server
+	// send lines before its version; clients cap how much they read.
+	HugePreVersionText
 )
 
 var faultNames = [...]string{
@@ -139,6 +180,13 @@ var faultNames = [...]string{
 	HangCommand:      "HangCommand",
 	RejectAuth:       "RejectAuth",
 	NoKeepaliveReply: "NoKeepaliveReply",
+
+	SlowOutput:           "SlowOutput",
+	MalformedExitStatus:  "MalformedExitStatus",
+	ExitStatusOutOfRange: "ExitStatusOutOfRange",
+	HugeWindowAdjust:     "HugeWindowAdjust",
+	HugeAuthBanner:       "HugeAuthBanner",
+	HugePreVersionText:   "HugePreVersionText",
 }
 
 // String returns the name of the fault, such as "HangCommand".

@@ -310,6 +310,8 @@ func (ss *session) run(cmd *exec.Cmd, stdout, stderr *os.File) {
 		return
 	case NoExitStatus:
 		s.logf("loomtest: %s: not sending exit status (NoExitStatus)", remote)
+	case MalformedExitStatus, ExitStatusOutOfRange:
+		ss.sendBogusExitStatus()
 	default:
 		if sig != "" {
 			ss.ch.SendRequest("exit-signal", false, ssh.Marshal(exitSignalMsg{Signal: sig, CoreDumped: core}))
@@ -329,10 +331,13 @@ func (ss *session) run(cmd *exec.Cmd, stdout, stderr *os.File) {
 func (ss *session) forward(dst io.Writer, src *os.File) {
 	buf := make([]byte, 32*1024)
 	discard := false
+	first := true // SlowOutput: the first byte goes at once
 	for {
 		n, err := src.Read(buf)
 		if n > 0 && !discard {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if ss.cn.s.opts.Fault == SlowOutput {
+				discard = !ss.trickle(dst, buf[:n], &first)
+			} else if _, werr := dst.Write(buf[:n]); werr != nil {
 				discard = true
 			} else if ss.cn.s.opts.Fault == DropMidCommand {
 				ss.cn.drop()

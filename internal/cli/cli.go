@@ -187,6 +187,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	results := g.Each(ctx, func(c *loom.Conn) error {
 		c = c.Timeout(o.cmdTimeout)
+		if !o.json && !o.gather {
+			// Live output has been printed: keep only what error messages need.
+			c = c.MaxOutput(64 << 10)
+		}
 		if o.pty {
 			c = c.Pty()
 		}

@@ -108,6 +108,16 @@ func loadInventory(ctx context.Context, o *options) (*inventory.Inventory, error
 			return nil, err
 		}
 	}
+	// Dynamic inventory runs commands: only when the inventory is asked for
+	// (-I, or -R roles), and never for --dry-run. A loom.yaml merely found
+	// upward (a checkout you just cloned) gives host settings, runs nothing.
+	if o.dryRun || (o.inventory == "" && len(o.roles.vals) == 0) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return inventory.Parse(data, path)
+	}
 	return inventory.Load(ctx, path)
 }
 
