@@ -199,7 +199,7 @@ func (d *Dialer) connectRetry(ctx context.Context, h *sshconfig.Host, via *Clien
 }
 
 // maxDropRetries bounds retries of handshakes the server dropped.
-const maxDropRetries = 5
+const maxDropRetries = 8
 
 // droppedEarly reports a connection the server closed before or during key
 // exchange: what MaxStartups (or a server briefly out of resources) does.
