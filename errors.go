@@ -89,6 +89,9 @@ var (
 	// ErrNoTerminal is wrapped when a password or passphrase is needed and
 	// there is no Prompter (or no terminal) to ask.
 	ErrNoTerminal = transport.ErrNoTerminal
+	// ErrSessionRefused is wrapped when a host kept refusing a new session
+	// on its connection (sshd's MaxSessions), even after retries.
+	ErrSessionRefused = transport.ErrSessionRefused
 )
 
 // short shortens a command for error messages.

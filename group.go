@@ -87,7 +87,8 @@ type HostResult struct {
 // Reason says in a few words why the host did not succeed: "exit 3",
 // "signal KILL", "command timeout", "host timeout", "connection lost",
 // "unreachable", "connect timeout", "authentication", "host key",
-// "put failed" (a file operation), "interrupted", "not started"... and
+// "put failed" (a file operation), "session refused", "interrupted",
+// "not started"... and
 // "ok" when it did.
 func (r *HostResult) Reason() string {
 	var ee *ExitError
@@ -134,6 +135,8 @@ func (r *HostResult) Reason() string {
 		return "connection lost"
 	case errors.Is(r.Err, ErrNoExitStatus):
 		return "no exit status"
+	case errors.Is(r.Err, ErrSessionRefused):
+		return "session refused"
 	}
 	return "error"
 }

@@ -553,7 +553,10 @@ func (c *Client) NewSession(ctx context.Context) (s *ssh.Session, release func()
 			if c.Closed() {
 				return nil, nil, c.lostErr()
 			}
-			return nil, nil, fmt.Errorf("%s: cannot open a session: %w", c.Host.Alias, err)
+			if refused {
+				return nil, nil, fmt.Errorf("%w (%d tries): %w", ErrSessionRefused, try+1, err)
+			}
+			return nil, nil, fmt.Errorf("cannot open a session: %w", err)
 		}
 		select {
 		case <-time.After(backoff):

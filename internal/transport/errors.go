@@ -95,5 +95,9 @@ func cleanErr(err error) string {
 	return s
 }
 
+// ErrSessionRefused is wrapped when the server kept refusing a new session
+// on a connection (sshd's MaxSessions) after retries.
+var ErrSessionRefused = errors.New("the server refused a new session (MaxSessions)")
+
 // ErrNoTerminal is returned when a secret is needed but there is nobody to ask.
 var ErrNoTerminal = errors.New("no terminal to ask on")
