@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/loomssh/loom/internal/shquote"
 	"github.com/loomssh/loom/loomtest"
 )
 
@@ -132,10 +133,7 @@ func demoHosts(dir string, names []string) (cfgPath string, stop func(), err err
 func quoteArgs(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"$;&|<>()*?{}[]\\%!") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
+		out[i] = shquote.Quote(a)
 	}
 	return out
 }
