@@ -171,6 +171,9 @@ func TestGroupBadHostsDoNotHoldUpOthers(t *testing.T) {
 		if r.Reason() != want[i] {
 			t.Errorf("host %d (%s): reason %q (err %v), want %q", i, r.Host, r.Reason(), r.Err, want[i])
 		}
+		if want[i] != "ok" && (r.Err == nil || !strings.HasPrefix(r.Err.Error(), r.Host+": ")) {
+			t.Errorf("host %d: error does not start with the host as named: %v", i, r.Err)
+		}
 		if want[i] == "ok" && r.Result.Stdout != "hi\n" {
 			t.Errorf("host %d: stdout %q", i, r.Result.Stdout)
 		}

@@ -2,6 +2,7 @@ package loom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/loomssh/loom/internal/sshconfig"
@@ -68,6 +69,10 @@ func (d *Dialer) DialHost(ctx context.Context, h Host) (*Conn, error) {
 	}
 	c, err := d.dial(ctx, target, set)
 	if err != nil {
+		var ce *ConnectError
+		if errors.As(err, &ce) {
+			ce.Host = h.Name // as the user named it: "10.0.0.5:2222", not "10.0.0.5"
+		}
 		return nil, err
 	}
 	c.h.name = h.Name

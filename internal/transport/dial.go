@@ -397,7 +397,16 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		done:     make(chan struct{}),
 	}
 	go func() {
-		c.Client.Wait()
+		err := c.Client.Wait()
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			// Keep x/crypto's reason (a protocol error, say) unless Loom
+			// closed the connection itself (keepalive).
+			c.deadMu.Lock()
+			if c.deadErr == nil {
+				c.deadErr = fmt.Errorf("connection to %s lost: %v", h.Alias, cleanErr(err))
+			}
+			c.deadMu.Unlock()
+		}
 		c.markClosed()
 	}()
 	interval, count := h.ServerAliveInterval, h.ServerAliveCountMax
