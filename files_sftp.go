@@ -274,27 +274,17 @@ type remoteFile struct {
 	keepOwner *ids
 }
 
-// writeFile writes f to dst atomically: a temporary file in dst's
-// directory, given its owner and mode, written, fsynced when the server
-// can, given its time, then renamed over dst. Readers of
-// dst see the old file or the new one, never a part. On any failure,
-// cancellation included, the temporary file is removed.
-func (op *fileOp) writeFile(fc *fsClient, dst string, f remoteFile) (int64, error) {
-	st, err := op.stage(fc, dst, f, fc.fsync)
-	if err != nil {
-		return st.n, err
-	}
-	return st.n, op.commit(fc, st)
-}
-
 // staged is a temporary file written in full, waiting to be renamed over dst.
 type staged struct {
 	tmp, dst string
 	n        int64
 }
 
-// stage writes the temporary file of writeFile (fsynced if fsync), or
-// removes it on failure.
+// stage writes the temporary file of an atomic write (fsynced if fsync),
+// or removes it on failure; commit renames it over dst. Together: a
+// temporary file in dst's directory, given its owner and mode, written,
+// fsynced when the server can, given its time, then renamed, so readers of
+// dst see the old file or the new one, never a part.
 func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st staged, err error) {
 	st = staged{tmp: tempName(dst), dst: dst}
 	fc.jan.register(st.tmp)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,6 @@ func fleet(t testing.TB, n int, faulty map[int]loomtest.Fault) ([]loom.Host, *lo
 
 // tracker records how many hosts run at once and in which order they end.
 type tracker struct {
-	mu      sync.Mutex
 	running int
 	peak    int
 	started []string
@@ -204,31 +202,4 @@ func TestGroupCancelled(t *testing.T) {
 	if len(rs.Interrupted()) != 2 || len(rs.NotStarted()) != 4 {
 		t.Fatalf("interrupted %d not started %d", len(rs.Interrupted()), len(rs.NotStarted()))
 	}
-}
-
-func names(hs []loom.Host) []string {
-	var out []string
-	for _, h := range hs {
-		out = append(out, h.Name)
-	}
-	return out
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := map[string]int{}
-	for _, x := range a {
-		m[x]++
-	}
-	for _, x := range b {
-		m[x]--
-	}
-	for _, v := range m {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
 }

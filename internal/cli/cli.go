@@ -254,8 +254,6 @@ type counters struct {
 	started, done, failed atomic.Int64
 }
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
 // readLine reads one line byte by byte, so nothing after it is consumed.
 func readLine(r io.Reader) (string, error) {
 	var b []byte

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -219,7 +220,7 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if r.single {
 		hr := rs.Hosts[0]
 		var ee *loom.ExitError
-		if hr.Err != nil && !errorsAs(hr.Err, &ee) {
+		if hr.Err != nil && !errors.As(hr.Err, &ee) {
 			r.p.Printf(true, "loom: %v\n", hr.Err)
 		}
 	} else {

@@ -14,11 +14,10 @@ import (
 // Printer is the run's stdout and stderr, shared by every host. Its lock
 // makes each line one write, and keeps the progress line out of the way.
 type Printer struct {
-	mu     sync.Mutex
-	out    io.Writer
-	err    io.Writer
-	status func() string // progress text, nil when there is no progress line
-	shown  bool          // the progress line is on screen
+	mu    sync.Mutex
+	out   io.Writer
+	err   io.Writer
+	shown bool // the progress line is on screen
 }
 
 // NewPrinter writes lines to stdout and stderr.
