@@ -144,6 +144,7 @@ func (r *HostResult) Reason() string {
 // Results are the outcome of a Group run, one per host in the Group's order.
 type Results struct {
 	Hosts []*HostResult
+	err   error // why the run could not start (Execute)
 }
 
 func (rs *Results) with(s Status) []*HostResult {
@@ -174,6 +175,9 @@ func (rs *Results) NotStarted() []*HostResult { return rs.with(StatusNotStarted)
 // Err returns nil when every host succeeded, else an error counting the
 // hosts that did not and naming the first of them.
 func (rs *Results) Err() error {
+	if rs.err != nil {
+		return rs.err
+	}
 	var bad []*HostResult
 	for _, r := range rs.Hosts {
 		if r.Status != StatusOK {

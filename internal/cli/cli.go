@@ -39,6 +39,10 @@ type Env struct {
 	Prompt         loom.Prompter // asks for passwords; nil: no terminal
 	Color          bool          // colour the host prefixes
 	Progress       bool          // stderr is a terminal: show a progress line
+	// Exec runs the compiled loomfile at path with args and returns its
+	// exit status (the loom command replaces itself with it). Nil: run it
+	// as a child process on these streams.
+	Exec func(path string, args []string) int
 }
 
 // maxHandshakes is the default cap on connections set up at once.
@@ -47,8 +51,18 @@ const maxHandshakes = 64
 // Run runs the loom command with args (without the program name) and
 // returns the exit status.
 func Run(ctx context.Context, args []string, env Env) int {
+	return runWith(ctx, args, env, nil)
+}
+
+// runWith runs the loom command; prog is the compiled loomfile whose tasks
+// are built in, or nil for the plain loom command, which builds the
+// loomfile it finds and runs that.
+func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if len(args) > 0 && args[0] == "demo" {
 		return Demo(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "init" {
+		return initLoomfile(args[1:], env)
 	}
 	sub := "run"
 	if len(args) > 0 {
@@ -65,7 +79,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 	if o.list || (o.help && len(o.args) > 0) {
-		return tasks(o, env)
+		return tasks(o, env, prog)
 	}
 	if o.help {
 		fs.Usage()
@@ -79,17 +93,26 @@ func Run(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
 		return ExitUsage
 	}
+	if err := checkFlags(o); err != nil {
+		return usage("%v", err)
+	}
+	if o.compile != "" {
+		if sub != "run" || o.command {
+			return usage("--compile builds the loomfile's tasks; it takes no command")
+		}
+		return compile(ctx, o, env)
+	}
+	if sub == "run" && !o.command {
+		if prog != nil {
+			return runTasks(ctx, o, env, prog)
+		}
+		return buildAndRun(ctx, o, env, args)
+	}
 	switch {
 	case len(o.hosts.vals) == 0 && len(o.roles.vals) == 0:
 		return usage("no hosts: give some with -H (or -R ROLE with an inventory); see loom -h")
 	case sub == "run" && len(o.args) == 0:
 		return usage("no command: give it after --, e.g. loom -H host -- uptime")
-	case o.json && o.gather:
-		return usage("--json and --gather cannot be used together")
-	case o.parallel < 1:
-		return usage("-P %d: want at least 1", o.parallel)
-	case o.retries < 0 || o.handshakes < 0:
-		return usage("--retries and --handshakes cannot be negative")
 	}
 	if sub != "run" {
 		if err := fileUsage(sub, o); err != nil {
@@ -105,6 +128,74 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if len(hosts) == 0 {
 		return usage("no hosts left to run on (after -x)")
 	}
+	e, err := newEngine(o, env)
+	if err != nil {
+		return usage("%v", err)
+	}
+	defer e.close()
+	// Resolve every host first: a config error is a usage error, found
+	// before anything runs.
+	configs, err := e.resolve(hosts)
+	if err != nil {
+		return usage("%v", err)
+	}
+	if o.dryRun {
+		dryRun(env.Stdout, sub, o, hosts, configs)
+		return ExitOK
+	}
+	single := len(hosts) == 1
+	if sub != "run" {
+		var progress io.Writer
+		if env.Progress && single {
+			progress = env.Stderr
+		}
+		opts, _ := o.fileOptions(progress)
+		return e.runGroup(ctx, sub, e.group(hosts), func(r *report) func(*loom.Conn) error {
+			return fileWork(sub, o, opts, &r.transfers)
+		})
+	}
+	return e.runGroup(ctx, sub, e.group(hosts), func(*report) func(*loom.Conn) error {
+		return func(c *loom.Conn) error {
+			c = e.scope(c, single)
+			args := o.args
+			switch {
+			case o.sudo && len(args) == 1:
+				return c.SudoShell(args[0]).Err
+			case o.sudo:
+				return c.Sudo(args...).Err
+			case len(args) == 1:
+				return c.Shell(args[0]).Err
+			}
+			return c.Run(args...).Err
+		}
+	})
+}
+
+// checkFlags checks the flags that do not depend on what is run.
+func checkFlags(o *options) error {
+	switch {
+	case o.json && o.gather:
+		return errors.New("--json and --gather cannot be used together")
+	case o.parallel < 1:
+		return fmt.Errorf("-P %d: want at least 1", o.parallel)
+	case o.retries < 0 || o.handshakes < 0:
+		return errors.New("--retries and --handshakes cannot be negative")
+	}
+	return nil
+}
+
+// engine is what one loom command shares across the groups it runs: the
+// Dialer (connections, asked-once secrets), the printer and the flags.
+type engine struct {
+	o   *options
+	env Env
+	d   *loom.Dialer
+	p   *output.Printer
+}
+
+// newEngine makes the Dialer from the flags; with --sudo-password-stdin it
+// reads the password from the first line of stdin.
+func newEngine(o *options, env Env) (*engine, error) {
 	handshakes := o.handshakes
 	if handshakes == 0 {
 		handshakes = min(o.parallel, maxHandshakes)
@@ -112,11 +203,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 	var sudoPass loom.Secret
 	if o.sudoPassStdin {
 		if env.Stdin == nil {
-			return usage("--sudo-password-stdin: stdin is a terminal or closed; pipe the password in")
+			return nil, errors.New("--sudo-password-stdin: stdin is a terminal or closed; pipe the password in")
 		}
 		line, err := readLine(env.Stdin)
 		if err != nil || line == "" {
-			return usage("--sudo-password-stdin: no password on stdin")
+			return nil, errors.New("--sudo-password-stdin: no password on stdin")
 		}
 		sudoPass, env.Stdin = loom.NewSecret(line), nil // the rest of stdin is not forwarded
 	}
@@ -136,79 +227,73 @@ func Run(ctx context.Context, args []string, env Env) int {
 		AgentHosts:     o.agentHosts.vals,
 		Stderr:         env.Stderr,
 	}
-	defer d.Close()
 	p := output.NewPrinter(env.Stdout, env.Stderr)
 	if o.verbose {
 		d.Logf = func(format string, a ...any) { p.Line(true, "debug: ", []byte(fmt.Sprintf(format, a...))) }
 	}
-	// Resolve every host first: a config error is a usage error, found
-	// before anything runs.
-	var configs []*loom.HostConfig // kept only for --dry-run
+	return &engine{o: o, env: env, d: d, p: p}, nil
+}
+
+func (e *engine) close() { e.d.Close() }
+
+// resolve resolves every host through ssh_config; the configs are kept
+// for --dry-run.
+func (e *engine) resolve(hosts []loom.Host) ([]*loom.HostConfig, error) {
+	var configs []*loom.HostConfig
 	for _, h := range hosts {
-		hc, err := d.ResolveHost(h)
+		hc, err := e.d.ResolveHost(h)
 		if err != nil {
-			return usage("%v", err)
+			return nil, err
 		}
-		if o.dryRun {
+		if e.o.dryRun {
 			configs = append(configs, hc)
 		}
 	}
-	if o.dryRun {
-		dryRun(env.Stdout, sub, o, hosts, configs)
-		return ExitOK
-	}
-	r := newReport(o, p, env, hosts)
-	r.sub = sub
-	g := &loom.Group{
-		Dialer:        d,
+	return configs, nil
+}
+
+// group returns a Group on hosts with the flags' limits.
+func (e *engine) group(hosts []loom.Host) *loom.Group {
+	return &loom.Group{
+		Dialer:        e.d,
 		Hosts:         hosts,
-		Parallel:      o.parallel,
-		Batch:         o.batch.l,
-		MaxFail:       o.maxFail.l,
-		FailFast:      o.failFast,
-		HostTimeout:   o.hostTimeout,
-		Output:        r.output,
-		OnStart:       r.started,
-		OnDone:        r.done,
-		DiscardOutput: !o.gather,
+		Parallel:      e.o.parallel,
+		Batch:         e.o.batch.l,
+		MaxFail:       e.o.maxFail.l,
+		FailFast:      e.o.failFast,
+		HostTimeout:   e.o.hostTimeout,
+		DiscardOutput: !e.o.gather,
 	}
-	if env.Progress && !r.single {
-		stop := p.Progress(250*time.Millisecond, r.progress)
+}
+
+// scope applies the per-command flags (--timeout, -t, stdin) to a host's Conn.
+func (e *engine) scope(c *loom.Conn, single bool) *loom.Conn {
+	c = c.Timeout(e.o.cmdTimeout)
+	if !e.o.json && !e.o.gather {
+		// Live output has been printed: keep only what error messages need.
+		c = c.MaxOutput(64 << 10)
+	}
+	if e.o.pty {
+		c = c.Pty()
+	}
+	if single && e.env.Stdin != nil {
+		c = c.Stdin(e.env.Stdin) // like ssh; many hosts cannot share one stdin
+	}
+	return c
+}
+
+// runGroup runs work on g's hosts with live output, a progress line and
+// the closing summary, and returns the exit status.
+func (e *engine) runGroup(ctx context.Context, sub string, g *loom.Group, work func(*report) func(*loom.Conn) error) int {
+	r := newReport(e.o, e.p, e.env, g.Hosts)
+	r.sub = sub
+	g.DiscardOutput = !e.o.gather
+	g.Output, g.OnStart, g.OnDone = r.output, r.started, r.done
+	if e.env.Progress && !r.single {
+		stop := e.p.Progress(250*time.Millisecond, r.progress)
 		defer stop()
 	}
-	single := len(hosts) == 1
-	if sub != "run" {
-		var progress io.Writer
-		if env.Progress && single {
-			progress = env.Stderr
-		}
-		opts, _ := o.fileOptions(progress)
-		return r.finish(g.Each(ctx, fileWork(sub, o, opts, &r.transfers)), ctx.Err() != nil)
-	}
-	results := g.Each(ctx, func(c *loom.Conn) error {
-		c = c.Timeout(o.cmdTimeout)
-		if !o.json && !o.gather {
-			// Live output has been printed: keep only what error messages need.
-			c = c.MaxOutput(64 << 10)
-		}
-		if o.pty {
-			c = c.Pty()
-		}
-		if single && env.Stdin != nil {
-			c = c.Stdin(env.Stdin) // like ssh; many hosts cannot share one stdin
-		}
-		args := o.args
-		switch {
-		case o.sudo && len(args) == 1:
-			return c.SudoShell(args[0]).Err
-		case o.sudo:
-			return c.Sudo(args...).Err
-		case len(args) == 1:
-			return c.Shell(args[0]).Err
-		}
-		return c.Run(args...).Err
-	})
-	return r.finish(results, ctx.Err() != nil)
+	return r.finish(g.Each(ctx, work(r)), ctx.Err() != nil)
 }
 
 // dryRun prints the resolved hosts and what would run on each.

@@ -88,6 +88,9 @@ type options struct {
 	help           bool
 	list           bool
 	taskFile       string
+	compile        string
+	command        bool // the arguments came after --: a command, not tasks
+	set            map[string]bool
 	args           []string
 }
 
@@ -97,9 +100,14 @@ const usageText = `Usage:
   loom put [flags] -H HOSTS LOCAL... REMOTE   upload files or trees (atomic; --sudo, --mode, --owner)
   loom get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
   loom sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
-  loom -l | loom -h TASK                      list the loomfile's tasks / show one (running them: coming)
+  loom [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of the loomfile (loomfile.go or loomfiles/)
+  loom -l | loom -h TASK                      list the loomfile's tasks / show one
+  loom init                                   write a starter loomfile.go here
+  loom --compile OUT                          build the tasks into a standalone program
   loom demo                                   try Loom on throwaway local SSH hosts
 
+Flags come before the first task or the --. Words without a -- before them
+are tasks and their arguments; a command goes after --.
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
 with several, each is a separate argument, quoted for the remote shell.
 HOSTS: comma lists, ranges (web[01-20].example.com, 10.0.[1-3].[1-254]),
@@ -150,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.BoolVar(&o.help, "h", false, "show this help; -h TASK shows a task's help")
 	fs.BoolVar(&o.list, "l", false, "list the tasks of the loomfile (loomfile.go or loomfiles/, found upward)")
+	fs.StringVar(&o.compile, "compile", "", "build the loomfile's tasks into a standalone program at `path` (the loom command with the tasks built in) and exit")
 	fs.StringVar(&o.taskFile, "f", "", "the loomfile `path` (a .go file or a directory) instead of searching upward")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
@@ -160,6 +169,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 		return nil, fs, err
 	}
 	o.args = fs.Args()
+	if n := len(args) - len(o.args); n > 0 && args[n-1] == "--" {
+		o.command = true
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	return o, fs, nil
 }
 

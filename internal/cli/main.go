@@ -11,12 +11,39 @@ import (
 	"golang.org/x/term"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/loomfile"
 )
+
+// execProgram replaces this process with the compiled loomfile: its exit
+// status, signals and terminal are then the program's own.
+func execProgram(path string, args []string) int {
+	err := syscall.Exec(path, append([]string{os.Args[0]}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "loom: running the compiled loomfile %s: %v\n", path, err)
+	return ExitUsage
+}
 
 // Main runs the CLI for the current process: real streams, the terminal
 // for prompts, and Ctrl-C handling (the first interrupts the run, the
 // second exits at once).
-func Main() int {
+func Main() int { return mainWith(nil) }
+
+// MainProgram is Main for a compiled loomfile, with its tasks built in:
+// table is the task table (JSON) the loom command read from the
+// loomfiles, and funcs are their functions. Run with CheckArg, it only
+// checks that the two agree.
+func MainProgram(table string, funcs []TaskFunc) int {
+	prog, err := newProgram(table, funcs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n", err)
+		return ExitUsage
+	}
+	if len(os.Args) == 2 && os.Args[1] == loomfile.CheckArg {
+		return ExitOK
+	}
+	return mainWith(prog)
+}
+
+func mainWith(prog *program) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
@@ -33,12 +60,13 @@ func Main() int {
 		stdin = os.Stdin // piped input is forwarded (to a single host)
 	}
 	_, noColor := os.LookupEnv("NO_COLOR")
-	return Run(ctx, os.Args[1:], Env{
+	return runWith(ctx, os.Args[1:], Env{
+		Exec:     execProgram,
 		Stdin:    stdin,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
 		Prompt:   loom.Terminal(),
 		Color:    !noColor && term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("TERM") != "dumb",
 		Progress: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb",
-	})
+	}, prog)
 }

@@ -1,29 +1,32 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"reflect"
+	"runtime"
+	"strings"
 
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/hostlist"
 	"github.com/loomssh/loom/internal/loomfile"
 )
 
 // tasks answers -l (list the loomfile's tasks) and -h TASK (one task's
-// help) by parsing the loomfile, without compiling it.
-func tasks(o *options, env Env) int {
-	wd, err := os.Getwd()
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-		return ExitUsage
-	}
-	p, err := loomfile.Find(wd, o.taskFile)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-		return ExitUsage
-	}
-	info, err := loomfile.Parse(p)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-		return ExitUsage
+// help): from the compiled program's table when there is one, else by
+// parsing the loomfile, without compiling it.
+func tasks(o *options, env Env, prog *program) int {
+	var info *loomfile.Info
+	if prog != nil {
+		info = prog.info
+	} else {
+		_, i, err := findLoomfile(o)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+			return ExitUsage
+		}
+		info = i
 	}
 	if o.list {
 		info.List(env.Stdout)
@@ -34,4 +37,279 @@ func tasks(o *options, env Env) int {
 		return ExitUsage
 	}
 	return ExitOK
+}
+
+// findLoomfile finds the loomfile (-f, or upward from the working
+// directory) and parses it.
+func findLoomfile(o *options) (*loomfile.Project, *loomfile.Info, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := loomfile.Find(wd, o.taskFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := loomfile.Parse(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, info, nil
+}
+
+// taskCall is one task named on the command line, with its arguments.
+type taskCall struct {
+	t    *loomfile.Task
+	vals []loomfile.Value
+}
+
+// bindCalls splits the words after the flags into task calls: a task
+// name (or alias), then its arguments (see loomfile.Bind), then the next
+// task. No words: the default task.
+func bindCalls(info *loomfile.Info, words []string) ([]taskCall, error) {
+	if len(words) == 0 {
+		t, err := info.Resolve("")
+		if err != nil {
+			return nil, fmt.Errorf("%v; loom -l lists the tasks, and a command goes after --", err)
+		}
+		vals, _, err := loomfile.Bind(t, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []taskCall{{t, vals}}, nil
+	}
+	var calls []taskCall
+	for len(words) > 0 {
+		w := words[0]
+		if strings.HasPrefix(w, "-") {
+			if len(calls) == 0 {
+				return nil, fmt.Errorf("%s: not a task", w)
+			}
+			return nil, fmt.Errorf("%s: loom's flags go before the first task (loom -R web deploy v2), a task's own after its name", w)
+		}
+		t, err := info.Resolve(w)
+		if err != nil {
+			return nil, err
+		}
+		vals, rest, err := loomfile.Bind(t, words[1:])
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, taskCall{t, vals})
+		words = rest
+	}
+	return calls, nil
+}
+
+// runTasks runs the tasks named on the command line, in order, each to
+// its end before the next starts; the first that fails ends the run. A
+// host task runs on its hosts through the fan-out engine, with the
+// command line's flags winning over the task's settings; a local task is
+// called once, with a context whose NewGroup and Execute share this run's
+// connections and output.
+func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
+		return ExitUsage
+	}
+	if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || len(o.fileExcludes.vals) > 0 {
+		return usage("--mode, --owner, --exclude, --checksum, --delete and --check are for put, get and sync")
+	}
+	calls, err := bindCalls(prog.info, o.args)
+	if err != nil {
+		return usage("%v", err)
+	}
+	args := make([][]reflect.Value, len(calls))
+	for i, c := range calls {
+		if args[i], err = prog.args(c.t, c.vals); err != nil {
+			return usage("%v", err)
+		}
+	}
+	e, err := newEngine(o, env)
+	if err != nil {
+		return usage("%v", err)
+	}
+	defer e.close()
+	tr := &taskRun{engine: e, prog: prog, many: len(calls) > 1}
+	ctx = loom.WithLauncher(ctx, tr.launch)
+	for i, c := range calls {
+		var code int
+		if c.t.Kind == loomfile.Host {
+			code = tr.hostTask(ctx, c, args[i])
+		} else {
+			code = tr.localTask(ctx, c, args[i])
+		}
+		if code != ExitOK {
+			return code
+		}
+		if ctx.Err() != nil {
+			return ExitInterrupted
+		}
+	}
+	return ExitOK
+}
+
+// taskRun is one run of a compiled loomfile's tasks.
+type taskRun struct {
+	*engine
+	prog *program
+	many bool // several tasks: each gets a header line
+}
+
+// settings returns the settings the loomfile gave fn with loom.Task.
+func settings(fn reflect.Value) loom.Settings {
+	s, _ := loom.TaskSettings(fn.Interface())
+	return s
+}
+
+// hosts selects the hosts of a task or group: the command line's -H and
+// -R when given, else the settings' hosts and roles.
+func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings) ([]loom.Host, error) {
+	o := tr.o
+	if len(o.hosts.vals) == 0 && len(o.roles.vals) == 0 {
+		if len(s.Hosts) == 0 && len(s.Roles) == 0 {
+			return nil, fmt.Errorf("%s: no hosts: give some with -H or -R, or in the loomfile: loom.Task(Fn, loom.OnRoles(\"web\"))", what)
+		}
+		oc := *o
+		oc.hosts = listFlag{vals: s.Hosts}
+		oc.roles = listFlag{vals: s.Roles}
+		o = &oc
+	}
+	hosts, err := selectHosts(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%s: no hosts left to run on (after -x)", what)
+	}
+	if s.Once {
+		hosts = hosts[:1]
+	}
+	return hosts, nil
+}
+
+// taskGroup is a Group on hosts with the settings, under the flags: a
+// flag given on the command line wins.
+func (tr *taskRun) taskGroup(hosts []loom.Host, s loom.Settings) *loom.Group {
+	g := tr.group(hosts)
+	if !tr.o.set["P"] && s.Parallel > 0 {
+		g.Parallel = s.Parallel
+	}
+	if !tr.o.set["batch"] && s.Batch.IsSet() {
+		g.Batch = s.Batch
+	}
+	if !tr.o.set["max-fail"] && s.MaxFail.IsSet() {
+		g.MaxFail = s.MaxFail
+	}
+	if !tr.o.set["fail-fast"] && s.FailFast {
+		g.FailFast = true
+	}
+	return g
+}
+
+// hostTask runs a host task on its hosts and returns the exit status.
+func (tr *taskRun) hostTask(ctx context.Context, c taskCall, args []reflect.Value) int {
+	fn := tr.prog.funcs[c.t.Name]
+	s := settings(fn)
+	hosts, err := tr.hosts(ctx, c.t.Name, s)
+	if err != nil {
+		fmt.Fprintf(tr.env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	if _, err := tr.resolve(hosts); err != nil {
+		fmt.Fprintf(tr.env.Stderr, "loom: %s: %v\n", c.t.Name, err)
+		return ExitUsage
+	}
+	g := tr.taskGroup(hosts, s)
+	what := describe(c.t, c.vals)
+	if tr.o.dryRun {
+		fmt.Fprintf(tr.env.Stdout, "%s on %s (-P %d)\n", what, hostlist.Fold(hostNames(hosts)), g.Parallel)
+		return ExitOK
+	}
+	if tr.many {
+		tr.p.Printf(true, "── %s on %d host%s\n", what, len(hosts), plural(len(hosts)))
+	}
+	return tr.runGroup(ctx, "task", g, func(*report) func(*loom.Conn) error {
+		return func(conn *loom.Conn) error {
+			return tr.prog.call(c.t, reflect.ValueOf(tr.scope(conn, false)), args)
+		}
+	})
+}
+
+// localTask calls a local task once and returns the exit status.
+func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Value) int {
+	what := describe(c.t, c.vals)
+	if tr.o.dryRun {
+		fmt.Fprintf(tr.env.Stdout, "%s (a local task: not run with --dry-run)\n", what)
+		return ExitOK
+	}
+	if tr.many {
+		tr.p.Printf(true, "── %s\n", what)
+	}
+	var first reflect.Value
+	if c.t.TakesContext {
+		first = reflect.ValueOf(ctx)
+	}
+	if err := tr.prog.call(c.t, first, args); err != nil {
+		tr.p.Printf(true, "loom: %s: %v\n", c.t.Name, err)
+		if ctx.Err() != nil {
+			return ExitInterrupted
+		}
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// launch makes the groups of loom.NewGroup and loom.Execute in a local
+// task: the command line's hosts or the settings', this run's Dialer,
+// and live output with a line for each host that fails.
+func (tr *taskRun) launch(ctx context.Context, s loom.Settings) (*loom.Group, error) {
+	what := "group"
+	if s.Func != nil {
+		fn := reflect.ValueOf(s.Func)
+		what = taskName(tr.prog, fn)
+	}
+	hosts, err := tr.hosts(ctx, what, s)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tr.resolve(hosts); err != nil {
+		return nil, err
+	}
+	g := tr.taskGroup(hosts, s)
+	r := newReport(tr.o, tr.p, tr.env, hosts)
+	r.sub = "task"
+	g.Output, g.OnStart = r.output, r.started
+	g.OnDone = func(hr *loom.HostResult) {
+		r.done(hr)
+		if hr.Status != loom.StatusOK && hr.Status != loom.StatusNotStarted && !tr.o.json {
+			msg := hr.Reason()
+			if hr.Err != nil {
+				msg = strings.TrimPrefix(hr.Err.Error(), hr.Host+": ")
+			}
+			tr.p.Printf(true, "%s | loom: %s\n", hr.Host, oneLine(msg))
+		}
+	}
+	return g, nil
+}
+
+// taskName is the name of the task whose function is fn, or its Go name.
+func taskName(prog *program, fn reflect.Value) string {
+	for name, f := range prog.funcs {
+		if f.Pointer() == fn.Pointer() {
+			return name
+		}
+	}
+	if f := runtime.FuncForPC(fn.Pointer()); f != nil {
+		return strings.TrimPrefix(f.Name(), "main.")
+	}
+	return fn.Type().String()
+}
+
+func hostNames(hosts []loom.Host) []string {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	return names
 }

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/loomfile"
+)
+
+// buildAndRun finds the loomfile, checks the task words against it,
+// builds it (or finds it in the cache) and runs the compiled program with
+// the same arguments.
+func buildAndRun(ctx context.Context, o *options, env Env, args []string) int {
+	p, info, err := findLoomfile(o)
+	if errors.Is(err, loomfile.ErrNotFound) {
+		if len(o.args) == 0 {
+			fmt.Fprintf(env.Stderr, "loom: no command: give it after --, e.g. loom -H host -- uptime (and no loomfile here for tasks: loom init writes one)\n")
+		} else {
+			fmt.Fprintf(env.Stderr, "loom: %s: no such task: %v; to run a command, put it after --: loom -H HOST -- %s\n", o.args[0], err, strings.Join(quoteArgs(o.args), " "))
+		}
+		return ExitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	// Name and argument mistakes are found without compiling.
+	if _, err := bindCalls(info, o.args); err != nil {
+		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	bin, err := buildLoomfile(ctx, p, info, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	if env.Exec != nil {
+		return env.Exec(bin, args)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.Stdin, env.Stdout, env.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode()
+	case ctx.Err() != nil:
+		return ExitInterrupted
+	}
+	fmt.Fprintf(env.Stderr, "loom: running the compiled loomfile: %v\n", err)
+	return ExitUsage
+}
+
+// buildLoomfile returns the compiled loomfile, building it if the cache
+// has none for these sources, Go and Loom.
+func buildLoomfile(ctx context.Context, p *loomfile.Project, info *loomfile.Info, env Env) (string, error) {
+	cfg := loomfile.BuildConfig{Version: version(), Source: loom.Source()}
+	if env.Progress {
+		cfg.Building = func() { fmt.Fprintf(env.Stderr, "loom: compiling the loomfile…\r") }
+	}
+	bin, built, err := loomfile.Build(ctx, p, info, cfg)
+	if env.Progress && built {
+		fmt.Fprint(env.Stderr, "\r\033[K")
+	}
+	if built {
+		if dir := filepath.Dir(filepath.Dir(bin)); dir != "" {
+			loomfile.Prune(dir, 30*24*time.Hour, 20)
+		}
+	}
+	return bin, err
+}
+
+// compile writes the compiled loomfile to o.compile: a standalone
+// program, the loom command with the tasks built in.
+func compile(ctx context.Context, o *options, env Env) int {
+	if len(o.args) > 0 {
+		fmt.Fprintf(env.Stderr, "loom: --compile takes no tasks or arguments (got %s)\n", o.args[0])
+		return ExitUsage
+	}
+	p, info, err := findLoomfile(o)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	bin, err := buildLoomfile(ctx, p, info, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
+	if err := copyExecutable(bin, o.compile); err != nil {
+		fmt.Fprintf(env.Stderr, "loom: --compile %s: %v\n", o.compile, err)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stderr, "loom: wrote %s (%d task%s; run %s -l)\n", o.compile, len(info.Tasks), plural(len(info.Tasks)), o.compile)
+	return ExitOK
+}
+
+// copyExecutable copies src to dst through a temporary file in dst's
+// directory: dst is whole or unchanged.
+func copyExecutable(src, dst string) error {
+	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+"-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}

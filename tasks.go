@@ -1,0 +1,426 @@
+package loom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// Namespace is the type a loomfile declares its namespaces from:
+//
+//	type DB loom.Namespace
+//
+//	// Migrate applies the pending migrations.
+//	func (DB) Migrate(c *loom.Conn) error { ... } // loom db:migrate
+type Namespace struct{}
+
+// Settings say which hosts a task or a group works on, and how: the
+// defaults a loomfile gives a task with Task, or asks of NewGroup. Flags
+// given to the loom command (-H, -R, -P, --batch, --max-fail, --fail-fast)
+// win over them.
+type Settings struct {
+	// Hosts and Roles are the targets when the command line names none:
+	// the hosts as given, and the hosts of each role in the inventory.
+	Hosts []string
+	Roles []string
+	// Parallel is how many hosts are worked on at once (0: the default).
+	Parallel int
+	// Batch and MaxFail are as in Group.
+	Batch   Limit
+	MaxFail Limit
+	// FailFast is as in Group.
+	FailFast bool
+	// Once runs a host task on one host only: the first of those selected.
+	Once bool
+	// Defaults are the defaults of a task's arguments, by name, as text.
+	Defaults map[string]string
+	// Func is the task function when the group runs one (Execute), else nil.
+	Func any
+}
+
+// An Option sets one of a task's or a group's Settings.
+type Option func(*Settings)
+
+// OnHosts targets these hosts (names as for Dial) by default.
+func OnHosts(hosts ...string) Option {
+	return func(s *Settings) { s.Hosts = append(s.Hosts, hosts...) }
+}
+
+// OnRoles targets the hosts of these inventory roles by default.
+func OnRoles(roles ...string) Option {
+	return func(s *Settings) { s.Roles = append(s.Roles, roles...) }
+}
+
+// Parallel works on at most n hosts at once (Fabric's @parallel(pool_size)).
+func Parallel(n int) Option { return func(s *Settings) { s.Parallel = n } }
+
+// Serial works on one host at a time (Fabric's @serial).
+func Serial() Option { return Parallel(1) }
+
+// Batches works in rolling batches of this size: a batch finishes before
+// the next one starts.
+func Batches(size Limit) Option { return func(s *Settings) { s.Batch = size } }
+
+// MaxFailures starts no new host once more than n hosts have failed.
+func MaxFailures(n Limit) Option { return func(s *Settings) { s.MaxFail = n } }
+
+// FailFast stops at the first failure and interrupts the running hosts.
+func FailFast() Option { return func(s *Settings) { s.FailFast = true } }
+
+// Once runs a host task on one host only, the first selected (Fabric's
+// @runs_once): a database migration, say, on one of the web hosts.
+func Once() Option { return func(s *Settings) { s.Once = true } }
+
+// ArgDefault gives a task's argument a default: the argument becomes
+// optional (given by name, --wait=10s) and value is used, as if typed on
+// the command line, when it is left out. The loom command reads it from
+// the loomfile's source, so name and value must be string literals.
+func ArgDefault(name, value string) Option {
+	return func(s *Settings) {
+		if s.Defaults == nil {
+			s.Defaults = map[string]string{}
+		}
+		s.Defaults[name] = value
+	}
+}
+
+// registry holds what loomfiles registered with Task, and the Deps that
+// ran. The loom command runs one invocation per process.
+var registry struct {
+	mu    sync.Mutex
+	tasks map[uintptr]*Settings
+	names map[uintptr]string
+	errs  []error
+	deps  map[uintptr]*dep
+}
+
+// funcKey identifies a function value: its code pointer. Top-level
+// functions and method expressions (DB.Migrate) each have their own.
+func funcKey(fn any) (uintptr, bool) {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return 0, false
+	}
+	return v.Pointer(), true
+}
+
+// funcName is fn's Go name without its package: "Deploy", "DB.Migrate".
+func funcName(fn any) string {
+	k, ok := funcKey(fn)
+	if !ok {
+		return fmt.Sprintf("%T", fn)
+	}
+	f := runtime.FuncForPC(k)
+	if f == nil {
+		return "func"
+	}
+	name := f.Name() // main.Deploy, main.DB.Migrate, main.(*DB).Migrate
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.Index(name, "."); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
+}
+
+// Task gives a loomfile's task its settings, in an init function:
+//
+//	func init() {
+//		loom.Task(Deploy, loom.OnRoles("web"), loom.Parallel(5), loom.Batches(loom.Percent(25)))
+//		loom.Task(DB.Migrate, loom.OnRoles("web"), loom.Once())
+//	}
+//
+// This is where Fabric has decorators (@roles, @parallel, @serial,
+// @runs_once). The loom command reads literal settings from the source for
+// its help and uses the registered ones when it runs the task; flags on
+// the command line win over both.
+func Task(fn any, opts ...Option) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	k, ok := funcKey(fn)
+	if !ok {
+		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %T is not a function", fn))
+		return
+	}
+	if registry.tasks == nil {
+		registry.tasks = map[uintptr]*Settings{}
+	}
+	if _, dup := registry.tasks[k]; dup {
+		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %s is given settings twice", funcName(fn)))
+		return
+	}
+	s := &Settings{}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	registry.tasks[k] = s
+}
+
+// TaskSettings returns the settings given to the task fn with Task, and
+// whether it was given any.
+func TaskSettings(fn any) (Settings, bool) {
+	k, ok := funcKey(fn)
+	if !ok {
+		return Settings{}, false
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	s, ok := registry.tasks[k]
+	if !ok {
+		return Settings{}, false
+	}
+	return *s, true
+}
+
+// TaskErrors returns the mistakes made in calls of Task (a value that is
+// not a function, a task given settings twice), for the program running
+// the tasks to report before it runs any.
+func TaskErrors() error {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return errors.Join(registry.errs...)
+}
+
+// A Launcher makes the Groups that NewGroup and Execute return, from the
+// settings they ask for. The loom command installs one, so that the groups
+// of a loomfile's tasks use its flags (-H, -R, -P…), its connections,
+// prompts and output. A program of your own may install one with
+// WithLauncher.
+type Launcher func(ctx context.Context, s Settings) (*Group, error)
+
+type launcherKey struct{}
+
+// WithLauncher returns a context in which NewGroup and Execute make their
+// groups with l.
+func WithLauncher(ctx context.Context, l Launcher) context.Context {
+	return context.WithValue(ctx, launcherKey{}, l)
+}
+
+// NewGroup returns a Group for the settings opts make. Under the loom
+// command (or another Launcher) the group shares the command's
+// connections and output, and the command line's host selection wins over
+// OnHosts and OnRoles. Without a Launcher it is a Group with a Dialer of
+// default settings on the OnHosts hosts; OnRoles then is an error, since
+// roles come from an inventory.
+func NewGroup(ctx context.Context, opts ...Option) (*Group, error) {
+	var s Settings
+	for _, o := range opts {
+		if o != nil {
+			o(&s)
+		}
+	}
+	return newGroup(ctx, s)
+}
+
+func newGroup(ctx context.Context, s Settings) (*Group, error) {
+	if l, ok := ctx.Value(launcherKey{}).(Launcher); ok && l != nil {
+		return l(ctx, s)
+	}
+	if len(s.Roles) > 0 {
+		return nil, fmt.Errorf("roles %s: roles come from an inventory: run under the loom command or install a Launcher", strings.Join(s.Roles, ","))
+	}
+	if len(s.Hosts) == 0 {
+		return nil, errors.New("no hosts: give some with OnHosts")
+	}
+	hosts := Hosts(s.Hosts...)
+	if s.Once {
+		hosts = hosts[:1]
+	}
+	return &Group{Hosts: hosts, Parallel: s.Parallel, Batch: s.Batch, MaxFail: s.MaxFail, FailFast: s.FailFast}, nil
+}
+
+var (
+	connType    = reflect.TypeFor[*Conn]()
+	contextType = reflect.TypeFor[context.Context]()
+	errorType   = reflect.TypeFor[error]()
+)
+
+// Execute runs the host task fn with args on its own hosts, as the loom
+// command would run it (Fabric's execute): with the settings given to it
+// with Task, under the command line's flags. A local task uses it to run
+// host tasks in order:
+//
+//	func Release(ctx context.Context, version string) error {
+//		if err := loom.Execute(ctx, Upload, version).Err(); err != nil {
+//			return err
+//		}
+//		return loom.Execute(ctx, Restart).Err()
+//	}
+//
+// args must match fn's parameters after the *Conn. A call that cannot be
+// made (fn is not a host task, wrong arguments, no hosts) returns Results
+// whose Err says why, with no hosts.
+func Execute(ctx context.Context, fn any, args ...any) *Results {
+	call, err := hostCall(fn, args)
+	if err != nil {
+		return &Results{err: err}
+	}
+	s, _ := TaskSettings(fn)
+	s.Func = fn
+	g, err := newGroup(ctx, s)
+	if err != nil {
+		return &Results{err: fmt.Errorf("%s: %w", funcName(fn), err)}
+	}
+	return g.Each(ctx, call)
+}
+
+// hostCall checks that fn is a host task taking args and returns a
+// function calling it on a Conn.
+func hostCall(fn any, args []any) (func(*Conn) error, error) {
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return nil, fmt.Errorf("loom.Execute: %T is not a function", fn)
+	}
+	t := v.Type()
+	name := funcName(fn)
+	if t.NumIn() == 0 || t.In(0) != connType {
+		return nil, fmt.Errorf("loom.Execute: %s is not a host task (its first parameter must be a *loom.Conn)", name)
+	}
+	if t.NumOut() > 1 || t.NumOut() == 1 && t.Out(0) != errorType {
+		return nil, fmt.Errorf("loom.Execute: %s must return nothing or error", name)
+	}
+	in := make([]reflect.Value, 1, len(args)+1)
+	params := t.NumIn() - 1
+	if t.IsVariadic() && len(args) < params-1 || !t.IsVariadic() && len(args) != params {
+		return nil, fmt.Errorf("loom.Execute: %s takes %d arguments after the *loom.Conn, got %d", name, params, len(args))
+	}
+	for i, a := range args {
+		var want reflect.Type
+		if t.IsVariadic() && i >= params-1 {
+			want = t.In(t.NumIn() - 1).Elem()
+		} else {
+			want = t.In(i + 1)
+		}
+		av := reflect.ValueOf(a)
+		if a == nil {
+			switch want.Kind() {
+			case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan:
+				av = reflect.Zero(want)
+			default:
+				return nil, fmt.Errorf("loom.Execute: %s: argument %d is nil, want %s", name, i+1, want)
+			}
+		} else if !av.Type().AssignableTo(want) {
+			return nil, fmt.Errorf("loom.Execute: %s: argument %d is a %s, want %s", name, i+1, av.Type(), want)
+		}
+		in = append(in, av)
+	}
+	return func(c *Conn) error {
+		in := append([]reflect.Value(nil), in...)
+		in[0] = reflect.ValueOf(c)
+		out := v.Call(in)
+		if len(out) == 1 && !out[0].IsNil() {
+			return out[0].Interface().(error)
+		}
+		return nil
+	}, nil
+}
+
+// dep is one dependency's run: done is closed when it has finished.
+type dep struct {
+	done chan struct{}
+	err  error
+}
+
+// Deps runs each of fns that has not yet run in this process, in order,
+// and returns the first error (mage's Deps). A dependency runs once
+// however many tasks and hosts ask for it; those that ask while it runs
+// wait for it, and all get its error. fns are local tasks: func(),
+// func() error, func(context.Context) or func(context.Context) error.
+//
+//	func Deploy(c *loom.Conn, version string) error {
+//		if err := loom.Deps(c.Context(), Build); err != nil { // built once, for all hosts
+//			return err
+//		}
+//		...
+//	}
+//
+// A dependency must not (even indirectly) depend on itself.
+func Deps(ctx context.Context, fns ...any) error {
+	for _, fn := range fns {
+		if err := runDep(ctx, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runDep(ctx context.Context, fn any) error {
+	var call func(context.Context) error
+	switch f := fn.(type) {
+	case func():
+		call = func(context.Context) error { f(); return nil }
+	case func() error:
+		call = func(context.Context) error { return f() }
+	case func(context.Context):
+		call = func(ctx context.Context) error { f(ctx); return nil }
+	case func(context.Context) error:
+		call = f
+	default:
+		if t := reflect.TypeOf(fn); t != nil && t.Kind() == reflect.Func && t.NumIn() > 0 && t.In(0) == connType {
+			return fmt.Errorf("loom.Deps: %s is a host task: call it directly, or run it with loom.Execute", funcName(fn))
+		}
+		return fmt.Errorf("loom.Deps: %s: want a func(), func() error, func(context.Context) or func(context.Context) error, got %T", funcName(fn), fn)
+	}
+	k, _ := funcKey(fn)
+	registry.mu.Lock()
+	if registry.deps == nil {
+		registry.deps = map[uintptr]*dep{}
+	}
+	d, ran := registry.deps[k]
+	if !ran {
+		d = &dep{done: make(chan struct{})}
+		registry.deps[k] = d
+	}
+	registry.mu.Unlock()
+	if !ran {
+		func() {
+			defer close(d.done)
+			defer func() {
+				if p := recover(); p != nil {
+					d.err = fmt.Errorf("%s: panic: %v", funcName(fn), p)
+				}
+			}()
+			d.err = call(ctx)
+		}()
+		return d.err
+	}
+	select {
+	case <-d.done:
+		return d.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Map calls fn with each host's Conn of g, as Each does, and returns the
+// value fn returned for each host that succeeded, by host name, with the
+// Results of all of them:
+//
+//	free, rs := loom.Map(ctx, g, func(c *loom.Conn) (int, error) {
+//		out := c.Shell("df --output=avail -k / | tail -1").Stdout
+//		return strconv.Atoi(strings.TrimSpace(out))
+//	})
+func Map[T any](ctx context.Context, g *Group, fn func(*Conn) (T, error)) (map[string]T, *Results) {
+	var mu sync.Mutex
+	values := map[string]T{}
+	rs := g.Each(ctx, func(c *Conn) error {
+		v, err := fn(c)
+		if err != nil {
+			return err
+		}
+		if c.Err() == nil {
+			mu.Lock()
+			values[c.Host()] = v
+			mu.Unlock()
+		}
+		return nil
+	})
+	return values, rs
+}
