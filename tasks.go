@@ -92,20 +92,28 @@ func ArgDefault(name, value string) Option {
 // ran. The loom command runs one invocation per process.
 var registry struct {
 	mu    sync.Mutex
-	tasks map[uintptr]*Settings
-	names map[uintptr]string
+	tasks map[string]*Settings
 	errs  []error
-	deps  map[uintptr]*dep
+	deps  map[string]*dep
 }
 
-// funcKey identifies a function value: its code pointer. Top-level
-// functions and method expressions (DB.Migrate) each have their own.
-func funcKey(fn any) (uintptr, bool) {
+// funcKey identifies a function: its name as the runtime knows it,
+// with a method's receiver written the same whether it is a value or a
+// pointer, and a method value named as its method, so that Deploy,
+// DB.Migrate, (*DB).Migrate and new(DB).Migrate each name one task.
+func funcKey(fn any) (string, bool) {
 	v := reflect.ValueOf(fn)
 	if v.Kind() != reflect.Func || v.IsNil() {
-		return 0, false
+		return "", false
 	}
-	return v.Pointer(), true
+	f := runtime.FuncForPC(v.Pointer())
+	if f == nil {
+		return fmt.Sprintf("func@%#x", v.Pointer()), true
+	}
+	name := strings.TrimSuffix(f.Name(), "-fm")
+	name = strings.Replace(name, "(*", "", 1)
+	name = strings.Replace(name, ").", ".", 1)
+	return name, true
 }
 
 // funcName is fn's Go name without its package: "Deploy", "DB.Migrate".
@@ -114,18 +122,13 @@ func funcName(fn any) string {
 	if !ok {
 		return fmt.Sprintf("%T", fn)
 	}
-	f := runtime.FuncForPC(k)
-	if f == nil {
-		return "func"
+	if i := strings.LastIndex(k, "/"); i >= 0 {
+		k = k[i+1:]
 	}
-	name := f.Name() // main.Deploy, main.DB.Migrate, main.(*DB).Migrate
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
+	if i := strings.Index(k, "."); i >= 0 {
+		k = k[i+1:]
 	}
-	if i := strings.Index(name, "."); i >= 0 {
-		name = name[i+1:]
-	}
-	return name
+	return k
 }
 
 // Task gives a loomfile's task its settings, in an init function:
@@ -148,7 +151,7 @@ func Task(fn any, opts ...Option) {
 		return
 	}
 	if registry.tasks == nil {
-		registry.tasks = map[uintptr]*Settings{}
+		registry.tasks = map[string]*Settings{}
 	}
 	if _, dup := registry.tasks[k]; dup {
 		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %s is given settings twice", funcName(fn)))
@@ -280,6 +283,28 @@ func hostCall(fn any, args []any) (func(*Conn) error, error) {
 	}
 	t := v.Type()
 	name := funcName(fn)
+	// A method expression of a namespace (DB.Migrate, (*DB).Migrate)
+	// takes its receiver first: a zero one will do.
+	var recv []reflect.Value
+	if t.NumIn() >= 2 && t.In(1) == connType {
+		switch rt := t.In(0); {
+		case rt.Kind() == reflect.Struct:
+			recv = []reflect.Value{reflect.Zero(rt)}
+		case rt.Kind() == reflect.Pointer && rt.Elem().Kind() == reflect.Struct:
+			recv = []reflect.Value{reflect.New(rt.Elem())}
+		}
+	}
+	if recv != nil {
+		fnv := v
+		t = reflect.FuncOf(typesIn(t)[1:], typesOut(t), t.IsVariadic())
+		v = reflect.MakeFunc(t, func(in []reflect.Value) []reflect.Value {
+			in = append(append([]reflect.Value(nil), recv...), in...)
+			if fnv.Type().IsVariadic() {
+				return fnv.CallSlice(in)
+			}
+			return fnv.Call(in)
+		})
+	}
 	if t.NumIn() == 0 || t.In(0) != connType {
 		return nil, fmt.Errorf("loom.Execute: %s is not a host task (its first parameter must be a *loom.Conn)", name)
 	}
@@ -320,6 +345,22 @@ func hostCall(fn any, args []any) (func(*Conn) error, error) {
 		}
 		return nil
 	}, nil
+}
+
+func typesIn(t reflect.Type) []reflect.Type {
+	ts := make([]reflect.Type, t.NumIn())
+	for i := range ts {
+		ts[i] = t.In(i)
+	}
+	return ts
+}
+
+func typesOut(t reflect.Type) []reflect.Type {
+	ts := make([]reflect.Type, t.NumOut())
+	for i := range ts {
+		ts[i] = t.Out(i)
+	}
+	return ts
 }
 
 // dep is one dependency's run: done is closed when it has finished.
@@ -371,7 +412,7 @@ func runDep(ctx context.Context, fn any) error {
 	k, _ := funcKey(fn)
 	registry.mu.Lock()
 	if registry.deps == nil {
-		registry.deps = map[uintptr]*dep{}
+		registry.deps = map[string]*dep{}
 	}
 	d, ran := registry.deps[k]
 	if !ran {

@@ -22,6 +22,13 @@ import (
 // them; it returns the config path and the known_hosts path.
 func lab(t *testing.T, n int) (cfg, kh string) {
 	t.Helper()
+	cfg, kh, _ = labServers(t, n)
+	return cfg, kh
+}
+
+// labServers is lab that also returns the servers, h1 first.
+func labServers(t *testing.T, n int) (cfg, kh string, servers []*loomtest.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	block, _ := ssh.MarshalPrivateKey(priv, "")
@@ -31,6 +38,7 @@ func lab(t *testing.T, n int) (cfg, kh string) {
 	var c, k strings.Builder
 	for i := 1; i <= n; i++ {
 		s := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+		servers = append(servers, s)
 		name := fmt.Sprintf("h%d", i)
 		fmt.Fprintf(&c, "Host %s\n  HostName %s\n  Port %d\n", name, s.Host(), s.Port())
 		k.WriteString(knownhosts.Line([]string{fmt.Sprintf("[%s]:%d", s.Host(), s.Port())}, s.HostKey()) + "\n")
@@ -40,7 +48,7 @@ func lab(t *testing.T, n int) (cfg, kh string) {
 	cfg = filepath.Join(dir, "ssh_config")
 	os.WriteFile(kh, []byte(k.String()), 0o600)
 	os.WriteFile(cfg, []byte(c.String()), 0o600)
-	return cfg, kh
+	return cfg, kh, servers
 }
 
 func run(args ...string) (code int, stdout, stderr string) {

@@ -296,7 +296,7 @@ func (tr *taskRun) launch(ctx context.Context, s loom.Settings) (*loom.Group, er
 // taskName is the name of the task whose function is fn, or its Go name.
 func taskName(prog *program, fn reflect.Value) string {
 	for name, f := range prog.funcs {
-		if f.Pointer() == fn.Pointer() {
+		if key(f) == key(fn) {
 			return name
 		}
 	}
@@ -304,6 +304,19 @@ func taskName(prog *program, fn reflect.Value) string {
 		return strings.TrimPrefix(f.Name(), "main.")
 	}
 	return fn.Type().String()
+}
+
+// key is a function's name as the runtime knows it, with method values
+// and pointer receivers named as their methods (as loom.TaskSettings
+// matches them).
+func key(fn reflect.Value) string {
+	f := runtime.FuncForPC(fn.Pointer())
+	if f == nil {
+		return ""
+	}
+	name := strings.TrimSuffix(f.Name(), "-fm")
+	name = strings.Replace(name, "(*", "", 1)
+	return strings.Replace(name, ").", ".", 1)
 }
 
 func hostNames(hosts []loom.Host) []string {

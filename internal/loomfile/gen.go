@@ -40,11 +40,11 @@ func Generate(info *Info) ([]byte, error) {
 }
 
 // funcExpr is the Go expression for a task's function: Deploy, or
-// (*DB).Migrate for a method of a namespace (which works for value and
-// pointer receivers alike).
+// new(DB).Migrate for a method of a namespace (a method value, which
+// works for value and pointer receivers alike).
 func funcExpr(t *Task) string {
 	if t.Namespace == "" {
 		return t.Func
 	}
-	return "(*" + t.Namespace + ")." + strings.TrimPrefix(t.Func, t.Namespace+".")
+	return "new(" + t.Namespace + ")." + strings.TrimPrefix(t.Func, t.Namespace+".")
 }

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The loomfile of these tests: host tasks with typed, optional and
+// defaulted arguments and per-task settings, a namespace, a local task
+// running a rolling restart over a group, a dependency that runs once, and
+// a local task composing host tasks with Execute.
+const testLoomfile = `//go:build loom
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/loomssh/loom"
+)
+
+func init() {
+	loom.Task(Greet, loom.OnHosts("h1", "h2"), loom.ArgDefault("greeting", "hello"))
+	loom.Task(DB.Migrate, loom.OnHosts("h1", "h2", "h3"), loom.Once())
+	loom.Task(Restart, loom.OnHosts("h[1-4]"), loom.Batches(loom.Count(2)))
+}
+
+// Greet appends GREETING, NAME to a file on each host, TIMES times.
+func Greet(c *loom.Conn, name string, greeting string, times *int, addr *netip.Addr) error {
+	n := 1
+	if times != nil {
+		n = *times
+	}
+	for range n {
+		c.Shell(fmt.Sprintf("echo '%s, %s' >> greeted", greeting, name))
+	}
+	if addr != nil {
+		c.Run("echo", "addr", addr.String())
+	}
+	return c.Err()
+}
+
+// DB holds the database tasks.
+type DB loom.Namespace
+
+// Migrate records STEPS migrations.
+func (DB) Migrate(c *loom.Conn, steps int) error {
+	c.Shell(fmt.Sprintf("echo migrated %d >> migrations", steps))
+	return c.Err()
+}
+
+// Build stamps a local build, once per invocation.
+func Build() error {
+	f, err := os.OpenFile(filepath.Join(os.Getenv("LOOMFILE_TEST_DIR"), "builds"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f, "built")
+	return f.Close()
+}
+
+// Restart restarts a host after the build.
+func Restart(c *loom.Conn) error {
+	if err := loom.Deps(c.Context(), Build); err != nil {
+		return err
+	}
+	c.Shell("echo restarted >> restarts; test ! -e broken")
+	return c.Err()
+}
+
+// Rolling restarts h1..h4 in batches of BATCH, stopping at the first host that fails.
+func Rolling(ctx context.Context, batch int) error {
+	g, err := loom.NewGroup(ctx, loom.OnHosts("h1", "h2", "h3", "h4"), loom.Batches(loom.Count(batch)), loom.MaxFailures(loom.Count(0)))
+	if err != nil {
+		return err
+	}
+	names, rs := loom.Map(ctx, g, func(c *loom.Conn) (string, error) {
+		c.Shell("echo rolled >> restarts; test ! -e broken")
+		return "ok:" + c.Host(), nil
+	})
+	fmt.Printf("rolled %d hosts, not started %d\n", len(names), len(rs.NotStarted()))
+	return rs.Err()
+}
+
+// Release migrates on one host, then restarts all of them.
+func Release(ctx context.Context) error {
+	if err := loom.Execute(ctx, DB.Migrate, 3).Err(); err != nil {
+		return err
+	}
+	return loom.Execute(ctx, Restart).Err()
+}
+`
+
+// loomfileCache is shared by the tests of this package, so the loomfile is
+// compiled once, not once per test.
+var loomfileCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "loom-cli-test-cache-")
+	if err == nil {
+		os.Setenv("LOOM_CACHE", dir)
+		loomfileCache = dir
+	}
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
+}
+
+func needGo(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to compile loomfiles with")
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, _ := os.ReadFile(name)
+	return string(b)
+}
+
+func cachedPrograms(t *testing.T) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(loomfileCache, "bin"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestLoomfileTasksRun(t *testing.T) {
+	needGo(t)
+	cfg, _, hosts := labServers(t, 4)
+	dir := t.TempDir()
+	lf := filepath.Join(dir, "loomfile.go")
+	os.WriteFile(lf, []byte(testLoomfile), 0o644)
+	t.Setenv("LOOMFILE_TEST_DIR", dir)
+	at := func(i int, name string) string { return readFile(t, filepath.Join(hosts[i].Dir(), name)) }
+
+	// Typed arguments, a default, settings' hosts; positional and named.
+	code, out, errs := run("-F", cfg, "-f", dir, "greet", "ann", "--times=2", "--addr", "10.0.0.1")
+	if code != 0 {
+		t.Fatalf("greet: %d %q %q", code, out, errs)
+	}
+	if at(0, "greeted") != "hello, ann\nhello, ann\n" || at(1, "greeted") != "hello, ann\nhello, ann\n" || at(2, "greeted") != "" {
+		t.Fatalf("greet ran on the wrong hosts or with the wrong arguments: %q %q %q", at(0, "greeted"), at(1, "greeted"), at(2, "greeted"))
+	}
+	if !strings.Contains(out, "addr 10.0.0.1") {
+		t.Fatalf("greet output: %q", out)
+	}
+	programs := cachedPrograms(t)
+	if len(programs) != 1 {
+		t.Fatalf("want one compiled program in the cache, got %v", programs)
+	}
+
+	// -H wins over the task's hosts; the default is overridden by name;
+	// several tasks in one call; a namespace task with Once.
+	code, out, errs = run("-F", cfg, "-f", dir, "-H", "h3", "greet", "bob", "--greeting=hi", "db:migrate", "7")
+	if code != 0 {
+		t.Fatalf("greet + db:migrate: %d %q %q", code, out, errs)
+	}
+	if at(2, "greeted") != "hi, bob\n" || at(2, "migrations") != "migrated 7\n" {
+		t.Fatalf("-H h3: greeted %q migrations %q", at(2, "greeted"), at(2, "migrations"))
+	}
+	if got := cachedPrograms(t); len(got) != 1 || got[0] != programs[0] {
+		t.Fatalf("the second run rebuilt: %v, then %v", programs, got)
+	}
+
+	// Release: Execute migrates on one host (Once), then restarts all four,
+	// whose dependency Build runs once for the four.
+	code, out, errs = run("-F", cfg, "-f", dir, "release")
+	if code != 0 {
+		t.Fatalf("release: %d %q %q", code, out, errs)
+	}
+	if at(0, "migrations") != "migrated 3\n" || at(1, "migrations") != "" {
+		t.Fatalf("migrate should run on h1 only: %q %q", at(0, "migrations"), at(1, "migrations"))
+	}
+	for i := range hosts {
+		if at(i, "restarts") != "restarted\n" {
+			t.Fatalf("h%d restarts: %q", i+1, at(i, "restarts"))
+		}
+	}
+	if b := readFile(t, filepath.Join(dir, "builds")); b != "built\n" {
+		t.Fatalf("Build should run once per invocation, ran: %q", b)
+	}
+
+	// A rolling restart in batches of 2 from a local task: h2 fails, so
+	// the second batch never starts.
+	os.WriteFile(filepath.Join(hosts[1].Dir(), "broken"), nil, 0o644)
+	code, out, errs = run("-F", cfg, "-f", dir, "rolling", "2")
+	if code != ExitFailed {
+		t.Fatalf("rolling with a broken host: %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(out, "rolled 1 hosts, not started 2") || !strings.Contains(errs, "h2") {
+		t.Fatalf("rolling output: %q %q", out, errs)
+	}
+	if at(2, "restarts") != "restarted\n" || at(0, "restarts") != "restarted\nrolled\n" {
+		t.Fatalf("batches: h1 %q h3 %q", at(0, "restarts"), at(2, "restarts"))
+	}
+
+	// Mistakes in the words are usage errors found before building or
+	// connecting, naming the task and the argument.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"greet"}, "greet: missing argument NAME"},
+		{[]string{"greet", "x", "--times=many"}, `greet: --times="many": not an int`},
+		{[]string{"greet", "x", "--addr=300.1.1.1"}, `greet: --addr="300.1.1.1"`},
+		{[]string{"greet", "x", "--tims=3"}, "did you mean --times"},
+		{[]string{"gret"}, "did you mean greet"},
+		{[]string{"greet", "x", "-P", "3"}, "flags go before the first task"},
+	} {
+		code, _, errs := run(append([]string{"-F", cfg, "-f", dir}, c.args...)...)
+		if code != ExitUsage || !strings.Contains(errs, c.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%v: %d %q, want one line with %q", c.args, code, errs, c.want)
+		}
+	}
+
+	// --compile writes a standalone program: the loom command with the
+	// tasks built in.
+	bin := filepath.Join(dir, "tasks")
+	if code, _, errs := run("-f", dir, "--compile", bin); code != 0 {
+		t.Fatalf("--compile: %d %q", code, errs)
+	}
+	cmd := exec.Command(bin, "-l")
+	outb, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(outb), "db:migrate") || !strings.Contains(string(outb), "rolling BATCH") {
+		t.Fatalf("%s -l: %v %q", bin, err, outb)
+	}
+	os.Remove(filepath.Join(hosts[0].Dir(), "greeted"))
+	outb, err = exec.Command(bin, "-F", cfg, "-H", "h1", "greet", "cy").CombinedOutput()
+	if err != nil || at(0, "greeted") != "hello, cy\n" {
+		t.Fatalf("compiled program: %v %q, greeted %q", err, outb, at(0, "greeted"))
+	}
+
+	// A change rebuilds.
+	os.WriteFile(lf, []byte(strings.Replace(testLoomfile, "echo migrated", "echo Migrated", 1)), 0o644)
+	if code, _, errs := run("-F", cfg, "-f", dir, "-H", "h4", "db:migrate", "1"); code != 0 || at(3, "migrations") != "Migrated 1\n" {
+		t.Fatalf("after a change: %d %q %q", code, errs, at(3, "migrations"))
+	}
+	if got := cachedPrograms(t); len(got) != 2 {
+		t.Fatalf("a change should build a second program: %v", got)
+	}
+}
+
+func TestLoomfileBuildErrors(t *testing.T) {
+	needGo(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(`//go:build loom
+
+package main
+
+import "github.com/loomssh/loom"
+
+// Deploy deploys.
+func Deploy(c *loom.Conn, version string) error {
+	c.Run("echo", version+1)
+	return c.Err()
+}
+`), 0o644)
+	code, _, errs := run("-H", "h1", "-f", dir, "deploy", "v1")
+	if code != ExitUsage || !strings.Contains(errs, "loomfile.go:9:") || !strings.Contains(errs, "mismatched types") {
+		t.Fatalf("type error: %d %q", code, errs)
+	}
+	if strings.Contains(errs, loomfileCache) || strings.Contains(errs, "command-line-arguments") {
+		t.Fatalf("the error names the build's files, not the user's: %q", errs)
+	}
+
+	// A named argument type that cannot be decoded from text is found at
+	// build time, with the task's position.
+	os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(`//go:build loom
+
+package main
+
+import "github.com/loomssh/loom"
+
+type Level int
+
+// Deploy deploys.
+func Deploy(c *loom.Conn, l Level) error { return nil }
+`), 0o644)
+	code, _, errs = run("-H", "h1", "-f", dir, "deploy", "3")
+	if code != ExitUsage || !strings.Contains(errs, "loomfile.go:10") || !strings.Contains(errs, "encoding.TextUnmarshaler") {
+		t.Fatalf("untextual type: %d %q", code, errs)
+	}
+}
+
+func TestInitInNonGoProject(t *testing.T) {
+	needGo(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "manage.py"), []byte("# a Django app\n"), 0o644)
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	if code, out, errs := run("init"); code != 0 || !strings.Contains(out, "loomfile.go") {
+		t.Fatalf("init: %d %q %q", code, out, errs)
+	}
+	if code, _, errs := run("init"); code != ExitUsage || !strings.Contains(errs, "already exists") {
+		t.Fatalf("second init: %d %q", code, errs)
+	}
+	code, out, errs := run("-l")
+	if code != 0 || !strings.Contains(out, "deploy VERSION") || !strings.Contains(out, "hello") {
+		t.Fatalf("-l after init: %d %q %q", code, out, errs)
+	}
+	code, out, errs = run("hello", "--name=loom")
+	if code != 0 || !strings.Contains(out, "hello, loom") {
+		t.Fatalf("hello: %d %q %q", code, out, errs)
+	}
+}
