@@ -9,9 +9,9 @@ require (
 	golang.org/x/term v0.48.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.6
-
 require (
-	github.com/kr/fs v0.1.0 // indirect
-	github.com/pkg/sftp v1.13.12 // indirect
+	github.com/pkg/sftp v1.13.12
+	go.yaml.in/yaml/v3 v3.0.6
 )
+
+require github.com/kr/fs v0.1.0 // indirect

@@ -42,7 +42,9 @@
 //     refused. Once granted, commands on that connection see SSH_AUTH_SOCK
 //     pointing at a Unix socket whose connections are forwarded to the
 //     client's agent over auth-agent@openssh.com channels.
-//   - subsystem (sftp, for example) and x11-req are refused.
+//   - subsystem sftp is served (github.com/pkg/sftp) in the server's Dir, as
+//     the test process's user, so file operations (Put, Get, Sync…) work;
+//     other subsystems and x11-req are refused.
 //
 // A command's stdout and stderr are forwarded on the channel's data and
 // extended-data streams, client data is written to its stdin, and client EOF

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -324,8 +325,8 @@ func TestRefusedRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	if err := sess.RequestSubsystem("sftp"); err == nil {
-		t.Error("subsystem sftp accepted")
+	if err := sess.RequestSubsystem("nosuch"); err == nil {
+		t.Error("subsystem nosuch accepted")
 	}
 	if err := sess.Run("true"); err != nil {
 		t.Fatal(err)
@@ -336,6 +337,30 @@ func TestRefusedRequests(t *testing.T) {
 	}
 	if _, _, err := c.OpenChannel("direct-tcpip", nil); err == nil {
 		t.Error("direct-tcpip channel accepted")
+	}
+}
+
+func TestSFTPSubsystem(t *testing.T) {
+	t.Parallel()
+	s, key := keyServer(t, Options{})
+	c := connect(t, s, key)
+	cl, err := sftp.NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	wd, err := cl.Getwd()
+	if err != nil || wd != s.Dir() {
+		t.Fatalf("sftp working directory %q (%v), want the server's Dir %q", wd, err, s.Dir())
+	}
+	f, err := cl.Create("hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("over sftp\n"))
+	f.Close()
+	if b, err := os.ReadFile(filepath.Join(s.Dir(), "hello.txt")); err != nil || string(b) != "over sftp\n" {
+		t.Fatalf("file written over sftp: %q %v", b, err)
 	}
 }
 
