@@ -27,8 +27,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/loomtest"
 )
 
 // fileTarget starts an sshd and returns a connection to it and a scratch
@@ -691,9 +694,11 @@ func TestPutGetBig(t *testing.T) {
 
 // A server without SFTP gives a clear error, recorded like any other.
 func TestFilesWithoutSFTP(t *testing.T) {
-	servers, d, cleanup := exampleHosts(1)
+	_, d, cleanup := exampleHosts(0)
 	defer cleanup()
-	c, err := d.Dial(context.Background(), servers[0].Addr())
+	s := loomtest.NewServer(t, loomtest.Options{NoSFTP: true, AuthorizedKeys: []ssh.PublicKey{d.Signers[0].PublicKey()}})
+	d.Options = append(d.Options, "StrictHostKeyChecking=no")
+	c, err := d.Dial(context.Background(), s.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}

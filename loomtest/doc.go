@@ -43,7 +43,9 @@
 //     pointing at a Unix socket whose connections are forwarded to the
 //     client's agent over auth-agent@openssh.com channels.
 //   - subsystem sftp is served (github.com/pkg/sftp) in the server's Dir, as
-//     the test process's user, so file operations (Put, Get, Sync…) work;
+//     the test process's user, so file operations (Put, Get, Sync…) work
+//     (unless Options.NoSFTP); symbolic link targets are kept as given,
+//     as OpenSSH's sftp-server keeps them;
 //     other subsystems and x11-req are refused.
 //
 // A command's stdout and stderr are forwarded on the channel's data and

@@ -70,6 +70,10 @@ type Options struct {
 	// be a jump host (ProxyJump) or the far end of ssh -L.
 	AllowTCPForwarding bool
 
+	// NoSFTP refuses the sftp subsystem, as sshd does with no Subsystem
+	// line: file operations then fail.
+	NoSFTP bool
+
 	// MaxSessions caps the session channels open at once on one
 	// connection, as sshd's MaxSessions does: opening one more is refused
 	// with "administratively prohibited". Zero (or less) means 10,

@@ -362,6 +362,16 @@ func TestSFTPSubsystem(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(s.Dir(), "hello.txt")); err != nil || string(b) != "over sftp\n" {
 		t.Fatalf("file written over sftp: %q %v", b, err)
 	}
+	// A relative link target is kept as given, as sftp-server keeps it.
+	if err := cl.Symlink("releases/v1", "current"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(filepath.Join(s.Dir(), "current")); err != nil || l != "releases/v1" {
+		t.Fatalf("symlink target %q (%v), want releases/v1", l, err)
+	}
+	if err := cl.Symlink("x", "current"); err == nil {
+		t.Fatal("a symlink over an existing file succeeded")
+	}
 }
 
 func TestPasswordAuth(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -129,7 +128,7 @@ func (ss *session) handle(req *ssh.Request) {
 		}
 	case "subsystem":
 		var r execReq // one string: the subsystem's name
-		if ssh.Unmarshal(req.Payload, &r) != nil || r.Command != "sftp" || ss.started {
+		if ssh.Unmarshal(req.Payload, &r) != nil || r.Command != "sftp" || ss.started || s.opts.NoSFTP {
 			break
 		}
 		ss.started = true
@@ -148,26 +147,6 @@ func (ss *session) handle(req *ssh.Request) {
 		s.logf("loomtest: %s: refusing %q request", ss.cn.raw.RemoteAddr(), req.Type)
 	}
 	req.Reply(ok, nil)
-}
-
-// serveSFTP serves the sftp subsystem on the channel, in the server's
-// directory, as the test process's user.
-func (ss *session) serveSFTP() {
-	s := ss.cn.s
-	s.logf("loomtest: %s: sftp", ss.cn.raw.RemoteAddr())
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		srv, err := sftp.NewServer(ss.ch, sftp.WithServerWorkingDirectory(s.dir))
-		status := uint32(0)
-		if err != nil {
-			status = 1
-		} else if err := srv.Serve(); err != nil && err != io.EOF {
-			status = 1
-		}
-		ss.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatusMsg{Status: status}))
-		ss.ch.Close()
-	}()
 }
 
 // start prepares the program of an exec or shell request and returns a

@@ -13,15 +13,19 @@ type Value struct {
 	// Param is the parameter the value is for (an element of the task's
 	// Params).
 	Param *Param
-	// Given reports that the command line gave the argument.
+	// Given reports that the command line gave the argument; it is false
+	// for an argument left out, even when its default is used.
 	Given bool
 	// Raw is the text as given; the words of a list given several times
-	// (or of a variadic argument) are joined with commas.
+	// (or of a variadic argument) are joined with commas. It is the
+	// parameter's Default when that is used, and "" for an argument left
+	// out without a default.
 	Raw string
 	// Parsed is the value, of the parameter's Go type: string, int,
 	// int64, float64, bool or time.Duration; []T for a slice or variadic
 	// (nil when a variadic argument got no words); *T or *[]T for an
-	// optional argument, a nil *T or *[]T when left out. A text (named)
+	// optional argument, a nil *T or *[]T when left out; the default's
+	// value for an argument with a default, left out. A text (named)
 	// type is still text here — string, []string, *string or *[]string —
 	// and is decoded by the compiled task program with UnmarshalText.
 	Parsed any
@@ -39,10 +43,14 @@ type Value struct {
 //     works too unless the value starts with --. A bool (or *bool) may be
 //     given as --name alone, meaning true. Every parameter can be named.
 //   - Any other word is positional. Positional words fill the required
-//     (non-pointer, non-variadic) parameters in order, skipping those
-//     already given by name; after them, a final ...T takes every further
-//     positional word, one value per word. Optional (pointer) parameters
-//     are never positional.
+//     parameters (not a pointer, not variadic, without a default) in
+//     order, skipping those already given by name; after them, a final
+//     ...T takes every further positional word, one value per word.
+//     Optional (pointer) parameters and parameters with a default
+//     (Param.HasDefault, from loom.ArgDefault) are never positional.
+//   - A parameter with a default that is not given gets its Default,
+//     parsed exactly as if --name=Default had been typed, with Given
+//     false.
 //   - The first positional word with no parameter left to take it ends the
 //     task's arguments: it and the words after it are returned as rest, for
 //     the next task. So "loom build deploy v2" runs build with no
@@ -81,24 +89,11 @@ func Bind(t *Task, args []string) (values []Value, rest []string, err error) {
 		}
 		given[i] = true
 		raws[i] = append(raws[i], raw)
-		if !split {
-			v, msg := parseValue(p.Kind, raw)
-			if msg != "" {
-				return fmt.Errorf("%s: %s=%s: %s", t.Name, as, strconv.Quote(raw), msg)
-			}
-			items[i] = append(items[i], v)
-			return nil
+		xs, msg := parseWords(p, raw, split)
+		if msg != "" {
+			return fmt.Errorf("%s: %s=%s: %s", t.Name, as, strconv.Quote(raw), msg)
 		}
-		if raw == "" {
-			return nil // an empty list
-		}
-		for part := range strings.SplitSeq(raw, ",") {
-			v, msg := parseValue(p.Kind, part)
-			if msg != "" {
-				return fmt.Errorf("%s: %s=%s: %s: %s", t.Name, as, strconv.Quote(raw), strconv.Quote(part), msg)
-			}
-			items[i] = append(items[i], v)
-		}
+		items[i] = append(items[i], xs...)
 		return nil
 	}
 
@@ -134,7 +129,7 @@ args:
 		default:
 			pi := -1
 			for j := range t.Params {
-				if p := &t.Params[j]; !given[j] && !p.Optional && !p.Variadic {
+				if !given[j] && t.Params[j].required() {
 					pi = j
 					break
 				}
@@ -157,7 +152,7 @@ args:
 	rest = args[i:]
 
 	for j := range t.Params {
-		if p := &t.Params[j]; !given[j] && !p.Optional && !p.Variadic {
+		if p := &t.Params[j]; !given[j] && p.required() {
 			return nil, nil, fmt.Errorf("%s: missing argument %s", t.Name, p.Metavar())
 		}
 	}
@@ -165,9 +160,44 @@ args:
 	values = make([]Value, n)
 	for j := range t.Params {
 		p := &t.Params[j]
-		values[j] = Value{Param: p, Given: given[j], Raw: strings.Join(raws[j], ","), Parsed: makeValue(p, items[j], given[j])}
+		if !given[j] && p.HasDefault {
+			// As if --name=Default had been typed. Parse checks defaults,
+			// so this fails only for a Task made by hand.
+			xs, msg := parseWords(p, p.Default, p.Slice)
+			if msg != "" {
+				return nil, nil, fmt.Errorf("%s: default %s=%s: %s", t.Name, p.Flag(), strconv.Quote(p.Default), msg)
+			}
+			raws[j], items[j] = []string{p.Default}, xs
+		}
+		has := given[j] || p.HasDefault
+		values[j] = Value{Param: p, Given: given[j], Raw: strings.Join(raws[j], ","), Parsed: makeValue(p, items[j], has)}
 	}
 	return values, rest, nil
+}
+
+// parseWords parses raw as the value of p, or as a comma-separated list
+// of values when split is set (an empty raw is then an empty list). The
+// message (not an error) says what is wrong, quoting the bad element of a
+// list, so the caller can say which argument was wrong.
+func parseWords(p *Param, raw string, split bool) (items []any, msg string) {
+	if !split {
+		v, msg := parseValue(p.Kind, raw)
+		if msg != "" {
+			return nil, msg
+		}
+		return []any{v}, ""
+	}
+	if raw == "" {
+		return nil, ""
+	}
+	for part := range strings.SplitSeq(raw, ",") {
+		v, msg := parseValue(p.Kind, part)
+		if msg != "" {
+			return nil, strconv.Quote(part) + ": " + msg
+		}
+		items = append(items, v)
+	}
+	return items, ""
 }
 
 // param returns the index of the parameter a flag names, or -1.
@@ -273,7 +303,7 @@ func numErr(err error, what string) string {
 }
 
 // makeValue turns the parsed elements of one parameter into a value of its Go
-// type.
+// type; given reports a value, given or defaulted.
 func makeValue(p *Param, xs []any, given bool) any {
 	ops := opsFor(p.Kind)
 	switch {

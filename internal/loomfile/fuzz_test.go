@@ -32,6 +32,11 @@ func FuzzBind(f *testing.F) {
 	for _, src := range []string{deployLoomfile, smallLoomfile} {
 		tasks = append(tasks, mustParse(f, src).Tasks...)
 	}
+	info, err := parseSources(settingsLoomfile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tasks = append(tasks, info.Tasks...) // arguments with defaults
 	for _, s := range []string{
 		"v2\x0010s",
 		"v2\x0010s\x00build",
@@ -42,6 +47,8 @@ func FuzzBind(f *testing.F) {
 		"100\x001e9\x00info,warn\x00--verbose=0",
 		"--=\x00--\x00-",
 		"--services=\x00x\x00--services",
+		"v2\x00--wait=1m\x00--tags=\x00--verbose\x00next",
+		"--channel\x00beta\x00--retries=3\x00deploy",
 	} {
 		for i := range tasks {
 			f.Add(uint8(i), s)
@@ -69,8 +76,11 @@ func FuzzBind(f *testing.F) {
 			if v.Param != p {
 				t.Fatalf("value %d is for another parameter", i)
 			}
-			if !p.Optional && !p.Variadic && !v.Given {
+			if p.required() && !v.Given {
 				t.Fatalf("required %s not given, no error", p.Name)
+			}
+			if p.HasDefault && !v.Given && v.Raw != p.Default {
+				t.Fatalf("%s left out: Raw %q, want the default %q", p.Name, v.Raw, p.Default)
 			}
 			if got, want := fmt.Sprintf("%T", v.Parsed), goType(p); got != want {
 				t.Fatalf("%s: Parsed is %s, want %s", p.Name, got, want)
@@ -88,7 +98,7 @@ func FuzzBind(f *testing.F) {
 
 // FuzzParse checks that parsing any source never panics, that its errors
 // are one line naming the file, and that what it accepts can be listed,
-// helped and resolved.
+// helped and resolved, and its defaults bound.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		deployLoomfile,
@@ -98,6 +108,9 @@ func FuzzParse(f *testing.F) {
 		"package main\nfunc A(a, b context.Context) {}\n",
 		"package main\nvar Aliases = map[string]any{1: A}\n",
 		"package main\nfunc (x) A() {}\nfunc (T[int]) B() {}\n",
+		"package main\nimport l \"github.com/loomssh/loom\"\nfunc A(c *l.Conn, n int, d []float64) {}\nfunc init() {\n\tl.Task(A, l.OnRoles(\"web\"), l.Parallel(-0x1), l.Batches(l.Percent(1e2)), l.ArgDefault(\"n\", \"3\"), l.ArgDefault(\"D\", \"1,2.5\"))\n}\n",
+		"package main\nimport . \"github.com/loomssh/loom\"\nfunc A(c *Conn) {}\nfunc init() { Task(A, OnHosts(h()...), Once(), MaxFailures(Count('a'))) }\n",
+		"package main\nimport \"github.com/loomssh/loom\"\nfunc A() {}\nfunc init() { loom.Task(A, loom.Once()); loom.Task(A) }\n",
 	} {
 		f.Add(s)
 	}
@@ -121,6 +134,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if got, err := info.Resolve(tk.Name); err != nil || got != tk {
 				t.Fatalf("Resolve(%s) = %v, %v", tk.Name, got, err)
+			}
+			// Parse checked the defaults: binding them fails only for a
+			// required argument left out.
+			if _, _, err := Bind(tk, nil); err != nil && !strings.HasPrefix(err.Error(), tk.Name+": missing argument ") {
+				t.Fatalf("Bind(%s) with defaults: %v", tk.Name, err)
 			}
 		}
 		for a, target := range info.Aliases {

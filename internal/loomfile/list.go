@@ -14,22 +14,26 @@ import (
 // then its required arguments in order, then the optional ones, then a
 // variadic one:
 //
-//	deploy VERSION HOSTS,... [--count=INT] [--dry-run] [--branch=BRANCH] [SERVICES...]
+//	deploy VERSION HOSTS,... [--count=INT] [--dry-run] [--wait=30s] [--branch=BRANCH] [SERVICES...]
 //
 // VERSION is required (positional, or --version=...); HOSTS,... a required
 // comma list; [--count=INT] an optional argument given by name, with the
 // value's type (INT, NUMBER, BOOL, DURATION) or, for strings and text
 // types, the parameter's name; [--dry-run] an optional bool, true when
-// named alone; [SERVICES...] a variadic argument.
+// named alone; [--wait=30s] an argument with a default, given by name,
+// shown with its default; [SERVICES...] a variadic argument.
 func (t *Task) Usage() string {
 	parts := []string{t.Name}
 	for i := range t.Params {
-		if p := &t.Params[i]; !p.Optional && !p.Variadic {
+		if p := &t.Params[i]; p.required() {
 			parts = append(parts, positional(p))
 		}
 	}
 	for i := range t.Params {
-		if p := &t.Params[i]; p.Optional {
+		switch p := &t.Params[i]; {
+		case p.HasDefault:
+			parts = append(parts, "["+p.Flag()+"="+word(p.Default)+"]")
+		case p.Optional:
 			parts = append(parts, "["+named(p)+"]")
 		}
 	}
@@ -69,7 +73,7 @@ func (t *Task) listing() string {
 		switch {
 		case p.Variadic:
 			parts = append(parts, "["+p.Metavar()+"...]")
-		case !p.Optional:
+		case p.required():
 			parts = append(parts, positional(p))
 		}
 	}
@@ -103,13 +107,14 @@ func oneLine(s string) string {
 
 // List prints the tasks, as `loom -l` does: one line each, aligned, with
 // the task's name and positional arguments, whether it runs on each host
-// or once locally, and its synopsis; the default task is marked, and the
-// aliases follow.
+// or once locally (with the roles and hosts a host task runs on by
+// default, as -R and -H would select them), and its synopsis; the default
+// task is marked, and the aliases follow.
 //
 //	Tasks:
-//	  build                  local  compiles the release binary
-//	  db:migrate             host   applies the pending migrations
-//	  deploy VERSION         host   (default) ships VERSION to every web host
+//	  build                  local        compiles the release binary
+//	  db:migrate             host         applies the pending migrations
+//	  deploy VERSION         host -R web  (default) ships VERSION to every web host
 //
 //	Aliases: d = deploy, m = db:migrate
 //
@@ -127,7 +132,11 @@ func (info *Info) List(w io.Writer) {
 		if t.Name == info.Default {
 			s = strings.TrimSpace("(default) " + s)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.listing(), t.Kind, s)
+		kind := t.Kind.String()
+		if to := t.targets(); to != "" {
+			kind += " " + to
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.listing(), kind, s)
 	}
 	tw.Flush()
 	io.WriteString(w, trimLines(b.String()))
@@ -154,7 +163,8 @@ func (info *Info) aliasList(task string) []string {
 }
 
 // Help prints one task's help, as `loom -h TASK` does: the usage line, the
-// whole doc comment, where the task runs, each argument with its type, the
+// whole doc comment, where the task runs and the settings the loomfile
+// gives it (loom.Task), each argument with its type and default, the
 // task's aliases, and where it is declared. name may be any form Resolve
 // accepts; an unknown name is an error suggesting the nearest task.
 func (info *Info) Help(w io.Writer, name string) error {
@@ -171,11 +181,16 @@ func (info *Info) Help(w io.Writer, name string) error {
 		fmt.Fprintf(w, "\n%s", pr.Text(new(doc.Package).Parser().Parse(t.Doc)))
 	}
 	fmt.Fprintln(w)
-	switch t.Kind {
-	case Host:
+	switch {
+	case t.Kind == Host && t.Settings.Once:
+		fmt.Fprintln(w, "A host task: runs on the first selected host (-H, -R) only.")
+	case t.Kind == Host:
 		fmt.Fprintln(w, "A host task: runs on every selected host (-H, -R), each with its own connection.")
 	default:
 		fmt.Fprintln(w, "A local task: runs once, on this machine.")
+	}
+	if line := t.settingsLine(); line != "" {
+		fmt.Fprintln(w, line)
 	}
 	if len(t.Params) > 0 {
 		fmt.Fprintln(w, "\nArguments:")
@@ -191,6 +206,11 @@ func (info *Info) Help(w io.Writer, name string) error {
 				how, what = "["+named(p)+"]", "optional; "+p.Flag()+" alone means true"
 			case p.Optional:
 				how, what = "["+named(p)+"]", "optional"
+			case p.HasDefault:
+				how, what = "["+named(p)+"]", "optional; default "+word(p.Default)
+				if p.Kind == KindBool && !p.Slice {
+					what += "; " + p.Flag() + " alone means true"
+				}
 			default:
 				how, what = positional(p), "required; positional, or "+named(p)
 			}
@@ -208,6 +228,9 @@ func (info *Info) Help(w io.Writer, name string) error {
 	}
 	if t.Name == info.Default {
 		notes = append(notes, "The default task: runs when loom is given no task.")
+	}
+	if t.Settings.Pos != "" {
+		notes = append(notes, "Settings at "+t.Settings.Pos+".")
 	}
 	notes = append(notes, "Declared at "+t.Pos+" ("+t.Func+").")
 	fmt.Fprintf(w, "\n%s\n", strings.Join(notes, "\n"))

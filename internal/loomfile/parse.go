@@ -102,7 +102,19 @@ type Param struct {
 	// Variadic reports a final ...T: it takes the rest of the positional
 	// arguments, one value per word.
 	Variadic bool
+	// HasDefault reports an argument the loomfile gives a default with
+	// loom.ArgDefault (never a pointer or variadic one). Like a pointer,
+	// it is optional and given by name only; when it is left out, Bind
+	// uses Default as if --name=Default had been typed.
+	HasDefault bool
+	// Default is the default's text, as it would follow --name=: "30s",
+	// "a,b" for a slice. It is "" when HasDefault is false.
+	Default string
 }
+
+// required reports an argument that must be given, by position or by
+// name: neither a pointer nor variadic, and without a default.
+func (p *Param) required() bool { return !p.Optional && !p.Variadic && !p.HasDefault }
 
 // Task is one task of a loomfile.
 type Task struct {
@@ -133,6 +145,10 @@ type Task struct {
 	// Pos is where the function is declared: "file:line", the file
 	// relative to the directory Find started from.
 	Pos string
+	// Settings are what the loomfile's loom.Task call for the task says
+	// (its zero value when there is none). The argument defaults it gives
+	// are in Params.
+	Settings Settings
 }
 
 // Info is what Parse learns from a loomfile.
@@ -170,7 +186,10 @@ type source struct {
 // error naming file:line, the function and the parameter.
 //
 // var Default = Task and var Aliases = map[string]any{"d": Deploy, "m":
-// DB.Migrate} are read from the syntax, never run.
+// DB.Migrate} are read from the syntax, never run, and so are the
+// loom.Task(Deploy, options...) statements of func init (see Settings).
+// A task or alias named like a subcommand of loom (put, get, sync, demo,
+// init, help) is an error.
 func Parse(p *Project) (*Info, error) {
 	if len(p.Files) == 0 {
 		return nil, errors.New("no loomfiles to parse")
@@ -191,6 +210,8 @@ type pkgScope struct {
 	fset       *token.FileSet
 	types      map[string]bool // package-level type names
 	namespaces map[string]bool // types declared from loom.Namespace
+	names      map[string]bool // package-level funcs, vars and consts
+	funcs      map[string]bool // functions and methods, as "Deploy" or "T.Method"
 }
 
 // fileScope resolves the import names of one file.
@@ -231,7 +252,8 @@ func (fs *fileScope) isType(e ast.Expr, path, name string) bool {
 // parseSources is Parse on files already read: the fuzz target and most
 // tests call it directly.
 func parseSources(srcs []source) (*Info, error) {
-	ps := &pkgScope{fset: token.NewFileSet(), types: map[string]bool{}, namespaces: map[string]bool{}}
+	ps := &pkgScope{fset: token.NewFileSet(), types: map[string]bool{}, namespaces: map[string]bool{},
+		names: map[string]bool{}, funcs: map[string]bool{}}
 	files := make([]*ast.File, len(srcs))
 	scopes := make([]*fileScope, len(srcs))
 	imports := map[string]bool{}
@@ -278,18 +300,30 @@ func parseSources(srcs []source) (*Info, error) {
 		scopes[i] = fs
 	}
 
-	// Types first: a namespace's methods may be in another file.
+	// Declarations first: a namespace's methods may be in another file.
 	for i, f := range files {
 		for _, d := range f.Decls {
-			g, ok := d.(*ast.GenDecl)
-			if !ok || g.Tok != token.TYPE {
-				continue
-			}
-			for _, sp := range g.Specs {
-				ts := sp.(*ast.TypeSpec)
-				ps.types[ts.Name.Name] = true
-				if ts.Assign == 0 && ts.TypeParams == nil && scopes[i].isType(ts.Type, LoomPath, "Namespace") {
-					ps.namespaces[ts.Name.Name] = true
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if r := recvName(d); r != "" || d.Recv == nil {
+					ps.funcs[r+d.Name.Name] = true
+				}
+				if d.Recv == nil {
+					ps.names[d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, sp := range d.Specs {
+					switch sp := sp.(type) {
+					case *ast.TypeSpec:
+						ps.types[sp.Name.Name] = true
+						if sp.Assign == 0 && sp.TypeParams == nil && scopes[i].isType(sp.Type, LoomPath, "Namespace") {
+							ps.namespaces[sp.Name.Name] = true
+						}
+					case *ast.ValueSpec:
+						for _, n := range sp.Names {
+							ps.names[n.Name] = true
+						}
+					}
 				}
 			}
 		}
@@ -297,11 +331,13 @@ func parseSources(srcs []source) (*Info, error) {
 
 	info := &Info{Aliases: map[string]string{}}
 	var defaultSpec, aliasSpec *varSpec
+	var settings []taskCall
 	for i, f := range files {
 		fs := scopes[i]
 		for _, d := range f.Decls {
 			switch d := d.(type) {
 			case *ast.FuncDecl:
+				settings = append(settings, fs.taskCalls(d)...)
 				t, err := fs.task(d)
 				if err != nil {
 					return nil, err
@@ -344,6 +380,9 @@ func parseSources(srcs []source) (*Info, error) {
 			return nil, fmt.Errorf("%s: %s and %s (%s) are both task %s: rename one", t.Pos, t.Func, o.Func, o.Pos, t.Name)
 		}
 		seen[k] = t
+		if sub := subcommand(t.Name); sub != "" {
+			return nil, fmt.Errorf("%s: %s: task name %s is taken by `loom %s`: rename the function", t.Pos, t.Func, t.Name, sub)
+		}
 	}
 	for path := range imports {
 		info.Imports = append(info.Imports, path)
@@ -362,7 +401,47 @@ func parseSources(srcs []source) (*Info, error) {
 			return nil, err
 		}
 	}
+	if err := strayTaskCall(files, scopes, settings); err != nil {
+		return nil, err
+	}
+	for _, c := range settings {
+		if err := c.fs.settings(info, c.call); err != nil {
+			return nil, err
+		}
+	}
 	return info, nil
+}
+
+// subcommands are the words the loom command takes as its own before any
+// task: a task or alias cannot have these names.
+var subcommands = []string{"put", "get", "sync", "demo", "init", "help"}
+
+// subcommand returns the subcommand a task or alias name would clash
+// with, or "".
+func subcommand(name string) string {
+	k := key(name)
+	for _, s := range subcommands {
+		if k == s {
+			return s
+		}
+	}
+	return ""
+}
+
+// recvName returns "T." for a method of T or *T, "" for a function (or a
+// method whose receiver is neither).
+func recvName(d *ast.FuncDecl) string {
+	if d.Recv == nil || len(d.Recv.List) != 1 {
+		return ""
+	}
+	rt := d.Recv.List[0].Type
+	if st, ok := rt.(*ast.StarExpr); ok {
+		rt = st.X
+	}
+	if id, ok := rt.(*ast.Ident); ok {
+		return id.Name + "."
+	}
+	return ""
 }
 
 // importNames returns the names an import without a local name may give
@@ -633,7 +712,7 @@ type varSpec struct {
 // ref returns the Go expression naming a function, "Deploy" or
 // "DB.Migrate" (from DB.Migrate or (*DB).Migrate), or "" when e is neither
 // form.
-func (v *varSpec) ref(e ast.Expr) string {
+func (fs *fileScope) ref(e ast.Expr) string {
 	switch e := e.(type) {
 	case *ast.Ident:
 		return e.Name
@@ -644,11 +723,11 @@ func (v *varSpec) ref(e ast.Expr) string {
 				x = st.X
 			}
 		}
-		if id, ok := x.(*ast.Ident); ok && v.fs.namespaces[id.Name] {
+		if id, ok := x.(*ast.Ident); ok && fs.namespaces[id.Name] {
 			return id.Name + "." + e.Sel.Name
 		}
 	case *ast.ParenExpr:
-		return v.ref(e.X)
+		return fs.ref(e.X)
 	}
 	return ""
 }
@@ -668,7 +747,7 @@ func (v *varSpec) task(info *Info, example string) (*Task, error) {
 	if v.value == nil {
 		return nil, fmt.Errorf("%s: var %s needs a value naming a task: %s", v.fs.pos(v.name.Pos()), v.name.Name, example)
 	}
-	ref := v.ref(v.value)
+	ref := v.fs.ref(v.value)
 	if ref == "" {
 		return nil, fmt.Errorf("%s: var %s must name a task function, as in %s", v.fs.pos(v.value.Pos()), v.name.Name, example)
 	}
@@ -715,7 +794,7 @@ func (v *varSpec) aliases(info *Info, tasks map[string]*Task) error {
 		if name == "" || strings.HasPrefix(name, "-") || strings.ContainsFunc(name, isSpaceOrControl) {
 			return fmt.Errorf("%s: Aliases: alias %q: an alias is one word and does not start with -", at, name)
 		}
-		ref := v.ref(kv.Value)
+		ref := v.fs.ref(kv.Value)
 		if ref == "" {
 			return fmt.Errorf("%s: Aliases: alias %q must name a task function, as in %s", at, name, example)
 		}
@@ -726,6 +805,9 @@ func (v *varSpec) aliases(info *Info, tasks map[string]*Task) error {
 		k := key(name)
 		if o := tasks[k]; o != nil {
 			return fmt.Errorf("%s: Aliases: alias %q is already the name of task %s", at, name, o.Name)
+		}
+		if sub := subcommand(name); sub != "" {
+			return fmt.Errorf("%s: Aliases: alias %q is taken by `loom %s`: choose another", at, name, sub)
 		}
 		lower := strings.ToLower(name)
 		for a := range info.Aliases {

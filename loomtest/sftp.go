@@ -1,0 +1,134 @@
+package loomtest
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// SFTP packet types and status codes the server handles itself.
+const (
+	fxpSymlink    = 20
+	fxpStatus     = 101
+	fxOK          = 0
+	fxFailure     = 4
+	maxSFTPPacket = 1 << 20
+)
+
+// serveSFTP serves the sftp subsystem on the channel, in the server's
+// directory, as the test process's user.
+func (ss *session) serveSFTP() {
+	s := ss.cn.s
+	s.logf("loomtest: %s: sftp", ss.cn.raw.RemoteAddr())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		rw := &sftpChannel{ch: ss.ch, dir: s.dir}
+		srv, err := sftp.NewServer(rw, sftp.WithServerWorkingDirectory(s.dir))
+		status := uint32(0)
+		if err != nil {
+			status = 1
+		} else if err := srv.Serve(); err != nil && err != io.EOF {
+			status = 1
+		}
+		ss.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatusMsg{Status: status}))
+		ss.ch.Close()
+	}()
+}
+
+// sftpChannel passes SFTP packets between the channel and pkg/sftp's
+// server, except symlink requests, which it answers itself: pkg/sftp
+// resolves a relative link target against the working directory, where
+// OpenSSH's sftp-server (and so a deployment's "current -> releases/v2")
+// keeps the target as given.
+type sftpChannel struct {
+	ch  ssh.Channel
+	dir string
+	buf []byte // a packet read from the client, not yet read by the server
+
+	mu sync.Mutex // one writer of the channel at a time
+}
+
+func (c *sftpChannel) Read(p []byte) (int, error) {
+	for len(c.buf) == 0 {
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.ch, hdr[:]); err != nil {
+			return 0, err
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n == 0 || n > maxSFTPPacket {
+			return 0, errors.New("loomtest: bad sftp packet length")
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.ch, body); err != nil {
+			return 0, err
+		}
+		if body[0] == fxpSymlink && c.symlink(body[1:]) {
+			continue
+		}
+		c.buf = append(hdr[:], body...)
+	}
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// symlink makes the link of a symlink request (id, target, link, in
+// pkg/sftp's order) and answers it; false if the request is malformed,
+// to let the server answer it.
+func (c *sftpChannel) symlink(b []byte) bool {
+	str := func(b []byte) (string, []byte, bool) {
+		if len(b) < 4 {
+			return "", nil, false
+		}
+		n := binary.BigEndian.Uint32(b)
+		if uint32(len(b)-4) < n {
+			return "", nil, false
+		}
+		return string(b[4 : 4+n]), b[4+n:], true
+	}
+	if len(b) < 4 {
+		return false
+	}
+	id := binary.BigEndian.Uint32(b)
+	target, rest, ok := str(b[4:])
+	if !ok {
+		return false
+	}
+	link, _, ok := str(rest)
+	if !ok {
+		return false
+	}
+	if !filepath.IsAbs(link) {
+		link = filepath.Join(c.dir, link)
+	}
+	code, msg := uint32(fxOK), "OK"
+	if err := os.Symlink(target, link); err != nil {
+		code, msg = fxFailure, err.Error()
+	}
+	var out []byte
+	out = binary.BigEndian.AppendUint32(out, 0) // length, set below
+	out = append(out, fxpStatus)
+	out = binary.BigEndian.AppendUint32(out, id)
+	out = binary.BigEndian.AppendUint32(out, code)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(msg)))
+	out = append(out, msg...)
+	out = binary.BigEndian.AppendUint32(out, 0) // language tag
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	c.Write(out)
+	return true
+}
+
+func (c *sftpChannel) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ch.Write(p)
+}
+
+func (c *sftpChannel) Close() error { return c.ch.Close() }
