@@ -27,4 +27,14 @@
 // Host keys are checked against known_hosts by default; see HostKeyCheck.
 // Passwords and passphrases are asked once per run through a Prompter, sent
 // on stdin, and never shown.
+//
+// # Tasks
+//
+// A loomfile (loomfile.go, build tag loom) holds tasks: exported functions
+// taking a *Conn (run on every selected host) or a context.Context (run
+// once, here). The loom command lists, builds and runs them. In a loomfile,
+// Task gives a task its default hosts and limits; Deps runs a dependency
+// once per invocation; Execute runs a host task on its hosts; NewGroup and
+// Map run a function on a group and collect typed results. See
+// docs/loomfiles.md.
 package loom

@@ -382,7 +382,9 @@ type dep struct {
 //		...
 //	}
 //
-// A dependency must not (even indirectly) depend on itself.
+// A dependency is known by its function: the closures one func literal
+// makes are one dependency, whatever they capture. A dependency must not
+// (even indirectly) depend on itself.
 func Deps(ctx context.Context, fns ...any) error {
 	for _, fn := range fns {
 		if err := runDep(ctx, fn); err != nil {

@@ -311,13 +311,15 @@ fi
 ntasks=$(cd "$proj" && LOOM_CACHE=$tmp/unused "$LOOM" -l | grep -cE '^  [a-z].*  (host|local)') || true
 echo "project: $proj, $ntasks tasks"
 
-cell() { # label column: one column of results.tsv
-  awk -F'\t' -v l="$1" -v c="$2" '$1 == l {print $c}' "$res" | tail -1
+# bench/cmdtime -tsv lines: "time LABEL RUNS MEDIAN P10 P90 MIN CPU", "diff A-B RUNS MEDIAN P10 P90 RATIO".
+cell() { # KIND LABEL FIELD (LABEL is field 1): one field of results.tsv
+  awk -F'\t' -v k="$1" -v l="$2" -v c="$3" '$1 == k && $2 == l {print $(c + 1)}' "$res" | tail -1
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # First builds: each with an empty LOOM_CACHE of its own, so Loom's packages are compiled
-# from the freshly extracted source each time, as on a first run.
+# from a newly extracted source each time (the Go build cache keys them by directory), as on
+# a first run.
 for i in $(seq "$COLD"); do
   LOOM_CACHE=$tmp/cache.$i "$ct" -n 1 -warmup 0 -dir "$proj" -tsv "$res" "first.$i" "$LOOM" noop
 done
@@ -330,7 +332,7 @@ fi
 export LOOM_CACHE=$tmp/cache.1
 (cd "$proj" && "$LOOM" --compile "$tmp/tasks" 2>/dev/null)
 bins=$(ls "$LOOM_CACHE/bin" | wc -l)
-"$ct" -n "$N" -warmup 2 -dir "$proj" -base direct -tsv "$res" \
+"$ct" -n "$N" -warmup 2 -dir "$proj" -diff cached:direct -diff list:version -tsv "$res" \
   version "$LOOM" --version ::: list "$LOOM" -l ::: help "$LOOM" -h noop ::: \
   direct "$tmp/tasks" noop ::: cached "$LOOM" noop
 if [ "$(ls "$LOOM_CACHE/bin" | wc -l)" != "$bins" ]; then echo "a warm run built a program: the cache did not hold" >&2; exit 1; fi
@@ -344,29 +346,32 @@ done
 cp "$tmp/loomfile.go.orig" "$proj/loomfile.go"
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-firsts=$(for i in $(seq "$COLD"); do cell "first.$i" 3; done | median)
-rebuilds=$(for i in $(seq "$EDITS"); do cell "rebuild.$i" 3; done | median)
-fmt() { awk -v x="$1" 'BEGIN {if (x == "") print "-"; else if (x >= 1000) printf "%.2f s", x/1000; else printf "%.1f ms", x}'; }
-range() { echo "$(fmt "$(cell "$1" 4)") – $(fmt "$(cell "$1" 5)")"; }
+fmt() { awk -v x="$1" 'BEGIN {if (x == "") print "-"; else if (x >= 1000 || x <= -1000) printf "%.2f s\n", x/1000; else printf "%.1f ms\n", x}'; }
+t() { fmt "$(cell time "$1" 3)"; }
+range() { echo "$(fmt "$(cell "$1" "$2" 4)") – $(fmt "$(cell "$1" "$2" 5)")"; }
+each() { for x in "$@"; do t "$x"; done | paste -sd, | sed 's/,/, /g'; }
+firsts=$(for i in $(seq "$COLD"); do cell time "first.$i" 3; done | median)
+rebuilds=$(for i in $(seq "$EDITS"); do cell time "rebuild.$i" 3; done | median)
 echo
 echo "load average at end: $load_end"
 echo
-echo "| what | median | p10 – p90 | runs |"
+echo "| what | median | p10 – p90 (or each run) | runs |"
 echo "|---|---:|---:|---:|"
-echo "| \`loom --version\` (start and exit: the floor) | $(fmt "$(cell version 3)") | $(range version) | $N |"
-echo "| \`loom -l\` ($ntasks tasks, parsed, not compiled) | **$(fmt "$(cell list 3)")** | $(range list) | $N |"
-echo "| \`loom -h noop\` | $(fmt "$(cell help 3)") | $(range help) | $N |"
-echo "| \`tasks noop\`: the compiled program run directly | $(fmt "$(cell direct 3)") | $(range direct) | $N |"
-echo "| \`loom noop\`, cached | $(fmt "$(cell cached 3)") | $(range cached) | $N |"
-echo "| **overhead of a cached run**: \`loom noop\` − \`tasks noop\`, paired by round | **$(fmt "$(cell cached 8)")** | $(fmt "$(cell cached 9)") – $(fmt "$(cell cached 10)") | $N |"
-echo "| first \`loom noop\`: empty LOOM_CACHE, the Go build cache warm | **$(fmt "$firsts")** | $(for i in $(seq "$COLD"); do fmt "$(cell "first.$i" 3)"; done | paste -sd, | sed 's/,/, /g') | $COLD |"
+echo "| \`loom --version\`: loom starts and exits (the floor) | $(t version) | $(range time version) | $N |"
+echo "| \`loom -l\` ($ntasks tasks, parsed, not compiled) | **$(t list)** | $(range time list) | $N |"
+echo "| \`loom -h noop\` | $(t help) | $(range time help) | $N |"
+echo "| \`tasks noop\`: the compiled program, run directly | $(t direct) | $(range time direct) | $N |"
+echo "| \`loom noop\`, cached | $(t cached) | $(range time cached) | $N |"
+echo "| \`loom -l\` − \`loom --version\`, paired by round: find, parse, list | $(fmt "$(cell diff list-version 3)") | $(range diff list-version) | $N |"
+echo "| **a cached run's overhead**: \`loom noop\` − \`tasks noop\`, paired by round | **$(fmt "$(cell diff cached-direct 3)")** | $(range diff cached-direct) | $N |"
+echo "| first \`loom noop\`: empty LOOM_CACHE, warm Go build cache | **$(fmt "$firsts")** | $(each $(seq -f 'first.%g' "$COLD")) | $COLD |"
 if [ "$COLD_GOCACHE" = 1 ]; then
-  echo "| first \`loom noop\`: empty LOOM_CACHE **and empty GOCACHE** | **$(fmt "$(cell first.gocold 3)")** | CPU $(fmt "$(cell first.gocold 7)") | 1 |"
+  echo "| first \`loom noop\`: empty LOOM_CACHE **and empty GOCACHE** | **$(t first.gocold)** | (CPU $(fmt "$(cell time first.gocold 7)")) | 1 |"
 fi
-echo "| \`loom noop\` after an edit of the loomfile (rebuild) | $(fmt "$rebuilds") | $(for i in $(seq "$EDITS"); do fmt "$(cell "rebuild.$i" 3)"; done | paste -sd, | sed 's/,/, /g') | $EDITS |"
+echo "| \`loom noop\` after an edit of the loomfile: a rebuild | $(fmt "$rebuilds") | $(each $(seq -f 'rebuild.%g' "$EDITS")) | $EDITS |"
 echo
-awk -v l="$(cell list 3)" -v o="$(cell cached 8)" 'BEGIN {
-  printf "claim: loom -l under 100 ms: %s (%.1f ms)\n", (l < 100 ? "met" : "NOT met"), l
-  printf "claim: a cached run adds under 150 ms: %s (%.1f ms)\n", (o < 150 ? "met" : "NOT met"), o
+awk -v l="$(cell time list 3)" -v o="$(cell diff cached-direct 3)" 'BEGIN {
+  printf "claim: loom -l under 100 ms: %s (median %.1f ms)\n", (l < 100 ? "met" : "NOT met"), l
+  printf "claim: a cached run adds under 150 ms: %s (median %.1f ms)\n", (o < 150 ? "met" : "NOT met"), o
 }'
 if [ "$OUT" != "$tmp/out" ]; then echo "raw results: $res"; fi

@@ -2,20 +2,19 @@
 // command once, in an order that rotates from round to round, so the noise
 // of a shared machine hits all of them alike. It prints, for each command,
 // the median wall time, the 10th and 90th percentiles, the fastest run and
-// the median CPU (user+sys of the process and the children it waited for);
-// with -base, also each command's difference from the base command, paired
-// by round (the median of the per-round differences), and the ratio of the
+// the median CPU (user+sys of the process and the children it waited for).
+// -diff A:B also reports A's difference from B paired by round (the median,
+// p10 and p90 of the per-round differences A−B) and the ratio of the two
 // medians.
 //
-//	cmdtime [-n 30] [-warmup 1] [-dir DIR] [-base LABEL] [-tsv FILE] \
+//	cmdtime [-n 30] [-warmup 1] [-dir DIR] [-diff A:B]... [-tsv FILE] \
 //	    LABEL CMD [ARG...] ::: LABEL CMD [ARG...] ...
 //
-// Commands run without a shell, with stdout discarded and stdin empty; a
-// run that exits non-zero stops cmdtime with its stderr (unless
-// -allow-fail). -tsv appends one line per command: label, runs, median,
-// p10, p90, min and median CPU in ms, then (with -base) the median, p10
-// and p90 of the paired difference in ms and the ratio of the medians
-// ("-" for the base itself).
+// Commands run without a shell, with stdout discarded and stdin empty, in
+// cmdtime's environment; a run that exits non-zero stops cmdtime with its
+// stderr (unless -allow-fail). -tsv appends tab-separated lines, times in
+// ms: "time LABEL RUNS MEDIAN P10 P90 MIN CPU" for each command and
+// "diff A-B RUNS MEDIAN P10 P90 RATIO" for each -diff.
 package main
 
 import (
@@ -40,7 +39,11 @@ func main() {
 	n := flag.Int("n", 30, "timed runs of each command")
 	warmup := flag.Int("warmup", 1, "untimed runs of each command first")
 	dir := flag.String("dir", "", "working directory of the commands")
-	base := flag.String("base", "", "report every other command's paired difference from the command with this label")
+	var diffs []string
+	flag.Func("diff", "also report `A:B`, command A's paired difference from command B (repeatable)", func(v string) error {
+		diffs = append(diffs, v)
+		return nil
+	})
 	tsv := flag.String("tsv", "", "append the results to this file, tab-separated")
 	allowFail := flag.Bool("allow-fail", false, "time runs that exit non-zero too")
 	verbose := flag.Bool("v", false, "print every run")
@@ -57,16 +60,17 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	var baseCmd *command
-	if *base != "" {
-		for _, c := range cmds {
-			if c.label == *base {
-				baseCmd = c
-			}
+	byLabel := map[string]*command{}
+	for _, c := range cmds {
+		byLabel[c.label] = c
+	}
+	var pairs [][2]*command
+	for _, d := range diffs {
+		a, b, ok := strings.Cut(d, ":")
+		if !ok || byLabel[a] == nil || byLabel[b] == nil {
+			fatalf("-diff %s: want A:B, two labels of the commands", d)
 		}
-		if baseCmd == nil {
-			fatalf("-base %s: no command has that label", *base)
-		}
+		pairs = append(pairs, [2]*command{byLabel[a], byLabel[b]})
 	}
 	for _, c := range cmds {
 		path, err := exec.LookPath(c.argv[0])
@@ -97,23 +101,22 @@ func main() {
 	}
 	var out bytes.Buffer
 	for _, c := range cmds {
-		w := stats(c.wall)
+		w, cpu := stats(c.wall), stats(c.cpu)
 		fmt.Printf("%-*s  n=%d  median %8.2f ms  p10 %8.2f  p90 %8.2f  min %8.2f  cpu %8.2f ms\n",
-			width, c.label, len(c.wall), ms(w.median), ms(w.p10), ms(w.p90), ms(w.min), ms(stats(c.cpu).median))
-		fmt.Fprintf(&out, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f", c.label, len(c.wall), ms(w.median), ms(w.p10), ms(w.p90), ms(w.min), ms(stats(c.cpu).median))
-		if baseCmd != nil && c != baseCmd {
-			diff := make([]time.Duration, len(c.wall))
-			for i := range diff {
-				diff[i] = c.wall[i] - baseCmd.wall[i]
-			}
-			d := stats(diff)
-			ratio := float64(w.median) / float64(stats(baseCmd.wall).median)
-			fmt.Printf("%-*s  minus %s, paired by round: median %+8.2f ms  p10 %+8.2f  p90 %+8.2f  ratio of medians %.2f×\n",
-				width, "", baseCmd.label, ms(d.median), ms(d.p10), ms(d.p90), ratio)
-			fmt.Fprintf(&out, "\t%.3f\t%.3f\t%.3f\t%.3f\n", ms(d.median), ms(d.p10), ms(d.p90), ratio)
-		} else {
-			out.WriteString("\t-\t-\t-\t-\n")
+			width, c.label, len(c.wall), ms(w.median), ms(w.p10), ms(w.p90), ms(w.min), ms(cpu.median))
+		fmt.Fprintf(&out, "time\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", c.label, len(c.wall), ms(w.median), ms(w.p10), ms(w.p90), ms(w.min), ms(cpu.median))
+	}
+	for _, p := range pairs {
+		a, b := p[0], p[1]
+		diff := make([]time.Duration, len(a.wall))
+		for i := range diff {
+			diff[i] = a.wall[i] - b.wall[i]
 		}
+		d := stats(diff)
+		ratio := float64(stats(a.wall).median) / float64(stats(b.wall).median)
+		fmt.Printf("%s − %s, paired by round: median %+.2f ms  p10 %+.2f  p90 %+.2f  ratio of medians %.2f×\n",
+			a.label, b.label, ms(d.median), ms(d.p10), ms(d.p90), ratio)
+		fmt.Fprintf(&out, "diff\t%s-%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\n", a.label, b.label, len(diff), ms(d.median), ms(d.p10), ms(d.p90), ratio)
 	}
 	if *tsv != "" {
 		f, err := os.OpenFile(*tsv, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

@@ -320,3 +320,31 @@ func TestInitInNonGoProject(t *testing.T) {
 		t.Fatalf("hello: %d %q %q", code, out, errs)
 	}
 }
+
+// The loomfiles shown in the README and in docs/loomfiles.md compile.
+func TestDocumentedLoomfilesBuild(t *testing.T) {
+	needGo(t)
+	for _, doc := range []string{"../../README.md", "../../docs/loomfiles.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := strings.Split(string(b), "```go\n")
+		n := 0
+		for _, blk := range blocks[1:] {
+			src, _, _ := strings.Cut(blk, "```")
+			if !strings.HasPrefix(src, "//go:build loom") {
+				continue
+			}
+			n++
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(src), 0o644)
+			if code, _, errs := run("-f", dir, "--compile", filepath.Join(dir, "tasks")); code != 0 {
+				t.Errorf("%s: loomfile %d does not build: %s", doc, n, errs)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no loomfile found", doc)
+		}
+	}
+}

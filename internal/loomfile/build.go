@@ -123,6 +123,9 @@ func newBuilder(p *Project, info *Info, cfg BuildConfig) (*builder, error) {
 		}
 		b.gocmd = gocmd
 	}
+	if isFile(filepath.Join(p.Dir, generatedName)) {
+		return nil, fmt.Errorf("%s: loom adds a file of that name to build the loomfiles: rename yours", p.display(filepath.Join(p.Dir, generatedName)))
+	}
 	gen, err := Generate(info)
 	if err != nil {
 		return nil, err
@@ -354,7 +357,8 @@ func sourceHash(src fs.FS) string {
 // build compiles the program to bin: into a temporary file next to it,
 // checked with CheckArg, then renamed, so bin is whole or absent.
 func (b *builder) build(ctx context.Context, bin string) error {
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+	// The cache holds programs loom runs: only their owner may write it.
+	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(bin), "build-*")
@@ -382,7 +386,7 @@ func (b *builder) build(ctx context.Context, bin string) error {
 // the generated main added through an overlay: nothing is written there.
 func (b *builder) buildInModule(ctx context.Context, out string) error {
 	work := filepath.Join(b.cache, "gen")
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
 	gen := filepath.Join(work, b.key+".go")
@@ -422,7 +426,7 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 	loomSum, _ := os.ReadFile(filepath.Join(src, "go.sum"))
 	work := filepath.Join(b.cache, "work", b.key)
 	os.RemoveAll(work)
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
@@ -480,7 +484,7 @@ func (b *builder) extractSource() (string, error) {
 	if isFile(filepath.Join(dir, "go.mod")) {
 		return dir, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "extract-*")

@@ -118,3 +118,15 @@ func BenchmarkCachedBuild(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGenerate measures generating the main of a loomfile of 30
+// tasks: its task table as JSON, and gofmt'ed source.
+func BenchmarkGenerate(b *testing.B) {
+	_, info, _ := benchBuildProject(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Generate(info); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
