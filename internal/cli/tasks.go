@@ -89,6 +89,9 @@ func bindCalls(info *loomfile.Info, words []string) ([]taskCall, error) {
 		}
 		t, err := info.Resolve(w)
 		if err != nil {
+			if len(calls) == 0 {
+				return nil, fmt.Errorf("%v; a command goes after --: loom -H HOST -- %s", err, strings.Join(quoteArgs(words), " "))
+			}
 			return nil, err
 		}
 		vals, rest, err := loomfile.Bind(t, words[1:])
