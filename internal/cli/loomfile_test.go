@@ -89,6 +89,13 @@ func Rolling(ctx context.Context, batch int) error {
 	return rs.Err()
 }
 
+// Hi says hi: the default task.
+func Hi() { fmt.Println("hi from the default task") }
+
+var Default = Hi
+
+var Aliases = map[string]any{"g": Greet, "m": DB.Migrate}
+
 // Release migrates on one host, then restarts all of them.
 func Release(ctx context.Context) error {
 	if err := loom.Execute(ctx, DB.Migrate, 3).Err(); err != nil {
@@ -158,6 +165,14 @@ func TestLoomfileTasksRun(t *testing.T) {
 	if !strings.Contains(out, "addr 10.0.0.1") {
 		t.Fatalf("greet output: %q", out)
 	}
+	// The default task, and aliases.
+	if code, out, errs := run("-f", dir); code != 0 || out != "hi from the default task\n" {
+		t.Fatalf("default task: %d %q %q", code, out, errs)
+	}
+	if code, out, errs := run("-F", cfg, "-f", dir, "-H", "h4", "g", "dee", "--greeting=hey", "m", "2"); code != 0 || at(3, "greeted") != "hey, dee\n" || at(3, "migrations") != "migrated 2\n" {
+		t.Fatalf("aliases: %d %q %q", code, out, errs)
+	}
+	os.Remove(filepath.Join(hosts[3].Dir(), "migrations"))
 	programs := cachedPrograms(t)
 	if len(programs) != 1 {
 		t.Fatalf("want one compiled program in the cache, got %v", programs)
