@@ -467,12 +467,15 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 		return err
 	}
 	args := []string{"build", "-tags", "loom", "-o", out, "."}
-	offline := []string{"GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local"}
+	// The user's GOFLAGS still apply (-trimpath, say); -mod=mod lets the go
+	// command fill in go.sum for a module the loomfile adds.
+	goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -mod=mod")
+	offline := []string{"GOFLAGS=" + goflags, "GOPROXY=off", "GOWORK=off", "GOTOOLCHAIN=local"}
 	err = b.goBuild(ctx, work, offline, args, names)
 	var be *BuildError
 	if errors.As(err, &be) && (strings.Contains(be.Output, "GOPROXY=off") || strings.Contains(be.Output, "module lookup disabled")) {
 		// A module Loom does not use: fetch it, as go build would.
-		err = b.goBuild(ctx, work, []string{"GOFLAGS=-mod=mod", "GOWORK=off"}, args, names)
+		err = b.goBuild(ctx, work, []string{"GOFLAGS=" + goflags, "GOWORK=off"}, args, names)
 	}
 	return err
 }
