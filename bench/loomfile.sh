@@ -22,7 +22,7 @@
 # them alike. The table gives medians, p10–p90, and the overhead of a cached run over the
 # compiled program: the median of the per-round differences cached − direct.
 #
-#   bench/loomfile.sh                   N=30 COLD=3 EDITS=3 COLD_GOCACHE=1: 2–4 minutes on 2 cores
+#   bench/loomfile.sh                   N=30 COLD=3 EDITS=3 COLD_GOCACHE=1: about 30 s on 2 cores
 #   N=100 COLD=1 COLD_GOCACHE=0 bench/loomfile.sh
 #
 # Env: N (rounds, 30), COLD (first builds, 3), EDITS (rebuilds after an edit, 3), COLD_GOCACHE

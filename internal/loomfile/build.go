@@ -338,7 +338,7 @@ func sourceHash(src fs.FS) string {
 	}
 	h := sha256.New()
 	fs.WalkDir(src, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || strings.HasSuffix(name, "_test.go") {
 			return nil
 		}
 		b, err := fs.ReadFile(src, name)
@@ -385,12 +385,18 @@ func (b *builder) build(ctx context.Context, bin string) error {
 // buildInModule builds in the loomfiles' own directory and module, with
 // the generated main added through an overlay: nothing is written there.
 func (b *builder) buildInModule(ctx context.Context, out string) error {
-	work := filepath.Join(b.cache, "gen")
-	if err := os.MkdirAll(work, 0o700); err != nil {
+	// A directory of this build's own: another loom may be building the
+	// same loomfile at the same time.
+	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
 		return err
 	}
-	gen := filepath.Join(work, b.key+".go")
-	if err := writeFileAtomic(gen, b.gen); err != nil {
+	work, err := os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	gen := filepath.Join(work, generatedName)
+	if err := os.WriteFile(gen, b.gen, 0o600); err != nil {
 		return err
 	}
 	virtual := filepath.Join(b.p.Dir, generatedName)
@@ -398,12 +404,10 @@ func (b *builder) buildInModule(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	ovl := filepath.Join(work, b.key+".json")
-	if err := writeFileAtomic(ovl, overlay); err != nil {
+	ovl := filepath.Join(work, "overlay.json")
+	if err := os.WriteFile(ovl, overlay, 0o600); err != nil {
 		return err
 	}
-	defer os.Remove(gen)
-	defer os.Remove(ovl)
 	args := []string{"build", "-tags", "loom", "-overlay", ovl, "-o", out}
 	for _, f := range b.p.Files {
 		args = append(args, filepath.Base(f))
@@ -424,9 +428,11 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 		return err
 	}
 	loomSum, _ := os.ReadFile(filepath.Join(src, "go.sum"))
-	work := filepath.Join(b.cache, "work", b.key)
-	os.RemoveAll(work)
-	if err := os.MkdirAll(work, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
+	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
@@ -466,7 +472,10 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 	if err := os.WriteFile(filepath.Join(work, "go.sum"), loomSum, 0o644); err != nil {
 		return err
 	}
-	args := []string{"build", "-tags", "loom", "-o", out, "."}
+	// -trimpath keeps the extracted source's directory out of the Go build
+	// cache's keys, so a new extraction (a new LOOM_CACHE) reuses what Go
+	// compiled before.
+	args := []string{"build", "-trimpath", "-tags", "loom", "-o", out, "."}
 	// The user's GOFLAGS still apply (-trimpath, say); -mod=mod lets the go
 	// command fill in go.sum for a module the loomfile adds.
 	goflags := strings.TrimSpace(os.Getenv("GOFLAGS") + " -mod=mod")
@@ -502,6 +511,9 @@ func (b *builder) extractSource() (string, error) {
 		dst := filepath.Join(tmp, filepath.FromSlash(name))
 		if d.IsDir() {
 			return os.MkdirAll(dst, 0o755)
+		}
+		if strings.HasSuffix(name, "_test.go") {
+			return nil // the build needs none of them
 		}
 		data, err := fs.ReadFile(b.cfg.Source, name)
 		if err != nil {
@@ -562,24 +574,6 @@ func (b *builder) rewrite(out, dir string, names map[string]string) string {
 		lines = append(lines, line)
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// writeFileAtomic writes data to name through a temporary file.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }
 
 // Prune removes compiled programs not used for the given age from the
