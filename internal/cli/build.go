@@ -19,26 +19,19 @@ import (
 // builds it (or finds it in the cache) and runs the compiled program with
 // the same arguments.
 func buildAndRun(ctx context.Context, o *options, env Env, args []string) int {
-	p, info, err := findLoomfile(o)
-	if errors.Is(err, loomfile.ErrNotFound) {
-		if len(o.args) == 0 {
-			fmt.Fprintf(env.Stderr, "loom: no command: give it after --, e.g. loom -H host -- uptime (and no loomfile here for tasks: loom init writes one)\n")
-		} else {
-			fmt.Fprintf(env.Stderr, "loom: %s: no such task: %v; to run a command, put it after --: loom -H HOST -- %s\n", o.args[0], err, strings.Join(quoteArgs(o.args), " "))
-		}
-		return ExitUsage
-	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-		return ExitUsage
-	}
 	// Name and argument mistakes are found without compiling.
-	if _, err := bindCalls(info, o.args); err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
+	bin, _, err := compiled(ctx, o, env, func(info *loomfile.Info) error {
+		_, err := bindCalls(info, o.args)
+		return err
+	})
+	switch {
+	case errors.Is(err, loomfile.ErrNotFound) && len(o.args) == 0:
+		fmt.Fprintf(env.Stderr, "loom: no command: give it after --, e.g. loom -H host -- uptime (and no loomfile here for tasks: loom init writes one)\n")
 		return ExitUsage
-	}
-	bin, err := buildLoomfile(ctx, p, info, env)
-	if err != nil {
+	case errors.Is(err, loomfile.ErrNotFound):
+		fmt.Fprintf(env.Stderr, "loom: %s: no such task: %v; to run a command, put it after --: loom -H HOST -- %s\n", o.args[0], err, strings.Join(quoteArgs(o.args), " "))
+		return ExitUsage
+	case err != nil:
 		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
 		return ExitUsage
 	}
@@ -61,6 +54,22 @@ func buildAndRun(ctx context.Context, o *options, env Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stderr, "loom: running the compiled loomfile: %v\n", err)
 	return ExitUsage
+}
+
+// compiled finds and parses the loomfile, runs check (if given) on its
+// tasks, and returns the compiled program.
+func compiled(ctx context.Context, o *options, env Env, check func(*loomfile.Info) error) (string, *loomfile.Info, error) {
+	p, info, err := findLoomfile(o)
+	if err != nil {
+		return "", nil, err
+	}
+	if check != nil {
+		if err := check(info); err != nil {
+			return "", nil, err
+		}
+	}
+	bin, err := buildLoomfile(ctx, p, info, env)
+	return bin, info, err
 }
 
 // buildLoomfile returns the compiled loomfile, building it if the cache
@@ -89,12 +98,7 @@ func compile(ctx context.Context, o *options, env Env) int {
 		fmt.Fprintf(env.Stderr, "loom: --compile takes no tasks or arguments (got %s)\n", o.args[0])
 		return ExitUsage
 	}
-	p, info, err := findLoomfile(o)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
-		return ExitUsage
-	}
-	bin, err := buildLoomfile(ctx, p, info, env)
+	bin, info, err := compiled(ctx, o, env, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "loom: %v\n", err)
 		return ExitUsage

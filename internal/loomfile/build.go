@@ -382,15 +382,19 @@ func (b *builder) build(ctx context.Context, bin string) error {
 	return os.Rename(tmp.Name(), bin)
 }
 
+// workDir makes a directory of this build's own: another loom may be
+// building the same loomfile at the same time.
+func (b *builder) workDir() (string, error) {
+	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
+}
+
 // buildInModule builds in the loomfiles' own directory and module, with
 // the generated main added through an overlay: nothing is written there.
 func (b *builder) buildInModule(ctx context.Context, out string) error {
-	// A directory of this build's own: another loom may be building the
-	// same loomfile at the same time.
-	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
+	work, err := b.workDir()
 	if err != nil {
 		return err
 	}
@@ -428,10 +432,7 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 		return err
 	}
 	loomSum, _ := os.ReadFile(filepath.Join(src, "go.sum"))
-	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
-		return err
-	}
-	work, err := os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
+	work, err := b.workDir()
 	if err != nil {
 		return err
 	}
