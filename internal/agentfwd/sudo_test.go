@@ -42,7 +42,9 @@ func TestForwardUnderSudo(t *testing.T) {
 		t.Fatal(err)
 	}
 	sess.Stdin = strings.NewReader(strings.Repeat(host.Password+"\n", 4))
-	script := `s() { sudo -S -p '' "$@"; }
+	// Everything on stdout (2>&1): stdout and stderr arrive on two
+	// streams of the channel, in no fixed order between them.
+	script := `s() { sudo -S -p '' "$@" 2>&1; }
 s -k ssh-add -l; echo plain=$?
 s --preserve-env=SSH_AUTH_SOCK ssh-add -l; echo root=$?
 s --preserve-env=SSH_AUTH_SOCK -u nobody ssh-add -l; echo nobody-before=$?
