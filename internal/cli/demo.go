@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,31 @@ func Demo(ctx context.Context, args []string, env Env) int {
 		{"A host that is not in known_hosts is refused (exit status 3), never trusted silently:",
 			[]string{"-H", "stranger", "--", "true"}, ExitUnreachable},
 	}
+	proj := filepath.Join(dir, "project")
+	if err := writeDemoLoomfile(proj); err != nil {
+		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
+		return ExitUsage
+	}
+	if os.Getenv("LOOM_CACHE") == "" {
+		os.Setenv("LOOM_CACHE", filepath.Join(dir, "cache")) // nothing outside the temp dir
+	}
+	tasks := []struct {
+		about string
+		args  []string
+		want  int
+	}{
+		{"Tasks are Go functions in a loomfile.go; loom -l lists them from the source:",
+			[]string{"-f", proj, "-l"}, ExitOK},
+		{"A host task runs on each host (the first run compiles the loomfile, a few seconds):",
+			[]string{"-f", proj, "-H", "web1,web2", "deploy", "v1.4"}, ExitOK},
+		{"A local task runs here once and rolls a release out one host at a time:",
+			[]string{"-f", proj, "rollout", "v1.5"}, ExitOK},
+	}
+	if _, err := exec.LookPath("go"); err == nil {
+		steps = append(steps, tasks...)
+	} else {
+		defer say("(Tasks in a loomfile.go are compiled with Go; with go in PATH the demo shows them too.)")
+	}
 	for i, s := range steps {
 		say("")
 		say(fmt.Sprintf("%d. %s", i+1, s.about))
@@ -70,7 +96,54 @@ func Demo(ctx context.Context, args []string, env Env) int {
 	}
 	say("")
 	say("Next: loom -H you@your-server -- uptime   (reads ~/.ssh/config and known_hosts like ssh)")
+	say("      loom init                            (a starter loomfile.go in your project)")
 	return ExitOK
+}
+
+// demoLoomfile is the loomfile the demo runs.
+const demoLoomfile = `//go:build loom
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/loomssh/loom"
+)
+
+// Deploy puts release VERSION in place and points current at it.
+func Deploy(c *loom.Conn, version string) error {
+	c.Run("mkdir", "-p", "releases/"+version)
+	c.Run("ln", "-sfn", "releases/"+version, "current")
+	c.Shell("echo \"now running $(basename \"$(readlink current)\")\"")
+	return c.Err()
+}
+
+// Rollout deploys VERSION to every host, one at a time, stopping at the
+// first failure, and reports what each host runs.
+func Rollout(ctx context.Context, version string) error {
+	g, err := loom.NewGroup(ctx, loom.OnHosts("web1", "web2", "db1"), loom.Serial(), loom.MaxFailures(loom.Count(0)))
+	if err != nil {
+		return err
+	}
+	took, rs := loom.Map(ctx, g, func(c *loom.Conn) (time.Duration, error) {
+		start := time.Now()
+		err := Deploy(c, version)
+		return time.Since(start), err
+	})
+	fmt.Printf("rolled %s out to %d hosts, one at a time (db1 took %v)\n", version, len(took), took["db1"].Round(time.Millisecond))
+	return rs.Err()
+}
+`
+
+// writeDemoLoomfile writes the demo's loomfile into dir.
+func writeDemoLoomfile(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(demoLoomfile), 0o644)
 }
 
 // demoHosts starts the servers and writes ssh_config, known_hosts and key.
