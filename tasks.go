@@ -36,6 +36,8 @@ type Settings struct {
 	FailFast bool
 	// Once runs a host task on one host only: the first of those selected.
 	Once bool
+	// ForwardAgent forwards your agent to the hosts, as -A does.
+	ForwardAgent bool
 	// Defaults are the defaults of a task's arguments, by name, as text.
 	Defaults map[string]string
 	// Func is the task function when the group runs one (Execute), else nil.
@@ -74,6 +76,12 @@ func FailFast() Option { return func(s *Settings) { s.FailFast = true } }
 // Once runs a host task on one host only, the first selected (Fabric's
 // @runs_once): a database migration, say, on one of the web hosts.
 func Once() Option { return func(s *Settings) { s.Once = true } }
+
+// ForwardAgent forwards your ssh-agent to the task's hosts, as -A does:
+// through Loom's filtering agent, which only lists keys and signs, so that
+// a remote git pull can use your keys. --agent-key and --agent-hosts still
+// apply.
+func ForwardAgent() Option { return func(s *Settings) { s.ForwardAgent = true } }
 
 // ArgDefault gives a task's argument a default: the argument becomes
 // optional (given by name, --wait=10s) and value is used, as if typed on
@@ -235,6 +243,9 @@ func newGroup(ctx context.Context, s Settings) (*Group, error) {
 	hosts := Hosts(s.Hosts...)
 	if s.Once {
 		hosts = hosts[:1]
+	}
+	for i := range hosts {
+		hosts[i].ForwardAgent = s.ForwardAgent
 	}
 	return &Group{Hosts: hosts, Parallel: s.Parallel, Batch: s.Batch, MaxFail: s.MaxFail, FailFast: s.FailFast}, nil
 }

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh/agent"
 )
 
 // The loomfile of these tests: host tasks with typed, optional and
@@ -30,6 +33,13 @@ func init() {
 	loom.Task(Greet, loom.OnHosts("h1", "h2"), loom.ArgDefault("greeting", "hello"))
 	loom.Task(DB.Migrate, loom.OnHosts("h1", "h2", "h3"), loom.Once())
 	loom.Task(Restart, loom.OnHosts("h[1-4]"), loom.Batches(loom.Count(2)))
+	loom.Task(Agent, loom.OnHosts("h1"), loom.ForwardAgent())
+}
+
+// Agent shows whether the host got an agent.
+func Agent(c *loom.Conn) error {
+	c.Shell("echo agent=${SSH_AUTH_SOCK:+yes}")
+	return c.Err()
 }
 
 // Greet appends GREETING, NAME to a file on each host, TIMES times.
@@ -129,6 +139,31 @@ func needGo(t *testing.T) {
 	}
 }
 
+// fakeAgent serves an empty keyring on a Unix socket and returns its path.
+func fakeAgent(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	kr := agent.NewKeyring()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				agent.ServeAgent(kr, c)
+			}()
+		}
+	}()
+	return sock
+}
+
 func readFile(t *testing.T, name string) string {
 	t.Helper()
 	b, _ := os.ReadFile(name)
@@ -165,6 +200,17 @@ func TestLoomfileTasksRun(t *testing.T) {
 	if !strings.Contains(out, "addr 10.0.0.1") {
 		t.Fatalf("greet output: %q", out)
 	}
+	// A task's ForwardAgent forwards the agent to its hosts; other tasks'
+	// hosts get none.
+	t.Setenv("SSH_AUTH_SOCK", fakeAgent(t))
+	if code, out, errs := run("-F", cfg, "-f", dir, "agent"); code != 0 || !strings.Contains(out, "agent=yes") || hosts[0].AgentForwardRequests() != 1 {
+		t.Fatalf("agent: %d %q %q, %d requests", code, out, errs, hosts[0].AgentForwardRequests())
+	}
+	if code, out, errs := run("-F", cfg, "-f", dir, "-H", "h1", "greet", "x"); code != 0 || hosts[0].AgentForwardRequests() != 1 {
+		t.Fatalf("greet asked for the agent: %d %q %q, %d requests", code, out, errs, hosts[0].AgentForwardRequests())
+	}
+	os.Remove(filepath.Join(hosts[0].Dir(), "greeted"))
+
 	// The default task, and aliases.
 	if code, out, errs := run("-f", dir); code != 0 || out != "hi from the default task\n" {
 		t.Fatalf("default task: %d %q %q", code, out, errs)

@@ -188,6 +188,11 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings) ([]l
 	if s.Once {
 		hosts = hosts[:1]
 	}
+	if s.ForwardAgent {
+		for i := range hosts {
+			hosts[i].ForwardAgent = true
+		}
+	}
 	return hosts, nil
 }
 

@@ -42,6 +42,9 @@ type Settings struct {
 	// Once reports loom.Once(): the host task runs on one host only, the
 	// first of those selected.
 	Once bool
+	// ForwardAgent reports loom.ForwardAgent(): the hosts get your agent,
+	// as with -A.
+	ForwardAgent bool
 	// InCode reports settings the parser could not read (see above): the
 	// other fields are what the source says literally, and the compiled
 	// program may set more, or other values.
@@ -136,6 +139,7 @@ const (
 var hostOnly = map[string]bool{
 	"OnHosts": true, "OnRoles": true, "Parallel": true, "Serial": true,
 	"Batches": true, "MaxFailures": true, "FailFast": true, "Once": true,
+	"ForwardAgent": true,
 }
 
 // settings reads one loom.Task call into the settings of the task it
@@ -253,11 +257,14 @@ func (fs *fileScope) option(t *Task, s *Settings, e ast.Expr) error {
 			s.InCode = true
 		}
 		*field = l
-	case "FailFast", "Once":
-		if name == "FailFast" {
+	case "FailFast", "Once", "ForwardAgent":
+		switch name {
+		case "FailFast":
 			s.FailFast = true
-		} else {
+		case "Once":
 			s.Once = true
+		default:
+			s.ForwardAgent = true
 		}
 		if len(args) > 0 {
 			s.InCode = true
@@ -426,6 +433,9 @@ func (t *Task) settingsLine() string {
 	}
 	if s.Once {
 		parts = append(parts, "once (one host)")
+	}
+	if s.ForwardAgent {
+		parts = append(parts, "your agent forwarded")
 	}
 	switch {
 	case len(parts) > 0 && s.InCode:
