@@ -51,11 +51,19 @@ type DB struct {
 }
 
 // snapshot is what the known_hosts files held when they were read.
+//
+// Lines whose host patterns are all plain names are indexed by name, so a
+// look-up costs the same with ten lines or ten thousand. The other lines
+// (wildcards, negations, hashed names) are matched by x/crypto's
+// knownhosts, through skeema's wrapper, which lets "*" patterns match any
+// port as OpenSSH does.
 type snapshot struct {
-	hkdb    *knownhosts.HostKeyDB
-	lookup  ssh.HostKeyCallback
-	ca      map[lineRef]bool    // @cert-authority lines
-	revoked map[string]Location // @revoked keys, by public key blob
+	byName  map[string][]xknownhosts.KnownKey // plain lines, by normalized name
+	others  ssh.HostKeyCallback               // the other lines; nil if none
+	moved   map[lineRef]lineRef               // others' lines → where they are written
+	order   map[string]int                    // file → its place among the files
+	ca      map[lineRef]bool                  // @cert-authority lines
+	revoked map[string]Location               // @revoked keys, by public key blob
 }
 
 type lineRef struct {
@@ -106,11 +114,19 @@ func Open(userFiles, globalFiles []string) (*DB, error) {
 
 // load reads files and records the state of target.
 func load(files []string, target string) (*snapshot, targetState, error) {
-	s := &snapshot{ca: make(map[lineRef]bool), revoked: make(map[string]Location)}
+	s := &snapshot{
+		byName:  make(map[string][]xknownhosts.KnownKey),
+		moved:   make(map[lineRef]lineRef),
+		order:   make(map[string]int),
+		ca:      make(map[lineRef]bool),
+		revoked: make(map[string]Location),
+	}
 	var ts targetState
 	var before os.FileInfo
-	var existing []string
-	for _, f := range files {
+	var others bytes.Buffer // the lines that are not plain names
+	var otherLines []lineRef
+	for i, f := range files {
+		s.order[f] = i
 		if f == target {
 			before, _ = os.Stat(f)
 		}
@@ -137,23 +153,61 @@ func load(files []string, target string) (*snapshot, targetState, error) {
 				if _, dup := s.revoked[blob]; !dup {
 					s.revoked[blob] = location(f, e.line, e.key)
 				}
+				continue // never a host's key
 			}
-		}
-		if len(entries) > 0 {
-			existing = append(existing, f)
+			if names, ok := literalNames(e.pattern); ok {
+				k := xknownhosts.KnownKey{Key: e.key, Filename: f, Line: e.line}
+				for _, n := range names {
+					// A line naming a host twice is found once, as x/crypto finds it.
+					if l := s.byName[n]; len(l) == 0 || l[len(l)-1].Filename != f || l[len(l)-1].Line != e.line {
+						s.byName[n] = append(l, k)
+					}
+				}
+				continue
+			}
+			others.Write(e.raw)
+			others.WriteByte('\n')
+			otherLines = append(otherLines, lineRef{f, e.line})
 		}
 	}
-	hkdb, err := knownhosts.NewDB(existing...)
-	if err != nil {
-		return nil, ts, fmt.Errorf("hostkey: %w", err)
+	if len(otherLines) > 0 {
+		if err := s.loadOthers(others.Bytes(), otherLines); err != nil {
+			return nil, ts, err
+		}
 	}
-	s.hkdb, s.lookup = hkdb, hkdb.HostKeyCallback()
 	if target != "" {
 		after, _ := os.Stat(target)
 		ts.fi = after
 		ts.stale = !sameState(before, after)
 	}
 	return s, ts, nil
+}
+
+// loadOthers hands the lines that are not plain names to x/crypto's
+// knownhosts, which reads files: through a private temporary file, read
+// at once and removed. lines are where each line really is.
+func (s *snapshot) loadOthers(data []byte, lines []lineRef) error {
+	f, err := os.CreateTemp("", "loom-known-hosts-")
+	if err != nil {
+		return fmt.Errorf("hostkey: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("hostkey: %w", err)
+	}
+	hkdb, err := knownhosts.NewDB(f.Name())
+	if err != nil {
+		return fmt.Errorf("hostkey: %w", err)
+	}
+	for i, l := range lines {
+		s.moved[lineRef{f.Name(), i + 1}] = l
+	}
+	s.others = hkdb.HostKeyCallback()
+	return nil
 }
 
 // sameState reports whether two stats of a file show the same content, as
@@ -340,20 +394,35 @@ func (s *snapshot) verifyPlain(want []xknownhosts.KnownKey, key ssh.PublicKey, e
 }
 
 // entries returns the known_hosts lines, plain and @cert-authority, that
-// match hp ("host:port"), using x/crypto's matching through skeema's
-// wrapper (which lets "*" patterns match any port).
+// match hp ("host:port"), in the files' order: the lines indexed by name,
+// and those x/crypto's matching finds among the others.
 func (s *snapshot) entries(hp string) ([]xknownhosts.KnownKey, error) {
 	_, port, err := net.SplitHostPort(hp)
 	if err != nil {
 		return nil, fmt.Errorf("hostkey: %w", err)
 	}
-	n, _ := strconv.Atoi(port)
-	err = s.lookup(hp, &net.TCPAddr{IP: net.IPv4zero, Port: n}, probeKey{})
-	var ke *xknownhosts.KeyError
-	if errors.As(err, &ke) {
-		return ke.Want, nil
+	found := slices.Clone(s.byName[xknownhosts.Normalize(hp)])
+	if s.others != nil {
+		n, _ := strconv.Atoi(port)
+		err = s.others(hp, &net.TCPAddr{IP: net.IPv4zero, Port: n}, probeKey{})
+		var ke *xknownhosts.KeyError
+		if !errors.As(err, &ke) {
+			return nil, fmt.Errorf("hostkey: looking up %s: %w", hp, err)
+		}
+		for _, k := range ke.Want {
+			if at, ok := s.moved[lineRef{k.Filename, k.Line}]; ok {
+				k.Filename, k.Line = at.file, at.line
+			}
+			found = append(found, k)
+		}
 	}
-	return nil, fmt.Errorf("hostkey: looking up %s: %w", hp, err)
+	slices.SortStableFunc(found, func(a, b xknownhosts.KnownKey) int {
+		if c := s.order[a.Filename] - s.order[b.Filename]; c != 0 {
+			return c
+		}
+		return a.Line - b.Line
+	})
+	return found, nil
 }
 
 // probeKey matches no known_hosts line, so a lookup with it returns every
@@ -387,7 +456,7 @@ func (db *DB) algorithms(hp, host string, p Policy) []string {
 	add := func(a string) {
 		switch {
 		case a == "":
-			// skeema maps a CA key type it does not know to "".
+			// a CA key type with no certificate algorithm
 		case isCertAlgo(a):
 			if !slices.Contains(certs, a) {
 				certs = append(certs, a)
@@ -398,8 +467,14 @@ func (db *DB) algorithms(hp, host string, p Policy) []string {
 			}
 		}
 	}
-	for _, a := range s.hkdb.HostKeyAlgorithms(hp) {
-		add(a)
+	known, _ := s.entries(hp) // an error here is reported by the check itself
+	for _, k := range known {
+		for _, a := range algosForKey(k.Key.Type()) {
+			if s.ca[lineRef{k.Filename, k.Line}] {
+				a = certAlgo(a)
+			}
+			add(a)
+		}
 	}
 	for _, k := range extra {
 		for _, a := range algosForKey(k.key.Type()) {
@@ -437,6 +512,34 @@ func (db *DB) algorithms(hp, host string, p Policy) []string {
 		}
 	}
 	return out
+}
+
+// certAlgo returns the certificate algorithm of host keys signed by a CA
+// key of algorithm a (a guess: a CA may sign keys of another type), or "".
+func certAlgo(a string) string {
+	switch a {
+	case ssh.KeyAlgoRSA:
+		return ssh.CertAlgoRSAv01
+	case ssh.KeyAlgoRSASHA256:
+		return ssh.CertAlgoRSASHA256v01
+	case ssh.KeyAlgoRSASHA512:
+		return ssh.CertAlgoRSASHA512v01
+	case ssh.KeyAlgoDSA:
+		return ssh.CertAlgoDSAv01
+	case ssh.KeyAlgoECDSA256:
+		return ssh.CertAlgoECDSA256v01
+	case ssh.KeyAlgoSKECDSA256:
+		return ssh.CertAlgoSKECDSA256v01
+	case ssh.KeyAlgoECDSA384:
+		return ssh.CertAlgoECDSA384v01
+	case ssh.KeyAlgoECDSA521:
+		return ssh.CertAlgoECDSA521v01
+	case ssh.KeyAlgoED25519:
+		return ssh.CertAlgoED25519v01
+	case ssh.KeyAlgoSKED25519:
+		return ssh.CertAlgoSKED25519v01
+	}
+	return ""
 }
 
 // algosForKey returns the algorithms for a key of type t, as skeema does.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Host matching is left to golang.org/x/crypto/ssh/knownhosts. This file
@@ -34,6 +35,7 @@ type entry struct {
 	marker  string // "", markerCA or markerRevoked
 	pattern string // host patterns, comma-separated, or a |1|salt|hash
 	key     ssh.PublicKey
+	raw     []byte // the line as written
 }
 
 // scan parses known_hosts data read from file. It returns the entries, the
@@ -54,6 +56,7 @@ func scan(file string, data []byte) (entries []entry, lines int, err error) {
 			return nil, lines, fmt.Errorf("hostkey: %s:%d: %w", file, lines, err)
 		}
 		e.line = lines
+		e.raw = bytes.Clone(sc.Bytes())
 		entries = append(entries, e)
 	}
 	if err := sc.Err(); err != nil {
@@ -143,6 +146,37 @@ func checkPattern(p string) error {
 		}
 	}
 	return nil
+}
+
+// literalNames returns the names a host pattern field is looked up by,
+// as xknownhosts.Normalize writes them ("web1", "[web1]:2222"), when every
+// pattern in it is a plain name, name:port or [name]:port: no wildcard,
+// negation or hash. Such a line can be found by name instead of by trying
+// its patterns, with the same result: x/crypto compares the host and port
+// of a pattern without wildcards byte for byte.
+func literalNames(field string) ([]string, bool) {
+	if field == "" || field[0] == '|' {
+		return nil, false
+	}
+	var names []string
+	for _, p := range strings.Split(field, ",") {
+		if p == "" {
+			continue // x/crypto skips empty patterns
+		}
+		if strings.ContainsAny(p, "*?!") {
+			return nil, false
+		}
+		// As x/crypto's newHostnameMatcher reads a pattern.
+		host, port, err := net.SplitHostPort(p)
+		if err != nil {
+			if p[0] == '[' {
+				return nil, false
+			}
+			host, port = p, "22"
+		}
+		names = append(names, xknownhosts.Normalize(net.JoinHostPort(host, port)))
+	}
+	return names, len(names) > 0
 }
 
 // knownFormat reports whether x/crypto/ssh can parse keys of type t, so a
