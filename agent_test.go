@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -154,8 +155,11 @@ func TestSSHDAgentForwarding(t *testing.T) {
 // connection however many commands run.
 func TestAgentNotForwardedToJumpHost(t *testing.T) {
 	signer, _ := ssh.NewSignerFromKey(mustEd25519(t))
-	jump := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowTCPForwarding: true})
-	target := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}})
+	// Both servers try to open an agent channel to the client, as a
+	// hostile jump host would: only the target, which the agent is
+	// forwarded to, may get one.
+	jump := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowTCPForwarding: true, ProbeAgent: true})
+	target := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, ProbeAgent: true})
 	dir := t.TempDir()
 	kh := filepath.Join(dir, "known_hosts")
 	os.WriteFile(kh, []byte(jump.KnownHostsLine("")+"\n"+target.KnownHostsLine("")+"\n"), 0o600)
@@ -177,6 +181,25 @@ func TestAgentNotForwardedToJumpHost(t *testing.T) {
 	}
 	if n := jump.AgentForwardRequests(); n != 0 {
 		t.Fatalf("the jump host got %d agent requests", n)
+	}
+	// The probes went out when the first channels opened; wait for their
+	// answers with the connections still up (a closed connection would
+	// refuse the probe for the wrong reason).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p, _ := jump.AgentProbes()
+		q, _ := target.AgentProbes()
+		if p == 1 && q == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent probes answered: jump %d, target %d; want 1 each", p, q)
+		}
+	}
+	if _, accepted := jump.AgentProbes(); accepted != 0 {
+		t.Fatal("the jump host could open an agent channel: the agent is forwarded to it")
+	}
+	if _, accepted := target.AgentProbes(); accepted != 1 {
+		t.Fatalf("the target's agent channel was refused (%d accepted): the probe shows nothing", accepted)
 	}
 }
 

@@ -149,7 +149,13 @@ func (s *Server) serveConn(c net.Conn) {
 	s.wg.Add(1)
 	go cn.globalRequests(reqs)
 
+	probed := false
 	for nc := range chans {
+		if s.opts.ProbeAgent && !probed {
+			probed = true
+			s.wg.Add(1)
+			go cn.probeAgent()
+		}
 		if nc.ChannelType() == "direct-tcpip" && s.opts.AllowTCPForwarding {
 			s.wg.Add(1)
 			go cn.directTCPIP(nc)
@@ -167,6 +173,22 @@ func (s *Server) serveConn(c net.Conn) {
 		s.wg.Add(1)
 		go cn.serveSession(nc)
 	}
+}
+
+// probeAgent opens an agent channel to the client, as a server trying to
+// reach an agent it was not given would, and counts the answer.
+func (cn *conn) probeAgent() {
+	defer cn.s.wg.Done()
+	defer cn.s.probes.Add(1) // after accepted: a reader seeing the probe done sees its answer
+	ch, reqs, err := cn.sconn.OpenChannel("auth-agent@openssh.com", nil)
+	if err != nil {
+		cn.s.logf("loomtest: %s: agent probe refused: %v", cn.raw.RemoteAddr(), err)
+		return
+	}
+	cn.s.probesAccepted.Add(1)
+	cn.s.logf("loomtest: %s: agent probe ACCEPTED", cn.raw.RemoteAddr())
+	go ssh.DiscardRequests(reqs)
+	ch.Close()
 }
 
 // globalRequests answers keepalives, refuses everything else, or, under

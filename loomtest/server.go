@@ -74,6 +74,14 @@ type Options struct {
 	// line: file operations then fail.
 	NoSFTP bool
 
+	// ProbeAgent makes the server try to reach the client's agent as a
+	// hostile server would: when the client opens its first channel on a
+	// connection, the server opens an auth-agent@openssh.com channel to it,
+	// whether or not forwarding was asked for, and counts whether the
+	// client accepted (see [Server.AgentProbes]). A client that forwards
+	// its agent only where it means to refuses it everywhere else.
+	ProbeAgent bool
+
 	// MaxSessions caps the session channels open at once on one
 	// connection, as sshd's MaxSessions does: opening one more is refused
 	// with "administratively prohibited". Zero (or less) means 10,
@@ -216,6 +224,8 @@ type Server struct {
 	logf     func(string, ...any)
 	accepted atomic.Int64
 	agentReq atomic.Int64
+	// probes and probesAccepted count ProbeAgent's attempts.
+	probes, probesAccepted atomic.Int64
 
 	wg   sync.WaitGroup // every goroutine the server starts
 	done chan struct{}  // closed by Close
@@ -368,6 +378,13 @@ func (s *Server) Connections() int { return int(s.accepted.Load()) }
 // AgentForwardRequests returns the number of auth-agent-req@openssh.com
 // requests received so far, granted or not.
 func (s *Server) AgentForwardRequests() int { return int(s.agentReq.Load()) }
+
+// AgentProbes returns how many probes of ProbeAgent have had their answer, and on how
+// many of them the client accepted the agent channel: a client forwarding
+// its agent to this server accepts it, any other should refuse it.
+func (s *Server) AgentProbes() (probed, accepted int) {
+	return int(s.probes.Load()), int(s.probesAccepted.Load())
+}
 
 // Close stops the server: it closes the listener and every connection, kills
 // every running command's process group, waits for all the server's
