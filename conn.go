@@ -252,6 +252,12 @@ func (c *Conn) Stream(stdout, stderr io.Writer) *Conn {
 	return c.with(func(s *scope) { s.stdout, s.stderr = stdout, stderr })
 }
 
+// Quiet returns a Conn whose commands' output is kept in their Results
+// and not shown live: for look-ups a task reads rather than shows, such as
+// `c.Quiet().Run("readlink", "current").Stdout` in a Group whose hosts'
+// output is printed. It is Stream(nil, nil).
+func (c *Conn) Quiet() *Conn { return c.Stream(nil, nil) }
+
 // Respond returns a Conn that answers prompts: each time the regular
 // expression pattern matches the command's output, answer is written to its
 // stdin (add "\n" to send Enter). Stdin stays open while a responder is set.

@@ -21,7 +21,7 @@
 //
 // Run quotes each argument for the remote shell; Shell takes shell text.
 // Scope methods (Cd, Env, Prefix, As, Timeout, Warn, OkExit, Pty, Stdin,
-// Stream, Respond) return a derived Conn and apply to Run, Shell, Sudo and
+// Stream, Quiet, Respond) return a derived Conn and apply to Run, Shell, Sudo and
 // SudoShell alike.
 //
 // Host keys are checked against known_hosts by default; see HostKeyCheck.

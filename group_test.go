@@ -1,13 +1,16 @@
 package loom_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,3 +206,31 @@ func TestGroupCancelled(t *testing.T) {
 		t.Fatalf("interrupted %d not started %d", len(rs.Interrupted()), len(rs.NotStarted()))
 	}
 }
+
+// Quiet keeps a command's output out of the group's live output, and in
+// its Result.
+func TestQuietKeepsOutputOutOfTheLiveView(t *testing.T) {
+	hosts, d := fleet(t, 1, nil)
+	var live bytes.Buffer
+	var mu sync.Mutex
+	g := &loom.Group{Dialer: d, Hosts: hosts, Output: func(loom.Host) (io.Writer, io.Writer) {
+		w := writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return live.Write(b) })
+		return w, w
+	}}
+	var looked string
+	rs := g.Each(context.Background(), func(c *loom.Conn) error {
+		looked = c.Quiet().Run("echo", "looked up").Stdout
+		c.Run("echo", "shown")
+		return c.Err()
+	})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if looked != "looked up\n" || live.String() != "shown\n" {
+		t.Fatalf("quiet result %q, live output %q", looked, live.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

@@ -128,12 +128,9 @@ func Deploy(ctx context.Context, version, dir, batch string) error {
 	return fmt.Errorf("deploying %s failed: %v; rolled %d hosts back", version, rs.Err(), len(rb.OK()))
 }
 
-// quiet is c with its commands' output kept in their Results, not shown.
-func quiet(c *loom.Conn) *loom.Conn { return c.Stream(nil, nil) }
-
 // currentRelease is the release DIR/current points at, or "".
 func currentRelease(c *loom.Conn, dir string) string {
-	r := quiet(c).Warn().Run("readlink", path.Join(dir, "current"))
+	r := c.Quiet().Warn().Run("readlink", path.Join(dir, "current"))
 	if link := strings.TrimSpace(r.Stdout); link != "" {
 		return path.Base(link)
 	}
@@ -160,7 +157,7 @@ func Status(c *loom.Conn, dir string) error {
 // (in version order), restarts it and checks its health.
 func Rollback(c *loom.Conn, dir string) error {
 	current := currentRelease(c, dir)
-	list := quiet(c).Run("ls", "-1", path.Join(dir, "releases"))
+	list := c.Quiet().Run("ls", "-1", path.Join(dir, "releases"))
 	if err := c.Err(); err != nil {
 		return err
 	}
@@ -180,7 +177,7 @@ func Rollback(c *loom.Conn, dir string) error {
 // never the current one.
 func Cleanup(c *loom.Conn, dir string, keep int) error {
 	current := currentRelease(c, dir)
-	list := quiet(c).Run("ls", "-1", path.Join(dir, "releases"))
+	list := c.Quiet().Run("ls", "-1", path.Join(dir, "releases"))
 	releases := strings.Fields(list.Stdout)
 	slices.SortFunc(releases, compareVersions)
 	for len(releases) > keep {
