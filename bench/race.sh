@@ -25,7 +25,8 @@
 # client and every process it waited for, e.g. its ssh children, largest single RSS), while
 # bench/treemem samples the PSS of the client's whole process tree. sshd's work is not in
 # these: it is reported apart as "sshd CPU", the CPU of the lab's sshd and everything it
-# reaped during the run (per-connection sshd processes, the commands they ran). "answered"
+# started during the run (per-connection sshd processes, the commands they ran), from its
+# cgroup. "answered"
 # counts hosts whose success the tool reported (a line of output, [SUCCESS], CHANGED...).
 # A tool that is not installed is reported as such and the race goes on.
 #
@@ -145,10 +146,20 @@ answered() {
   esac
 }
 
-# server_cpu: CPU ticks of the lab's sshd and every process it has reaped (the per-connection
-# sshd processes and the commands they ran): the server's share of a run
+# server_cpu: CPU ticks of the lab's sshd and every process it started (the per-connection
+# sshd processes and the commands they ran): the server's share of a run. From sshd's cgroup
+# (bench/lab.sh puts it in one) when there is one; else the master's own and reaped children's
+# CPU, which misses per-connection processes nobody waited for (common with OpenSSH clients).
 CLK=$(getconf CLK_TCK)
 server_cpu() {
+  if [ -f "$LAB/sshd.cpu" ]; then
+    local f; f=$(cat "$LAB/sshd.cpu")
+    case "$f" in
+    *cpu.stat) awk -v c="$CLK" '$1 == "usage_usec" {printf "%d\n", $2 * c / 1000000}' "$f" ;;
+    *) awk -v c="$CLK" '{printf "%d\n", $1 * c / 1000000000}' "$f" ;;
+    esac
+    return
+  fi
   local pid; pid=$(cat "$LAB/sshd.pid" 2>/dev/null) || { echo 0; return; }
   # fields after "(comm)": utime 12, stime 13, cutime 14, cstime 15 (counting state as 1)
   sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}' || echo 0

@@ -170,9 +170,10 @@ func readFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-func cachedPrograms(t *testing.T) []string {
+// cachedPrograms lists the compiled programs in the cache dir.
+func cachedPrograms(t *testing.T, cache string) []string {
 	t.Helper()
-	entries, _ := os.ReadDir(filepath.Join(loomfileCache, "bin"))
+	entries, _ := os.ReadDir(filepath.Join(cache, "bin"))
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
@@ -187,6 +188,8 @@ func TestLoomfileTasksRun(t *testing.T) {
 	lf := filepath.Join(dir, "loomfile.go")
 	os.WriteFile(lf, []byte(testLoomfile), 0o644)
 	t.Setenv("LOOMFILE_TEST_DIR", dir)
+	cache := t.TempDir() // its own: the test counts the programs built
+	t.Setenv("LOOM_CACHE", cache)
 	at := func(i int, name string) string { return readFile(t, filepath.Join(hosts[i].Dir(), name)) }
 
 	// Typed arguments, a default, settings' hosts; positional and named.
@@ -219,7 +222,7 @@ func TestLoomfileTasksRun(t *testing.T) {
 		t.Fatalf("aliases: %d %q %q", code, out, errs)
 	}
 	os.Remove(filepath.Join(hosts[3].Dir(), "migrations"))
-	programs := cachedPrograms(t)
+	programs := cachedPrograms(t, cache)
 	if len(programs) != 1 {
 		t.Fatalf("want one compiled program in the cache, got %v", programs)
 	}
@@ -233,7 +236,7 @@ func TestLoomfileTasksRun(t *testing.T) {
 	if at(2, "greeted") != "hi, bob\n" || at(2, "migrations") != "migrated 7\n" {
 		t.Fatalf("-H h3: greeted %q migrations %q", at(2, "greeted"), at(2, "migrations"))
 	}
-	if got := cachedPrograms(t); len(got) != 1 || got[0] != programs[0] {
+	if got := cachedPrograms(t, cache); len(got) != 1 || got[0] != programs[0] {
 		t.Fatalf("the second run rebuilt: %v, then %v", programs, got)
 	}
 
@@ -310,7 +313,7 @@ func TestLoomfileTasksRun(t *testing.T) {
 	if code, _, errs := run("-F", cfg, "-f", dir, "-H", "h4", "db:migrate", "1"); code != 0 || at(3, "migrations") != "Migrated 1\n" {
 		t.Fatalf("after a change: %d %q %q", code, errs, at(3, "migrations"))
 	}
-	if got := cachedPrograms(t); len(got) != 2 {
+	if got := cachedPrograms(t, cache); len(got) != 2 {
 		t.Fatalf("a change should build a second program: %v", got)
 	}
 }
