@@ -251,9 +251,8 @@ func newGroup(ctx context.Context, s Settings) (*Group, error) {
 }
 
 var (
-	connType    = reflect.TypeFor[*Conn]()
-	contextType = reflect.TypeFor[context.Context]()
-	errorType   = reflect.TypeFor[error]()
+	connType  = reflect.TypeFor[*Conn]()
+	errorType = reflect.TypeFor[error]()
 )
 
 // Execute runs the host task fn with args on its own hosts, as the loom

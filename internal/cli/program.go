@@ -59,12 +59,9 @@ func newProgram(infoJSON string, funcs []TaskFunc) (*program, error) {
 }
 
 var (
-	connType     = reflect.TypeFor[*loom.Conn]()
-	contextType  = reflect.TypeFor[context.Context]()
-	errorType    = reflect.TypeFor[error]()
-	unmarshaler  = reflect.TypeFor[encoding.TextUnmarshaler]()
-	stringType   = reflect.TypeFor[string]()
-	durationType = reflect.TypeFor[interface{ Seconds() float64 }]()
+	connType    = reflect.TypeFor[*loom.Conn]()
+	contextType = reflect.TypeFor[context.Context]()
+	unmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // argOffset is the number of parameters before t's arguments.
