@@ -412,3 +412,67 @@ func TestDocumentedLoomfilesBuild(t *testing.T) {
 		}
 	}
 }
+
+// A loomfiles/ directory with a go.mod of its own builds in that module,
+// with its own requirements, and leaves the application's go.mod alone.
+func TestLoomfilesModuleOfItsOwn(t *testing.T) {
+	needGo(t)
+	root, err := filepath.Abs("../..") // this module: the Loom the loomfiles require
+	if err != nil {
+		t.Fatal(err)
+	}
+	loomMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loomSum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
+	app := t.TempDir()
+	appMod := "module example.com/app\n\ngo 1.26\n"
+	os.WriteFile(filepath.Join(app, "go.mod"), []byte(appMod), 0o644)
+	dir := filepath.Join(app, "loomfiles")
+	os.MkdirAll(dir, 0o755)
+	// The loomfiles' go.mod: Loom from this checkout, and Loom's own
+	// requirements (a go 1.17+ module lists what its packages need).
+	mod := "module example.com/app/loomfiles\n\ngo 1.26\n\nrequire github.com/loomssh/loom v0.0.0-00010101000000-000000000000\n\n"
+	for _, line := range strings.Split(string(loomMod), "\n") {
+		if strings.HasPrefix(line, "\t") {
+			mod += "require " + strings.TrimSpace(strings.TrimSuffix(line, "// indirect")) + "\n"
+		}
+	}
+	mod += "\nreplace github.com/loomssh/loom => " + root + "\n"
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.sum"), loomSum, 0o644)
+	os.WriteFile(filepath.Join(dir, "tasks.go"), []byte(`package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/loomssh/loom"
+)
+
+// Hello says which module built it.
+func Hello(ctx context.Context) error {
+	_ = loom.Count(1)
+	fmt.Println("hello from loomfiles/")
+	return nil
+}
+`), 0o644)
+	wd, _ := os.Getwd()
+	if err := os.Chdir(app); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	t.Setenv("GOFLAGS", "-mod=mod")
+	t.Setenv("GOPROXY", "off")
+	code, out, errs := run("hello")
+	if code != 0 || out != "hello from loomfiles/\n" {
+		t.Fatalf("hello: %d %q %q", code, out, errs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(app, "go.mod")); string(b) != appMod {
+		t.Fatalf("the application's go.mod changed:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "loom_generated_main.go")); err == nil {
+		t.Fatal("the generated main was written into the loomfiles directory")
+	}
+}
