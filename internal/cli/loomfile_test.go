@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -475,4 +479,68 @@ func Hello(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(dir, "loom_generated_main.go")); err == nil {
 		t.Fatal("the generated main was written into the loomfiles directory")
 	}
+}
+
+// An interrupt reaches a running task as its context's cancellation; the
+// task cleans up and loom exits 130.
+func TestLoomfileTaskInterrupted(t *testing.T) {
+	needGo(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(`//go:build loom
+
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// Wait waits until interrupted.
+func Wait(ctx context.Context) error {
+	fmt.Println("waiting")
+	<-ctx.Done()
+	fmt.Println("cleaning up")
+	return ctx.Err()
+}
+`), 0o644)
+	// Build first, so the interrupt below lands on the running task.
+	if code, _, errs := run("-f", dir, "--compile", filepath.Join(dir, "prog")); code != 0 {
+		t.Fatalf("build: %s", errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var o, e syncBuffer
+	done := make(chan int)
+	go func() { done <- Run(ctx, []string{"-f", dir, "wait"}, Env{Stdout: &o, Stderr: &e}) }()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(o.String(), "waiting"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the task did not start: %q %q", o.String(), e.String())
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitInterrupted || !strings.Contains(o.String(), "cleaning up") || strings.Contains(e.String(), "context canceled") {
+			t.Fatalf("interrupted: %d %q %q", code, o.String(), e.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("loom did not stop after the interrupt")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

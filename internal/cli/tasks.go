@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -259,10 +260,13 @@ func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Val
 		first = reflect.ValueOf(ctx)
 	}
 	if err := tr.prog.call(c.t, first, args); err != nil {
-		tr.p.Printf(true, "loom: %s: %v\n", c.t.Name, err)
 		if ctx.Err() != nil {
+			if !errors.Is(err, context.Canceled) { // the interrupt was already said
+				tr.p.Printf(true, "loom: %s: %v\n", c.t.Name, err)
+			}
 			return ExitInterrupted
 		}
+		tr.p.Printf(true, "loom: %s: %v\n", c.t.Name, err)
 		return ExitFailed
 	}
 	return ExitOK
