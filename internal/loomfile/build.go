@@ -484,10 +484,36 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 	err = b.goBuild(ctx, work, offline, args, names)
 	var be *BuildError
 	if errors.As(err, &be) && (strings.Contains(be.Output, "GOPROXY=off") || strings.Contains(be.Output, "module lookup disabled")) {
-		// A module Loom does not use: fetch it, as go build would.
+		// A module missing from the module cache (one Loom does not use,
+		// or Loom's own on a machine that never fetched them): fetch it, as
+		// go build would.
 		err = b.goBuild(ctx, work, []string{"GOFLAGS=" + goflags, "GOWORK=off"}, args, names)
+		if errors.As(err, &be) {
+			be.Output = explainMissing(be.Output)
+		}
 	}
 	return err
+}
+
+var downloading = regexp.MustCompile(`(?m)^go: downloading (\S+) (\S+)$`)
+
+// explainMissing puts a line first in go build's output when modules had
+// to be downloaded and could not be (no network, or GOPROXY=off): which
+// ones, and what to do, instead of a screenful of "module lookup
+// disabled" for each import.
+func explainMissing(out string) string {
+	if !strings.Contains(out, "module lookup disabled") && !strings.Contains(out, "dial tcp") && !strings.Contains(out, "no such host") {
+		return out
+	}
+	var mods []string
+	for _, m := range downloading.FindAllStringSubmatch(out, -1) {
+		mods = append(mods, m[1]+"@"+m[2])
+	}
+	if len(mods) == 0 {
+		return out
+	}
+	return fmt.Sprintf("these modules are not in the Go module cache and could not be downloaded: %s; run once with network access (or a GOPROXY that has them) and later builds need none\n%s",
+		strings.Join(mods, ", "), out)
 }
 
 // extractSource writes Loom's source into the cache once per version of

@@ -169,3 +169,15 @@ func TestBuildErrorNamesTheUsersFile(t *testing.T) {
 		t.Fatalf("output %q, want %q", be.Output, want)
 	}
 }
+
+func TestExplainMissing(t *testing.T) {
+	out := "go: downloading golang.org/x/crypto v0.59.0\ngo: downloading github.com/pkg/sftp v1.13.12\nsrc/agent.go:13:2: module lookup disabled by GOPROXY=off\n"
+	got := explainMissing(out)
+	first, rest, _ := strings.Cut(got, "\n")
+	if !strings.Contains(first, "golang.org/x/crypto@v0.59.0, github.com/pkg/sftp@v1.13.12") || !strings.Contains(first, "network") || rest != out {
+		t.Fatalf("explained: %q", got)
+	}
+	if plain := "loomfile.go:3:1: undefined: x\n"; explainMissing(plain) != plain {
+		t.Fatal("a compile error was changed")
+	}
+}
