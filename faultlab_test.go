@@ -202,9 +202,7 @@ func TestFaultLab(t *testing.T) {
 			var name string
 			switch k.name {
 			case "refused":
-				ln, _ := net.Listen("tcp", "127.0.0.1:0")
-				name = ln.Addr().String()
-				ln.Close() // nothing listens there now
+				name = refusedAddr(t)
 			case "host key changed":
 				s := start(loomtest.Options{})
 				name = s.Addr()

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,9 +66,7 @@ func TestDialCancelledDuringHandshake(t *testing.T) {
 }
 
 func TestUnreachableAndAuthFailure(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := refusedAddr(t)
 	d := &loom.Dialer{ConfigFile: "none", HostKeyCheck: loom.InsecureIgnoreHostKeys}
 	_, err := d.Dial(context.Background(), addr)
 	var ce *loom.ConnectError

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,9 +154,7 @@ func TestGroupMaxFailAndFailFast(t *testing.T) {
 
 func TestGroupBadHostsDoNotHoldUpOthers(t *testing.T) {
 	hosts, d := fleet(t, 8, map[int]loomtest.Fault{1: loomtest.HangBeforeBanner, 2: loomtest.HangCommand, 3: loomtest.RejectAuth})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	refused := ln.Addr().String()
-	ln.Close()
+	refused := refusedAddr(t)
 	hosts = append(hosts, loom.Host{Name: refused})
 	d.Options = append(d.Options, "StrictHostKeyChecking=no") // the refused host has no key
 	d.Stderr = &strings.Builder{}

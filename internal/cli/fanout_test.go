@@ -3,19 +3,38 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
+// refusedAddr returns a loopback address where connections are refused
+// for the whole test: a port bound but not listening, which no server
+// started later can be handed.
+func refusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+}
+
 func TestJSONOutput(t *testing.T) {
 	cfg, _ := lab(t, 3)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := refusedAddr(t)
 	code, out, errs := run("-F", cfg, "-o", "StrictHostKeyChecking=no", "--json", "-H", "h[1-3],"+dead, "--", "echo hi; echo oops >&2; [ $(hostname) ] && exit 0")
 	if code != ExitUnreachable {
 		t.Fatalf("code %d, want 3 (one host unreachable, none failed): %s", code, errs)
