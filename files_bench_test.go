@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
@@ -17,16 +18,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkPut -benchtime 10x .
 func BenchmarkPut(b *testing.B) {
-	s := sshdtest.Start(b, sshdtest.Options{})
-	cfg := filepath.Join(b.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
-	defer d.Close()
-	c, err := d.Dial(b.Context(), "target")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	s, c, _ := sshdConn(b)
 	src := bigFile(b, 32<<20)
 	dst := filepath.Join(s.Home, "loom-bench-put")
 	defer os.Remove(dst)
@@ -41,16 +33,7 @@ func BenchmarkPut(b *testing.B) {
 
 // BenchmarkGet downloads a 32 MB file from a real sshd on loopback.
 func BenchmarkGet(b *testing.B) {
-	s := sshdtest.Start(b, sshdtest.Options{})
-	cfg := filepath.Join(b.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
-	defer d.Close()
-	c, err := d.Dial(b.Context(), "target")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	s, c, _ := sshdConn(b)
 	src := bigFile(b, 32<<20)
 	remote := filepath.Join(s.Home, "loom-bench-get")
 	if tr := c.Put(src, remote); tr.Err != nil {
@@ -65,6 +48,23 @@ func BenchmarkGet(b *testing.B) {
 			b.Fatal(tr.Err)
 		}
 	}
+}
+
+// sshdConn starts a real sshd and returns it, a connection to it (closed
+// when the test ends) and the ssh_config naming it "target".
+func sshdConn(tb testing.TB) (*sshdtest.Server, *loom.Conn, string) {
+	tb.Helper()
+	s := sshdtest.Start(tb, sshdtest.Options{})
+	cfg := filepath.Join(tb.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "target")
+	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
+	tb.Cleanup(func() { d.Close() })
+	c, err := d.Dial(context.Background(), "target")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return s, c, cfg
 }
 
 func bigFile(tb testing.TB, n int) string {
@@ -91,12 +91,7 @@ func TestPutSpeedVsScp(t *testing.T) {
 	if err != nil {
 		t.Skip("scp not installed")
 	}
-	s := sshdtest.Start(t, sshdtest.Options{})
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
-	defer d.Close()
-	c := dial(t, d, "target")
+	s, c, cfg := sshdConn(t)
 	src := bigFile(t, 100<<20)
 	dst := filepath.Join(s.Home, "loom-speed")
 	defer os.Remove(dst)

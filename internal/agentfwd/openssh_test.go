@@ -209,22 +209,7 @@ func TestForwardThroughSSHD(t *testing.T) {
 			var mu sync.Mutex
 			var recorded []Event
 			a := New(up, "hostA", Policy{Keys: tc.keys}, func(e Event) { mu.Lock(); recorded = append(recorded, e); mu.Unlock() })
-			client, err := ssh.Dial("tcp", hostA.Addr, hostA.ClientConfig())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			if err := Serve(client, a); err != nil {
-				t.Fatal(err)
-			}
-			sess, err := client.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			if err := agent.RequestAgentForwarding(sess); err != nil {
-				t.Fatal(err)
-			}
+			sess := forwardedSession(t, hostA, a)
 			outb, err := sess.CombinedOutput(script)
 			out := string(outb)
 			t.Logf("on host A:\n%s", out)
@@ -261,4 +246,28 @@ func TestForwardThroughSSHD(t *testing.T) {
 	if keys := listAgent(t, f.path); len(keys) != 2 {
 		t.Errorf("real agent holds %d keys, want 2", len(keys))
 	}
+}
+
+// forwardedSession connects to host, serves a on the connection's agent
+// channels and returns a session that asked for the agent; all are closed
+// when the test ends.
+func forwardedSession(t *testing.T, host *sshdtest.Server, a *Agent) *ssh.Session {
+	t.Helper()
+	client, err := ssh.Dial("tcp", host.Addr, host.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if err := Serve(client, a); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	if err := agent.RequestAgentForwarding(sess); err != nil {
+		t.Fatal(err)
+	}
+	return sess
 }

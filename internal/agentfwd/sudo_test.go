@@ -4,9 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
-
 	"github.com/loomssh/loom/internal/sshdtest"
 )
 
@@ -24,23 +21,7 @@ func TestForwardUnderSudo(t *testing.T) {
 	f := startFakeAgent(t, keyring(t, key))
 	up := NewUpstream(f.path, 2)
 	defer up.Close()
-	a := New(up, "host", Policy{}, nil)
-	client, err := ssh.Dial("tcp", host.Addr, host.ClientConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	if err := Serve(client, a); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if err := agent.RequestAgentForwarding(sess); err != nil {
-		t.Fatal(err)
-	}
+	sess := forwardedSession(t, host, New(up, "host", Policy{}, nil))
 	sess.Stdin = strings.NewReader(strings.Repeat(host.Password+"\n", 4))
 	// Everything on stdout (2>&1): stdout and stderr arrive on two
 	// streams of the channel, in no fixed order between them.

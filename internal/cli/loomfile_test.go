@@ -207,6 +207,13 @@ func TestLoomfileTasksRun(t *testing.T) {
 	if !strings.Contains(out, "addr 10.0.0.1") {
 		t.Fatalf("greet output: %q", out)
 	}
+	// --dry-run shows each host task with its hosts, runs nothing, and
+	// does not run local tasks.
+	code, out, errs = run("-F", cfg, "-f", dir, "--dry-run", "greet", "zed", "rolling", "2")
+	if code != 0 || !strings.Contains(out, "greet zed on h[1-2]") || !strings.Contains(out, "rolling 2 (a local task: not run with --dry-run)") || strings.Contains(at(0, "greeted"), "zed") {
+		t.Fatalf("dry run: %d %q %q", code, out, errs)
+	}
+
 	// A task's ForwardAgent forwards the agent to its hosts; other tasks'
 	// hosts get none.
 	t.Setenv("SSH_AUTH_SOCK", fakeAgent(t))

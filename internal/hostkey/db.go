@@ -516,30 +516,19 @@ func (db *DB) algorithms(hp, host string, p Policy) []string {
 
 // certAlgo returns the certificate algorithm of host keys signed by a CA
 // key of algorithm a (a guess: a CA may sign keys of another type), or "".
-func certAlgo(a string) string {
-	switch a {
-	case ssh.KeyAlgoRSA:
-		return ssh.CertAlgoRSAv01
-	case ssh.KeyAlgoRSASHA256:
-		return ssh.CertAlgoRSASHA256v01
-	case ssh.KeyAlgoRSASHA512:
-		return ssh.CertAlgoRSASHA512v01
-	case ssh.KeyAlgoDSA:
-		return ssh.CertAlgoDSAv01
-	case ssh.KeyAlgoECDSA256:
-		return ssh.CertAlgoECDSA256v01
-	case ssh.KeyAlgoSKECDSA256:
-		return ssh.CertAlgoSKECDSA256v01
-	case ssh.KeyAlgoECDSA384:
-		return ssh.CertAlgoECDSA384v01
-	case ssh.KeyAlgoECDSA521:
-		return ssh.CertAlgoECDSA521v01
-	case ssh.KeyAlgoED25519:
-		return ssh.CertAlgoED25519v01
-	case ssh.KeyAlgoSKED25519:
-		return ssh.CertAlgoSKED25519v01
-	}
-	return ""
+func certAlgo(a string) string { return certAlgos[a] }
+
+var certAlgos = map[string]string{
+	ssh.KeyAlgoRSA:        ssh.CertAlgoRSAv01,
+	ssh.KeyAlgoRSASHA256:  ssh.CertAlgoRSASHA256v01,
+	ssh.KeyAlgoRSASHA512:  ssh.CertAlgoRSASHA512v01,
+	ssh.KeyAlgoDSA:        ssh.CertAlgoDSAv01,
+	ssh.KeyAlgoECDSA256:   ssh.CertAlgoECDSA256v01,
+	ssh.KeyAlgoSKECDSA256: ssh.CertAlgoSKECDSA256v01,
+	ssh.KeyAlgoECDSA384:   ssh.CertAlgoECDSA384v01,
+	ssh.KeyAlgoECDSA521:   ssh.CertAlgoECDSA521v01,
+	ssh.KeyAlgoED25519:    ssh.CertAlgoED25519v01,
+	ssh.KeyAlgoSKED25519:  ssh.CertAlgoSKED25519v01,
 }
 
 // algosForKey returns the algorithms for a key of type t, as skeema does.

@@ -3,6 +3,7 @@ package loomfile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRequirements(t *testing.T) {
@@ -179,5 +181,27 @@ func TestExplainMissing(t *testing.T) {
 	}
 	if plain := "loomfile.go:3:1: undefined: x\n"; explainMissing(plain) != plain {
 		t.Fatal("a compile error was changed")
+	}
+}
+
+func TestPruneKeepsTheRecentAndTheNewest(t *testing.T) {
+	cache := t.TempDir()
+	bin := filepath.Join(cache, "bin")
+	os.MkdirAll(bin, 0o700)
+	for i, age := range []time.Duration{0, time.Hour, 40 * 24 * time.Hour, 50 * 24 * time.Hour, 59 * 24 * time.Hour} {
+		name := filepath.Join(bin, fmt.Sprintf("p%d", i))
+		os.WriteFile(name, nil, 0o700)
+		when := time.Now().Add(-age)
+		os.Chtimes(name, when, when)
+	}
+	Prune(cache, 30*24*time.Hour, 3)
+	entries, _ := os.ReadDir(bin)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	// p0 and p1 are recent; p2 is old but among the three newest; p3 and p4 go.
+	if !slices.Equal(left, []string{"p0", "p1", "p2"}) {
+		t.Fatalf("left %v", left)
 	}
 }

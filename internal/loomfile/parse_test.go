@@ -307,18 +307,23 @@ func TestParseErrors(t *testing.T) {
 		{"syntax error quoting a newline", "`\n`",
 			"loomfile.go:1:1: expected 'package', found `\\n`"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseString(tc.src)
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("error\n%q\nwant prefix\n%q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error is not one line: %q", err)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantParseError(t, tc.src, tc.want) })
+	}
+}
+
+// wantParseError checks that src does not parse, with a one-line error
+// starting with want.
+func wantParseError(t *testing.T, src, want string) {
+	t.Helper()
+	_, err := parseString(src)
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error\n%q\nwant prefix\n%q", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
 	}
 }
 

@@ -313,16 +313,7 @@ func TestParseSettingsErrors(t *testing.T) {
 			"loomfile.go:12: loom.Task is read only as a statement of a func init"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseString(head + "func init() {\n\t" + tc.body + "\n}\n")
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.want)
-			}
-			if !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("error\n%q\nwant prefix\n%q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error is not one line: %q", err)
-			}
+			wantParseError(t, head+"func init() {\n\t"+tc.body+"\n}\n", tc.want)
 		})
 	}
 }
