@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -106,11 +107,20 @@ func (k *keyFile) decrypt(ctx context.Context, secrets *Secrets) (ssh.Signer, er
 			return s, nil
 		}
 		secrets.Forget(key)
-		if !errors.Is(err, x509.IncorrectPasswordError) && !strings.Contains(err.Error(), "decryption password incorrect") {
+		if !errors.Is(err, x509.IncorrectPasswordError) && !strings.Contains(err.Error(), "decryption password incorrect") && !legacyEncrypted(k.raw) {
 			return nil, fmt.Errorf("key %s: %v", k.path, err)
 		}
 	}
 	return nil, fmt.Errorf("key %s: wrong passphrase", k.path)
+}
+
+// legacyEncrypted reports a key in the old PEM encryption (Proc-Type:
+// 4,ENCRYPTED). Its padding check lets about one wrong passphrase in 256
+// through, and the garbage then fails to parse: for such a key any failure
+// after decrypting means a wrong passphrase.
+func legacyEncrypted(raw []byte) bool {
+	block, _ := pem.Decode(raw)
+	return block != nil && block.Headers["Proc-Type"] == "4,ENCRYPTED"
 }
 
 // lazySigner signs with a key file, decrypting it on first use. x/crypto
