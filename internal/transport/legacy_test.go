@@ -48,7 +48,11 @@ func TestLegacyKeyWrongPassphraseThatDecrypts(t *testing.T) {
 		t.Fatalf("passphrase %q: %v (asked %d times, want 3)", slipper, err, asked)
 	}
 	answers := []string{slipper, "right"}
-	secrets = &Secrets{Ask: func(context.Context, string, bool) (string, error) { a := answers[0]; answers = answers[1:]; return a, nil }}
+	secrets = &Secrets{Ask: func(context.Context, string, bool) (string, error) {
+		a := answers[0]
+		answers = answers[1:]
+		return a, nil
+	}}
 	if _, err := (&keyFile{path: "id_legacy", raw: raw}).decrypt(context.Background(), secrets); err != nil {
 		t.Fatalf("the right passphrase after a wrong one: %v", err)
 	}
