@@ -196,7 +196,10 @@ func (c *Conn) Prefix(cmd string) *Conn {
 	return c.with(func(s *scope) { s.prefixes = append(s.prefixes, cmd) })
 }
 
-// As returns a Conn whose Sudo runs commands as user instead of root.
+// As returns a Conn whose Sudo and SudoShell run commands as user instead
+// of root (and whose file operations with UseSudo read and write as user).
+// Run and Shell on such a Conn are an error rather than running as the
+// login user unasked.
 func (c *Conn) As(user string) *Conn {
 	return c.with(func(s *scope) { s.user = user })
 }

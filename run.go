@@ -110,8 +110,28 @@ var shellBuiltins = map[string]bool{
 
 func simpleCommand(prog string) bool { return !shellBuiltins[prog] && !strings.ContainsAny(prog, "=") }
 
-// compose wraps cmd in the scope: cd, export, prefixes, then the command.
-func (s *scope) compose(cmd string, simple bool) string {
+// compose wraps cmd in the scope: cd, export, prefixes, then the command,
+// joined by && so that nothing runs after a step that failed. Shell text and
+// prefixes are grouped ({ TEXT<newline>}), so a list (`a; b`, `a || b`), a
+// multi-line script, a trailing comment or a here-document in them stays
+// inside the scope instead of escaping the && chain; a brace group is no
+// subshell, so exec, traps, exit and set -e in it act on the shell itself.
+// A simple command (Run's argv) is exec'd, so that signals reach it.
+func (s *scope) compose(cmd string, simple bool, first ...string) string {
+	parts := append(first, s.steps()...)
+	if len(parts) == 0 {
+		return cmd
+	}
+	if simple {
+		cmd = "exec " + cmd
+	} else {
+		cmd = group(cmd)
+	}
+	return strings.Join(append(parts, cmd), " && ")
+}
+
+// steps are the scope's commands that must succeed before the command runs.
+func (s *scope) steps() []string {
 	var parts []string
 	if s.dir != "" {
 		parts = append(parts, "cd "+quoteDir(s.dir))
@@ -124,25 +144,42 @@ func (s *scope) compose(cmd string, simple bool) string {
 		}
 		parts = append(parts, b.String())
 	}
-	parts = append(parts, s.prefixes...)
-	if len(parts) == 0 {
-		return cmd
+	for _, p := range s.prefixes {
+		parts = append(parts, group(p))
 	}
-	if simple {
-		cmd = "exec " + cmd
-	}
-	return strings.Join(append(parts, cmd), " && ")
+	return parts
 }
 
-// quoteDir quotes a directory, leaving a leading ~ for the shell to expand.
+// group makes shell text one command of an && list: `{ TEXT<newline>}`. The
+// newline ends a trailing comment or here-document before the brace.
+func group(text string) string { return "{ " + text + "\n}" }
+
+// quoteDir quotes a directory for cd, leaving a leading ~ for the shell to
+// expand. A relative directory is written ./DIR, so that a name starting
+// with - is not an option (Cd("-P") is the directory -P, not cd's -P, and
+// Cd("-") is not $OLDPWD) and $CDPATH cannot send cd elsewhere.
 func quoteDir(dir string) string {
 	switch {
 	case dir == "~":
 		return "~"
 	case strings.HasPrefix(dir, "~/"):
 		return "~/" + shquote.Quote(dir[2:])
+	case strings.HasPrefix(dir, "/"):
+		return shquote.Quote(dir)
 	}
-	return shquote.Quote(dir)
+	return shquote.Quote("./" + dir)
+}
+
+// sudoCommand is the command line of Sudo and SudoShell: sudo reads the
+// password on stdin and asks with prompt, then /bin/sh prints marker on
+// stderr (so Loom knows sudo is done with stdin) and runs cmd in the scope.
+func (s *scope) sudoCommand(cmd string, simple bool, prompt, marker string) string {
+	argv := []string{"sudo", "-S", "-p", prompt}
+	if s.user != "" {
+		argv = append(argv, "-u", s.user)
+	}
+	argv = append(argv, "-H", "--", "/bin/sh", "-c", s.compose(cmd, simple, "echo '"+marker+"' >&2"))
+	return shquote.Join(argv)
 }
 
 // sudoKey is where the run's sudo password is kept.
@@ -165,7 +202,14 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	if c.sc.err != nil {
 		return c.fail(display, c.sc.err)
 	}
+	if c.sc.user != "" && !sudo {
+		return c.fail(display, fmt.Errorf("As(%q) applies to Sudo and SudoShell; this command would run as the login user: use Sudo, or a Conn without As", c.sc.user))
+	}
 	full := c.sc.compose(cmd, simple)
+	if strings.IndexByte(full, 0) >= 0 {
+		// sshd would drop the connection; a local exec would fail obscurely
+		return c.fail(display, errors.New("a NUL byte in the command or its scope (an argument, directory, variable or prefix): it cannot be passed to a shell"))
+	}
 
 	ctx := c.Context()
 	cancel := func() {}
@@ -179,12 +223,7 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	if sudo {
 		prompt := "[loom-sudo-" + randomToken() + "]"
 		marker := "[loom-sudo-ok-" + randomToken() + "]"
-		argv := []string{"sudo", "-S", "-p", prompt}
-		if c.sc.user != "" {
-			argv = append(argv, "-u", c.sc.user)
-		}
-		argv = append(argv, "-H", "--", "/bin/sh", "-c", "echo '"+marker+"' >&2 && "+full)
-		full = shquote.Join(argv)
+		full = c.sc.sudoCommand(cmd, simple, prompt, marker)
 		tokens = append(tokens,
 			watch.Token{Text: prompt, OnMatch: e.sudoPrompt},
 			watch.Token{Text: marker + "\n", OnMatch: e.sudoOK},
