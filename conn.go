@@ -67,6 +67,7 @@ type scope struct {
 	okCodes    []int
 	pty        bool
 	stdin      io.Reader
+	input      *Input // replayed to every command when stdin is nil (Group.Stdin)
 	stdout     io.Writer
 	stderr     io.Writer
 	responders []responder
@@ -244,8 +245,13 @@ func (c *Conn) Pty() *Conn {
 
 // Stdin returns a Conn whose commands read r as their standard input. Without
 // it commands read an empty input. Use a fresh Conn (or reader) per command.
+// Copying stops when the command ends: a read pending in r then is ended
+// when r is an *os.File (on Unix: os.Stdin, a pipe, a terminal), so the
+// next line typed on the terminal goes to what reads it next, not to the
+// finished command; another reader that blocks keeps its goroutine until
+// its Read returns. A failing Read (not io.EOF) fails the command.
 func (c *Conn) Stdin(r io.Reader) *Conn {
-	return c.with(func(s *scope) { s.stdin = r })
+	return c.with(func(s *scope) { s.stdin, s.input = r, nil })
 }
 
 // Stream returns a Conn whose commands' output is copied to stdout and

@@ -50,6 +50,10 @@ type Group struct {
 	// are serialised: they may print without locking.
 	OnStart func(h Host)
 	OnDone  func(r *HostResult)
+	// Stdin, if set, is every host's standard input: each command a host
+	// runs reads all of it from the start (see Input). Nil: commands read
+	// an empty input.
+	Stdin *Input
 	// DiscardOutput drops each host's captured stdout and stderr once
 	// OnDone has seen them, so a run's memory grows with Parallel, not with
 	// the number of hosts.
@@ -334,6 +338,9 @@ func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, 
 	}
 	defer c.Close()
 	c = c.WithContext(ctx).Stream(stdout, stderr)
+	if g.Stdin != nil {
+		c = c.with(func(s *scope) { s.input = g.Stdin })
+	}
 	err = safeCall(fn, c, hr)
 	if err == nil {
 		err = c.Err()

@@ -289,6 +289,7 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		}
 		w.err = ctx.Err()
 	}
+	e.stopStdin()
 	stdout.Flush()
 	stderr.Flush()
 	e.closeStdin()
@@ -305,6 +306,8 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		err = fmt.Errorf("%s: %s: %w", c.h.name, short(display), w.err)
 	case e.sudoErr != "":
 		err = &SudoError{Host: c.h.name, Msg: e.sudoErr}
+	case e.readErr() != nil:
+		err = fmt.Errorf("%s: %s: reading its stdin: %w", c.h.name, short(display), e.readErr())
 	case w.code != 0 || w.sig != "":
 		if c.okCode(w.code) && w.sig == "" {
 			break
@@ -353,11 +356,15 @@ type execution struct {
 	ready    chan struct{} // closed once p is set
 	keepOpen bool          // stdin stays open for sudo or responders
 
-	mu      sync.Mutex
-	closed  bool
-	prompts int
-	sudoErr string
-	started bool
+	mu       sync.Mutex
+	closed   bool
+	prompts  int
+	sudoErr  string
+	started  bool          // stdin copying started
+	ended    bool          // the command ended: start no copying
+	stopIn   func()        // ends a pending read of stdin
+	inDone   chan struct{} // closed when the stdin copying ended
+	stdinErr error         // reading stdin failed: the command saw a cut input
 }
 
 func (e *execution) write(s string) {
@@ -383,28 +390,48 @@ func (e *execution) closeStdin() {
 // (and no responder needs it), so commands that read stdin see EOF.
 func (e *execution) startStdin() {
 	e.mu.Lock()
-	if e.started {
+	if e.started || e.ended {
 		e.mu.Unlock()
 		return
 	}
 	e.started = true
-	e.mu.Unlock()
 	in := e.c.sc.stdin
+	if in == nil && e.c.sc.input != nil {
+		in = e.c.sc.input.Reader()
+	}
 	respond := len(e.c.sc.responders) > 0
 	if in == nil {
+		e.mu.Unlock()
 		if !respond {
 			e.closeStdin()
 		}
 		return
 	}
+	rd, stop, waits := stoppable(in)
+	e.stopIn, e.inDone = stop, make(chan struct{})
+	if !waits {
+		close(e.inDone) // nothing to wait for: a pending Read cannot be ended
+	}
+	e.mu.Unlock()
 	go func() {
+		if waits {
+			defer close(e.inDone)
+		}
+		if c, ok := rd.(interface{ close() }); ok {
+			defer c.close()
+		}
 		buf := make([]byte, 32*1024)
 		for {
-			n, err := in.Read(buf)
+			n, err := rd.Read(buf)
 			if n > 0 {
 				e.write(string(buf[:n]))
 			}
 			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, errStopped) && !errors.Is(err, io.ErrClosedPipe) {
+					e.mu.Lock()
+					e.stdinErr = err
+					e.mu.Unlock()
+				}
 				break
 			}
 		}
@@ -412,6 +439,30 @@ func (e *execution) startStdin() {
 			e.closeStdin()
 		}
 	}()
+}
+
+func (e *execution) readErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stdinErr
+}
+
+// stopStdin ends the copying of stdin once the command has ended: a Read
+// pending in the source is ended (where it can be) and waited for, so that
+// no input meant for what reads the source next is taken.
+func (e *execution) stopStdin() {
+	e.mu.Lock()
+	e.ended = true
+	stop, done := e.stopIn, e.inDone
+	e.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second): // never hang on a reader that ignores the stop
+	}
 }
 
 // sudoPrompt answers sudo's password prompt. A second prompt means the

@@ -102,6 +102,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		}
 		return compile(ctx, o, env)
 	}
+	if sub == "run" && !o.command && (o.stdinAll || o.noStdin) {
+		return usage("--stdin and -n are for a command after --; a task reads its input itself (loom.Local().Stdin(os.Stdin), say)")
+	}
 	if sub == "run" && !o.command {
 		if prog != nil {
 			return runTasks(ctx, o, env, prog)
@@ -144,6 +147,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return ExitOK
 	}
 	single := len(hosts) == 1
+	if err := checkStdin(sub, o, e.env, len(hosts)); err != nil {
+		return usage("%v", err)
+	}
 	if sub != "run" {
 		var progress io.Writer
 		if env.Progress && single {
@@ -171,6 +177,23 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	})
 }
 
+// checkStdin refuses what would drop piped input without a word: several
+// hosts cannot share one stream, so it goes to every host with --stdin, to
+// none with -n, and is otherwise a usage error.
+func checkStdin(sub string, o *options, env Env, hosts int) error {
+	switch {
+	case o.stdinAll && o.noStdin:
+		return errors.New("--stdin and -n cannot be used together")
+	case o.stdinAll && sub != "run":
+		return fmt.Errorf("--stdin is for a command after --, not for %s", sub)
+	case o.stdinAll && env.Stdin == nil:
+		return errors.New("--stdin: nothing is piped in (stdin is a terminal or /dev/null); pipe or redirect the input")
+	case sub == "run" && hosts > 1 && env.Stdin != nil && !o.stdinAll && !o.noStdin:
+		return fmt.Errorf("stdin is piped in but the command runs on %d hosts: give --stdin to send all of it to every host, or -n to send none", hosts)
+	}
+	return nil
+}
+
 // checkFlags checks the flags that do not depend on what is run.
 func checkFlags(o *options) error {
 	switch {
@@ -191,6 +214,7 @@ type engine struct {
 	env Env
 	d   *loom.Dialer
 	p   *output.Printer
+	in  *loom.Input // --stdin: replayed to every host
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -209,7 +233,13 @@ func newEngine(o *options, env Env) (*engine, error) {
 		if err != nil || line == "" {
 			return nil, errors.New("--sudo-password-stdin: no password on stdin")
 		}
-		sudoPass, env.Stdin = loom.NewSecret(line), nil // the rest of stdin is not forwarded
+		sudoPass = loom.NewSecret(line)
+		if !o.stdinAll {
+			env.Stdin = nil // the rest of stdin goes to the command only with --stdin
+		}
+	}
+	if o.noStdin {
+		env.Stdin = nil
 	}
 	d := &loom.Dialer{
 		SudoPassword:   sudoPass,
@@ -231,10 +261,19 @@ func newEngine(o *options, env Env) (*engine, error) {
 	if o.verbose {
 		d.Logf = func(format string, a ...any) { p.Line(true, "debug: ", []byte(fmt.Sprintf(format, a...))) }
 	}
-	return &engine{o: o, env: env, d: d, p: p}, nil
+	e := &engine{o: o, env: env, d: d, p: p}
+	if o.stdinAll && env.Stdin != nil {
+		e.in = loom.NewInput(env.Stdin)
+	}
+	return e, nil
 }
 
-func (e *engine) close() { e.d.Close() }
+func (e *engine) close() {
+	if e.in != nil {
+		e.in.Close()
+	}
+	e.d.Close()
+}
 
 // resolve resolves every host through ssh_config; the configs are kept
 // for --dry-run.
@@ -263,6 +302,7 @@ func (e *engine) group(hosts []loom.Host) *loom.Group {
 		FailFast:      e.o.failFast,
 		HostTimeout:   e.o.hostTimeout,
 		DiscardOutput: !e.o.gather,
+		Stdin:         e.in,
 	}
 }
 
@@ -276,8 +316,8 @@ func (e *engine) scope(c *loom.Conn, single bool) *loom.Conn {
 	if e.o.pty {
 		c = c.Pty()
 	}
-	if single && e.env.Stdin != nil {
-		c = c.Stdin(e.env.Stdin) // like ssh; many hosts cannot share one stdin
+	if single && e.env.Stdin != nil && e.in == nil {
+		c = c.Stdin(e.env.Stdin) // like ssh: one host reads the stream itself
 	}
 	return c
 }

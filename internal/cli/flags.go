@@ -69,6 +69,8 @@ type options struct {
 	retries        int
 	sudo           bool
 	sudoPassStdin  bool
+	stdinAll       bool // --stdin: read stdin once, give it to every host
+	noStdin        bool // -n: give the command no stdin, like ssh -n
 	forwardAgent   bool
 	agentKeys      listFlag
 	agentHosts     listFlag
@@ -142,6 +144,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.Var(&o.agentKeys, "agent-key", "forward only this `key` (SHA256 fingerprint or comment glob); repeatable")
 	fs.Var(&o.agentHosts, "agent-hosts", "forward the agent only to these `hosts` (globs, comma list)")
 	fs.BoolVar(&o.sudoPassStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin (for scripts; never give it in argv)")
+	fs.BoolVar(&o.stdinAll, "stdin", false, "read stdin once and give all of it to the command on every host (spooled to a private temporary file past 8 MiB)")
+	fs.BoolVar(&o.noStdin, "n", false, "give the command no stdin (like ssh -n): piped input is not read")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
 	fs.StringVar(&o.mode, "mode", "", "put/sync: file `mode` in octal (default: the local file's)")

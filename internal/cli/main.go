@@ -56,8 +56,8 @@ func mainWith(prog *program) int {
 		os.Exit(ExitInterrupted)
 	}()
 	var stdin io.Reader
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
-		stdin = os.Stdin // piped input is forwarded (to a single host)
+	if pipedIn(os.Stdin) {
+		stdin = os.Stdin // forwarded to a single host; to many with --stdin
 	}
 	_, noColor := os.LookupEnv("NO_COLOR")
 	return runWith(ctx, os.Args[1:], Env{
@@ -69,4 +69,20 @@ func mainWith(prog *program) int {
 		Color:    !noColor && term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("TERM") != "dumb",
 		Progress: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb",
 	}, prog)
+}
+
+// pipedIn reports whether f holds input for the command: a pipe, a file or
+// a device other than a terminal or /dev/null (and not a closed stdin).
+func pipedIn(f *os.File) bool {
+	if term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+		return false
+	}
+	return true
 }

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package loom
+
+import "io"
+
+// stoppableFile: elsewhere a pending read of a file cannot be ended.
+func stoppableFile(io.Reader) (io.Reader, func(), bool) { return nil, nil, false }

@@ -1,0 +1,95 @@
+//go:build unix
+
+package loom
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// stoppableFile makes a file's reads stoppable: each Read first polls the
+// file together with a pipe of its own, and stop writes to that pipe, so a
+// Read never stays pending in the file after stop.
+func stoppableFile(r io.Reader) (io.Reader, func(), bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return nil, nil, false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, nil, false
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, nil, false
+	}
+	fr := &fileReader{f: f, rc: rc, wake: p}
+	return fr, fr.stop, true
+}
+
+type fileReader struct {
+	f    *os.File
+	rc   interface{ Control(func(fd uintptr)) error }
+	wake [2]int
+
+	once    sync.Once
+	mu      sync.Mutex
+	stopped bool
+}
+
+var errStopped = errors.New("stdin: the command ended")
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	for {
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped {
+			return 0, errStopped
+		}
+		var ready, woken bool
+		var perr error
+		err := r.rc.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(r.wake[0]), Events: unix.POLLIN}}
+			if _, perr = unix.Poll(fds, -1); perr != nil {
+				return
+			}
+			woken = fds[1].Revents != 0
+			ready = fds[0].Revents != 0
+		})
+		switch {
+		case err != nil:
+			return 0, err
+		case errors.Is(perr, unix.EINTR):
+			continue
+		case perr != nil:
+			return r.f.Read(p) // poll does not work here: read as before
+		case woken:
+			return 0, errStopped
+		case ready:
+			return r.f.Read(p)
+		}
+	}
+}
+
+// stop ends a pending Read and makes later ones fail; the pipe is closed
+// once the reading is over (stop is called after the copying ended or
+// is about to).
+func (r *fileReader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	unix.Write(r.wake[1], []byte{0})
+}
+
+// close releases the wake pipe; call it after the copying goroutine ended.
+func (r *fileReader) close() {
+	r.once.Do(func() {
+		unix.Close(r.wake[0])
+		unix.Close(r.wake[1])
+	})
+}
