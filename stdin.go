@@ -1,6 +1,9 @@
 package loom
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // stoppable returns a reader for a command's stdin and a function that ends
 // a Read pending in it once the command has ended, so that the copying
@@ -21,3 +24,6 @@ func stoppable(r io.Reader) (rd io.Reader, stop func(), waits bool) {
 	}
 	return r, func() {}, false
 }
+
+// errStopped is what a stopped Read returns.
+var errStopped = errors.New("stdin: the command ended")

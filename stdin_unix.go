@@ -41,8 +41,6 @@ type fileReader struct {
 	stopped bool
 }
 
-var errStopped = errors.New("stdin: the command ended")
-
 func (r *fileReader) Read(p []byte) (int, error) {
 	for {
 		r.mu.Lock()
