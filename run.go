@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -219,20 +220,30 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	defer cancel()
 
 	e := &execution{c: c, ctx: ctx, ready: make(chan struct{})}
-	var tokens []watch.Token
+	var tokens, sudoTokens []watch.Token
 	if sudo {
 		prompt := "[loom-sudo-" + randomToken() + "]"
 		marker := "[loom-sudo-ok-" + randomToken() + "]"
 		full = c.sc.sudoCommand(cmd, simple, prompt, marker)
-		tokens = append(tokens,
-			watch.Token{Text: prompt, OnMatch: e.sudoPrompt},
-			watch.Token{Text: marker + "\n", OnMatch: e.sudoOK},
-			watch.Token{Text: marker + "\r\n", OnMatch: e.sudoOK})
+		// sudo's prompt is answered, and the marker taken out, only until
+		// the marker: after it the command runs, and the same text (from
+		// ps, say) is its output, never a reason to send the password.
+		// They are looked for only where sudo writes them (stderr; the one
+		// stream of a pty), whose order the command cannot overtake.
+		before := func() bool { return !e.sudoDone.Load() }
+		sudoTokens = []watch.Token{
+			{Text: prompt, OnMatch: e.sudoPrompt, Active: before},
+			{Text: marker + "\n", OnMatch: e.sudoOK, Active: before},
+			{Text: marker + "\r\n", OnMatch: e.sudoOK, Active: before}}
 	}
 	for _, key := range []string{sudoKey, "password"} {
 		if s, ok := c.secrets().Lookup(key); ok && len(s) >= 4 {
 			tokens = append(tokens, watch.Token{Text: s, Replace: "[redacted]"})
 		}
+	}
+	outTokens, errTokens := tokens, append(sudoTokens, tokens...)
+	if c.sc.pty {
+		outTokens, errTokens = errTokens, tokens
 	}
 	var patterns []watch.Pattern
 	for _, r := range c.sc.responders {
@@ -245,8 +256,8 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	}
 	outBuf, errBuf := newCapture(limit), newCapture(limit)
 	var liveMu sync.Mutex // one lock for both streams: they may share a writer
-	stdout := &watch.Writer{W: tee(outBuf, c.sc.stdout, &liveMu), Tokens: tokens, Patterns: patterns}
-	stderr := &watch.Writer{W: tee(errBuf, c.sc.stderr, &liveMu), Tokens: tokens, Patterns: patterns}
+	stdout := &watch.Writer{W: tee(outBuf, c.sc.stdout, &liveMu), Tokens: outTokens, Patterns: patterns}
+	stderr := &watch.Writer{W: tee(errBuf, c.sc.stderr, &liveMu), Tokens: errTokens, Patterns: patterns}
 
 	p, err := c.h.r.start(ctx, full, c.sc.pty, stdout, stderr)
 	if err != nil {
@@ -365,6 +376,7 @@ type execution struct {
 	stopIn   func()        // ends a pending read of stdin
 	inDone   chan struct{} // closed when the stdin copying ended
 	stdinErr error         // reading stdin failed: the command saw a cut input
+	sudoDone atomic.Bool   // sudo's marker passed: the command itself runs
 }
 
 func (e *execution) write(s string) {
@@ -502,7 +514,10 @@ func (e *execution) setSudoErr(msg string) {
 
 // sudoOK runs when the command inside sudo has started: sudo is done with
 // stdin, so the caller's input may flow.
-func (e *execution) sudoOK() { go e.startStdin() }
+func (e *execution) sudoOK() {
+	e.sudoDone.Store(true)
+	go e.startStdin()
+}
 
 // tee writes to the capture buffer and, if set, the live stream; writes to
 // the live stream hold mu.

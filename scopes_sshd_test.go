@@ -124,3 +124,41 @@ func TestSSHDSudoScopesWholeOrNone(t *testing.T) {
 		t.Fatalf("sudo list in scope: %q", got)
 	}
 }
+
+// TestSSHDSudoPromptOnlyBeforeMarker: once the command under sudo runs, text
+// that looks like sudo's prompt is its output, not a reason to send the
+// password (a command that prints sudo's command line, ps say, must not get
+// the password on its stdin).
+func TestSSHDSudoPromptOnlyBeforeMarker(t *testing.T) {
+	if ok, why := sshdtest.CanSudo(); !ok {
+		t.Skip(why)
+	}
+	s := sshdtest.Start(t, sshdtest.Options{Password: true})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "target")
+	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent", SudoPassword: loom.NewSecret(s.Password)}
+	defer d.Close()
+	c := dial(t, d, "target").Timeout(30 * time.Second)
+	// sudo's own command line holds the prompt and the marker; print it on
+	// both streams, then see what arrives on stdin.
+	// (A pty gives no EOF when stdin closes: there the read waits 3 s for
+	// a password that must not come.)
+	script := `args=$(tr '\0' ' ' < /proc/$PPID/cmdline); echo "$args"; echo "$args" >&2; x=$(timeout 3 head -n 1); echo "read:$x"`
+	for _, pty := range []bool{false, true} {
+		cc := c
+		if pty {
+			cc = c.Pty()
+		}
+		r := cc.SudoShell(script)
+		out := r.Stdout + r.Stderr
+		if r.Err != nil || !strings.Contains(r.Stdout, "read:") {
+			t.Fatalf("pty %v: %v\nstdout %q\nstderr %q", pty, r.Err, r.Stdout, r.Stderr)
+		}
+		if strings.Contains(out, s.Password) || strings.Contains(out, "[redacted]") {
+			t.Fatalf("pty %v: the command got the password: %q", pty, out)
+		}
+		if !strings.Contains(r.Stdout, "[loom-sudo-") || !pty && !strings.Contains(r.Stderr, "[loom-sudo-ok-") {
+			t.Fatalf("pty %v: sudo's command line is output after the marker and must be shown: %q / %q", pty, r.Stdout, r.Stderr)
+		}
+	}
+}

@@ -16,7 +16,14 @@ type Token struct {
 	Text    string
 	Replace string // what the output shows instead of Text
 	OnMatch func() // called (synchronously) each time Text passes; may be nil
+	// Active, if set, is asked before each match: while it returns false
+	// the token is not looked for and its text passes unchanged (a sudo
+	// prompt is answered only until sudo is done; after that the same text
+	// is the command's output).
+	Active func() bool
 }
+
+func (t *Token) off() bool { return t.Text == "" || t.Active != nil && !t.Active() }
 
 // Pattern is a regular expression watched for in the output; the text is
 // passed on unchanged. Each match is reported once.
@@ -112,7 +119,7 @@ func (w *Writer) first(buf []byte) (int, *Token) {
 	at, found := -1, (*Token)(nil)
 	for i := range w.Tokens {
 		t := &w.Tokens[i]
-		if t.Text == "" {
+		if t.off() {
 			continue
 		}
 		if j := bytes.Index(buf, []byte(t.Text)); j >= 0 && (at < 0 || j < at) {
@@ -126,7 +133,11 @@ func (w *Writer) first(buf []byte) (int, *Token) {
 // prefix of a token.
 func (w *Writer) partial(buf []byte) int {
 	best := 0
-	for _, t := range w.Tokens {
+	for i := range w.Tokens {
+		t := &w.Tokens[i]
+		if t.off() {
+			continue
+		}
 		n := len(t.Text) - 1
 		if n > len(buf) {
 			n = len(buf)

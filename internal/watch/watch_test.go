@@ -94,3 +94,21 @@ func TestReadFromOneByteAtATime(t *testing.T) {
 		t.Fatalf("n=%d err=%v out=%q hits=%d", n, err, out.String(), hits)
 	}
 }
+
+func TestTokenActive(t *testing.T) {
+	var done bool
+	var out strings.Builder
+	var prompts int
+	w := &Writer{W: &out, Tokens: []Token{
+		{Text: "PROMPT", OnMatch: func() { prompts++ }, Active: func() bool { return !done }},
+		{Text: "MARK\n", OnMatch: func() { done = true }, Active: func() bool { return !done }},
+	}}
+	// The marker and a later prompt-like text in one write: only the first
+	// prompt is a prompt; after the marker both pass unchanged.
+	w.Write([]byte("PROMPTMARK\nout PROMPT MARK\nPROM"))
+	w.Write([]byte("PT\n"))
+	w.Flush()
+	if prompts != 1 || out.String() != "out PROMPT MARK\nPROMPT\n" {
+		t.Fatalf("prompts %d, output %q", prompts, out.String())
+	}
+}
