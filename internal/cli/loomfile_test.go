@@ -103,6 +103,19 @@ func Rolling(ctx context.Context, batch int) error {
 	return rs.Err()
 }
 
+// Stamps reads a value from each host through a group's results.
+func Stamps(ctx context.Context) error {
+	g, err := loom.NewGroup(ctx, loom.OnHosts("h1", "h2"))
+	if err != nil {
+		return err
+	}
+	rs := g.Run(ctx, "echo", "stamp")
+	for _, hr := range rs.Hosts {
+		fmt.Printf("%s=%q\n", hr.Host, hr.Result.Stdout)
+	}
+	return rs.Err()
+}
+
 // Hi says hi: the default task.
 func Hi() { fmt.Println("hi from the default task") }
 
@@ -281,6 +294,13 @@ func TestLoomfileTasksRun(t *testing.T) {
 	}
 	if at(2, "restarts") != "restarted\n" || at(0, "restarts") != "restarted\nrolled\n" {
 		t.Fatalf("batches: h1 %q h3 %q", at(0, "restarts"), at(2, "restarts"))
+	}
+
+	// A local task reads its groups' output (it was discarded unless
+	// --gather).
+	code, out, errs = run("-F", cfg, "-f", dir, "stamps")
+	if code != ExitOK || !strings.Contains(out, `h1="stamp\n"`) || !strings.Contains(out, `h2="stamp\n"`) {
+		t.Fatalf("NewGroup results lost their output: %d %q %q", code, out, errs)
 	}
 
 	// Mistakes in the words are usage errors found before building or

@@ -289,6 +289,10 @@ func (tr *taskRun) launch(ctx context.Context, s loom.Settings) (*loom.Group, er
 		return nil, err
 	}
 	g := tr.taskGroup(hosts, s)
+	// A task reads its groups' results: their output is kept (each stream
+	// bounded by the Conn's MaxOutput), unlike the command's own runs,
+	// whose output has been printed.
+	g.DiscardOutput = false
 	r := newReport(tr.o, tr.p, tr.env, hosts)
 	r.sub = "task"
 	g.Output, g.OnStart = r.output, r.started
