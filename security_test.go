@@ -566,7 +566,11 @@ func TestKnownHostsAcceptNewConcurrent(t *testing.T) {
 	run := func(check loom.HostKeyCheck) *loom.Results {
 		var warnings syncBuffer
 		d := &loom.Dialer{ConfigFile: "none", Options: []string{"UserKnownHostsFile=" + khPath, "GlobalKnownHostsFile=/dev/null"},
-			Signers: []ssh.Signer{signer}, AgentSocket: "/nonexistent", HostKeyCheck: check, ConnectTimeout: 10 * time.Second, Stderr: &warnings}
+			Signers: []ssh.Signer{signer}, AgentSocket: "/nonexistent", HostKeyCheck: check, Stderr: &warnings,
+			// 500 handshakes at once, client and servers in this one process
+			// under -race, on a loaded machine: the deadlines are the test's
+			// own and generous (what is checked is the known_hosts file).
+			ConnectTimeout: 90 * time.Second}
 		defer d.Close()
 		g := &loom.Group{Dialer: d, Hosts: hosts, Parallel: n}
 		rs := g.Each(context.Background(), func(*loom.Conn) error { return nil })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -63,8 +64,21 @@ func TestLinesCRLFAndLong(t *testing.T) {
 func TestProgressErasedBeforeLines(t *testing.T) {
 	var out, errs bytes.Buffer
 	p := NewPrinter(&out, &errs)
-	stop := p.Progress(5*time.Millisecond, func() string { return "[progress]" })
-	time.Sleep(30 * time.Millisecond)
+	// Wait for the progress line to be on screen: the second call of the
+	// status function comes after the first line was drawn.
+	drawn := make(chan struct{})
+	var calls atomic.Int32
+	stop := p.Progress(5*time.Millisecond, func() string {
+		if calls.Add(1) == 2 {
+			close(drawn)
+		}
+		return "[progress]"
+	})
+	select {
+	case <-drawn:
+	case <-time.After(time.Minute):
+		t.Fatal("the progress line was never drawn")
+	}
 	p.Line(true, "h | ", []byte("an error line"))
 	stop()
 	s := errs.String()
