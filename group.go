@@ -89,6 +89,7 @@ type HostResult struct {
 }
 
 // Reason says in a few words why the host did not succeed: "exit 3",
+// "local exit 2" (a command of loom.Local() in the host's task),
 // "signal KILL", "command timeout", "host timeout", "connection lost",
 // "unreachable", "connect timeout", "authentication", "host key",
 // "put failed" (a file operation), "session refused", "interrupted",
@@ -125,12 +126,13 @@ func (r *HostResult) Reason() string {
 	case errors.As(r.Err, &fe) && !errors.Is(r.Err, context.Canceled) && !errors.Is(r.Err, ErrConnLost):
 		return fe.Op + " failed"
 	case errors.As(r.Err, &ee):
+		what := fmt.Sprintf("exit %d", ee.Code)
 		if ee.Signal != "" {
-			return "signal " + ee.Signal
+			what = "signal " + ee.Signal
 		}
-		return fmt.Sprintf("exit %d", ee.Code)
+		return elsewhere(ee.Host, r.Host) + what
 	case errors.As(r.Err, &te):
-		return "command timeout"
+		return elsewhere(te.Host, r.Host) + "command timeout"
 	case errors.Is(r.Err, context.DeadlineExceeded):
 		return "host timeout"
 	case errors.As(r.Err, &se):
@@ -143,6 +145,16 @@ func (r *HostResult) Reason() string {
 		return "session refused"
 	}
 	return "error"
+}
+
+// elsewhere names where a failed command ran when it was not the host
+// itself ("local ", for a Local step of a task), so that the reason does
+// not read as the host's own command failing.
+func elsewhere(ran, host string) string {
+	if ran == "" || ran == host {
+		return ""
+	}
+	return ran + " "
 }
 
 // Results are the outcome of a Group run, one per host in the Group's order.

@@ -231,3 +231,22 @@ func TestQuietKeepsOutputOutOfTheLiveView(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestLocalStepFailureIsLocal: a failing loom.Local() step inside a host's
+// work is reported as local, with its command, not as the host's exit.
+func TestLocalStepFailureIsLocal(t *testing.T) {
+	hosts, d := fleet(t, 2, nil)
+	g := &loom.Group{Dialer: d, Hosts: hosts}
+	rs := g.Each(context.Background(), func(c *loom.Conn) error {
+		c.Run("true")
+		return loom.Local().Shell("echo built >&2; exit 2").Err
+	})
+	for _, hr := range rs.Hosts {
+		if got := hr.Reason(); got != "local exit 2" {
+			t.Errorf("%s: reason %q, want %q", hr.Host, got, "local exit 2")
+		}
+		if hr.Err == nil || !strings.HasPrefix(hr.Err.Error(), "local: ") || !strings.Contains(hr.Err.Error(), "exit 2") {
+			t.Errorf("%s: error %v does not name the local command", hr.Host, hr.Err)
+		}
+	}
+}

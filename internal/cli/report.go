@@ -38,6 +38,7 @@ type gathered struct {
 	stdout string
 	stderr string
 	status string
+	cut    bool // the output was cut at MaxOutput
 }
 
 func newReport(o *options, p *output.Printer, env Env, hosts []loom.Host) *report {
@@ -127,10 +128,10 @@ func (r *report) done(hr *loom.HostResult) {
 		if hr.Status != loom.StatusOK {
 			status = hr.Reason()
 		}
-		key := hr.Result.Stdout + "\x00" + hr.Result.Stderr + "\x00" + status
+		key := hr.Result.Stdout + "\x00" + hr.Result.Stderr + "\x00" + status + "\x00" + fmt.Sprint(hr.Result.Truncated)
 		g := r.gather[key]
 		if g == nil {
-			g = &gathered{stdout: hr.Result.Stdout, stderr: hr.Result.Stderr, status: status}
+			g = &gathered{stdout: hr.Result.Stdout, stderr: hr.Result.Stderr, status: status, cut: hr.Result.Truncated}
 			r.gather[key] = g
 		}
 		g.hosts = append(g.hosts, hr.Host)
@@ -147,6 +148,9 @@ type jsonResult struct {
 	Signal     string  `json:"signal,omitempty"`
 	Stdout     string  `json:"stdout"`
 	Stderr     string  `json:"stderr"`
+	// Truncated: the command printed more than MaxOutput on stdout or
+	// stderr, and Stdout/Stderr hold only the first part.
+	Truncated  bool    `json:"truncated,omitempty"`
 	Error      *string `json:"error"`
 	DurationMS int64   `json:"duration_ms"`
 	Start      string  `json:"start,omitempty"`
@@ -168,7 +172,7 @@ func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
 		j.Start = hr.Start.UTC().Format(time.RFC3339Nano)
 	}
 	if res := hr.Result; res != nil {
-		j.Stdout, j.Stderr, j.Signal = res.Stdout, res.Stderr, res.Signal
+		j.Stdout, j.Stderr, j.Signal, j.Truncated = res.Stdout, res.Stderr, res.Signal, res.Truncated
 		if res.ExitCode >= 0 {
 			code := res.ExitCode
 			j.ExitCode = &code
@@ -180,7 +184,7 @@ func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
 	}
 	if tr != nil {
 		j.Files, j.Bytes, j.Changed, j.Removed = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed
-		j.Stdout, j.Stderr, j.ExitCode = "", "", nil // the sudo helpers' output is not the user's
+		j.Stdout, j.Stderr, j.ExitCode, j.Truncated = "", "", nil, false // the sudo helpers' output is not the user's
 	}
 	b, _ := json.Marshal(j)
 	r.p.Line(false, "", b)
@@ -219,9 +223,12 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	}
 	if r.single {
 		hr := rs.Hosts[0]
+		// Like ssh, a command's own failure is its output and exit status;
+		// anything else (a file operation, a local step of a task, a
+		// connection) is said.
 		var ee *loom.ExitError
-		if hr.Err != nil && !errors.As(hr.Err, &ee) {
-			r.p.Printf(true, "loom: %v\n", hr.Err)
+		if hr.Err != nil && !(r.sub == "run" && errors.As(hr.Err, &ee) && ee.Host == hr.Host) {
+			r.p.Printf(true, "loom: %s\n", output.Sanitize([]byte(oneLine(hr.Err.Error()))))
 		}
 	} else {
 		r.summary(rs, count)
@@ -269,11 +276,13 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 			what = g.reason
 		}
 		line := fmt.Sprintf("loom: %s: %s", what, hostlist.Fold(g.hosts))
-		if len(g.hosts) == 1 && g.err != nil {
+		switch {
+		case len(g.hosts) == 1 && g.err != nil:
 			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
-		} else if g.err != nil && (g.status == loom.StatusUnreachable || g.reason == "error") {
+		case g.err != nil && g.status != loom.StatusNotStarted && g.status != loom.StatusInterrupted:
+			// The cause, with the command, for every kind of failure.
 			line += fmt.Sprintf(" (%d hosts; first: %s)", len(g.hosts), oneLine(g.err.Error()))
-		} else {
+		default:
 			line += fmt.Sprintf(" (%d hosts)", len(g.hosts))
 		}
 		r.p.Printf(true, "%s\n", output.Sanitize([]byte(line)))
@@ -306,6 +315,9 @@ func (r *report) printGathered() {
 		head := fmt.Sprintf("%s (%d)", hostlist.Fold(g.hosts), len(g.hosts))
 		if g.status != "ok" {
 			head += " " + g.status
+		}
+		if g.cut {
+			head += fmt.Sprintf(" (output cut at %d bytes a stream)", loom.DefaultMaxOutput)
 		}
 		bar := strings.Repeat("-", min(max(len(head), 15), 78))
 		var b strings.Builder
