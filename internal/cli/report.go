@@ -140,14 +140,14 @@ func (r *report) done(hr *loom.HostResult) {
 
 // jsonResult is one line of --json output.
 type jsonResult struct {
-	Host       string  `json:"host"`
-	OK         bool    `json:"ok"`
-	Status     string  `json:"status"`
-	Reason     string  `json:"reason,omitempty"`
-	ExitCode   *int    `json:"exit_code"`
-	Signal     string  `json:"signal,omitempty"`
-	Stdout     string  `json:"stdout"`
-	Stderr     string  `json:"stderr"`
+	Host     string `json:"host"`
+	OK       bool   `json:"ok"`
+	Status   string `json:"status"`
+	Reason   string `json:"reason,omitempty"`
+	ExitCode *int   `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
 	// Truncated: the command printed more than MaxOutput on stdout or
 	// stderr, and Stdout/Stderr hold only the first part.
 	Truncated  bool    `json:"truncated,omitempty"`
