@@ -190,6 +190,9 @@ func (d *Dialer) resolve(target string, set []string) (*HostConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := d.t.CheckJumps(h); err != nil {
+		return nil, err
+	}
 	return hostConfig(h), nil
 }
 

@@ -96,8 +96,58 @@ type Dialer struct {
 
 // jump is a shared connection to a jump host.
 type jump struct {
-	mu     sync.Mutex
+	lock   chan struct{} // held (one token) while the hop is dialled
 	client *Client
+}
+
+// loops reports whether reaching b from a (b a jump host on a's way) goes
+// round in a circle: b is a by name, as ssh's "jumphost loop" check has it
+// (same name, user and port), or b is the same login as a by the same jump
+// hosts, which would be dialled forever.
+func loops(a, b *sshconfig.Host) bool {
+	if a.User != b.User || a.Port != b.Port {
+		return false
+	}
+	return strings.EqualFold(a.Alias, b.Alias) ||
+		strings.EqualFold(a.HostName, b.HostName) && strings.EqualFold(strings.Join(a.ProxyJump, ","), strings.Join(b.ProxyJump, ","))
+}
+
+// CheckJumps walks h's ProxyJump chain through Resolve, connecting
+// nowhere, and returns the loop error Dial would meet (or a hop that does
+// not resolve), so that a loop is found with the rest of the configuration,
+// before anything runs.
+func (d *Dialer) CheckJumps(h *sshconfig.Host) error {
+	chain := []*sshconfig.Host{h}
+	for cur := h; len(cur.ProxyJump) > 0; {
+		if d.Resolve == nil || len(chain) > maxJumpDepth {
+			return nil // Dial says it
+		}
+		n := len(cur.ProxyJump)
+		hop, err := d.Resolve(cur.ProxyJump[n-1], cur.ProxyJump[:n-1])
+		if err != nil {
+			return fmt.Errorf("%s: jump host %s: %w", h.Alias, cur.ProxyJump[n-1], err)
+		}
+		for _, c := range chain {
+			if loops(c, hop) {
+				return fmt.Errorf("%s: %w", h.Alias, loopError(append(chain, hop)))
+			}
+		}
+		chain = append(chain, hop)
+		cur = hop
+	}
+	return nil
+}
+
+// loopError says which hosts jump through each other, as ssh's "jumphost
+// loop via": the target is the first, the repeated host the last.
+func loopError(chain []*sshconfig.Host) error {
+	names := make([]string, len(chain))
+	for i, h := range chain {
+		names[i] = h.Alias
+	}
+	last := chain[len(chain)-1]
+	return fmt.Errorf("ProxyJump loop: %s reaches itself through its jump hosts; exclude it from the ProxyJump line that matches it (e.g. Host * !%s)",
+		strings.Join(names, " -> "), last.Alias)
 }
 
 func (d *Dialer) init() {
@@ -126,16 +176,25 @@ func (d *Dialer) warnf(format string, args ...any) {
 // Dial connects to h (through its ProxyJump chain, if any) and authenticates.
 func (d *Dialer) Dial(ctx context.Context, h *sshconfig.Host) (*Client, error) {
 	d.init()
-	c, err := d.dial(ctx, h, 0)
+	c, err := d.dial(ctx, h, nil)
 	if err == nil && d.forwardTo(h) {
 		d.setupForwarding(c, h)
 	}
 	return c, err
 }
 
-func (d *Dialer) dial(ctx context.Context, h *sshconfig.Host, depth int) (*Client, error) {
-	if depth > maxJumpDepth {
-		return nil, &ConnectError{Host: h.Alias, Addr: h.Addr(), Reason: Protocol, Err: errors.New("ProxyJump chain too long (a loop in ssh_config?)")}
+// dial connects to h; chain holds the hosts that jump through it, the
+// target first, so that a ProxyJump loop is an error, not a deadlock.
+func (d *Dialer) dial(ctx context.Context, h *sshconfig.Host, chain []*sshconfig.Host) (*Client, error) {
+	for _, c := range chain {
+		if loops(c, h) {
+			first := chain[0]
+			return nil, &ConnectError{Host: first.Alias, Addr: first.Addr(), Reason: Protocol, Err: loopError(append(chain, h))}
+		}
+	}
+	chain = append(chain, h)
+	if len(chain) > maxJumpDepth+1 {
+		return nil, &ConnectError{Host: chain[0].Alias, Addr: chain[0].Addr(), Reason: Protocol, Err: fmt.Errorf("ProxyJump chain longer than %d hops", maxJumpDepth)}
 	}
 	var via *Client
 	if n := len(h.ProxyJump); n > 0 {
@@ -146,7 +205,7 @@ func (d *Dialer) dial(ctx context.Context, h *sshconfig.Host, depth int) (*Clien
 		if err != nil {
 			return nil, &ConnectError{Host: h.Alias, Addr: h.Addr(), Reason: Protocol, Err: fmt.Errorf("jump host %s: %w", h.ProxyJump[n-1], err)}
 		}
-		if via, err = d.jumpClient(ctx, hop, depth); err != nil {
+		if via, err = d.jumpClient(ctx, hop, chain); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +268,7 @@ func droppedEarly(err error) bool {
 
 // jumpClient returns the shared connection to hop, dialing it on first use
 // or when the previous one died.
-func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, depth int) (*Client, error) {
+func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, chain []*sshconfig.Host) (*Client, error) {
 	key := hop.User + "@" + hop.Addr() + " via " + strings.Join(hop.ProxyJump, ",")
 	d.mu.Lock()
 	if d.jumps == nil {
@@ -217,19 +276,32 @@ func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, depth int)
 	}
 	j, ok := d.jumps[key]
 	if !ok {
-		j = &jump{}
+		j = &jump{lock: make(chan struct{}, 1)}
 		d.jumps[key] = j
 	}
 	d.mu.Unlock()
 
-	j.mu.Lock()
-	defer j.mu.Unlock()
+	// The first target to need the hop dials it; the others wait for that,
+	// or for their context: a wait for a hop never outlasts a cancel.
+	select {
+	case j.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &ConnectError{Host: hop.Alias, Addr: hop.Addr(), Reason: Timeout, Err: ctx.Err()}
+	}
+	defer func() { <-j.lock }()
 	if j.client != nil && !j.client.Closed() {
 		return j.client, nil
 	}
-	c, err := d.dial(ctx, hop, depth+1)
+	c, err := d.dial(ctx, hop, chain)
 	if err != nil {
 		return nil, err
+	}
+	d.mu.Lock()
+	closed := d.jumps[key] != j // Close ran while the hop was dialled
+	d.mu.Unlock()
+	if closed {
+		c.closeNow()
+		return nil, &ConnectError{Host: hop.Alias, Addr: hop.Addr(), Reason: Unreachable, Err: errors.New("the run's connections were closed")}
 	}
 	c.shared = true
 	j.client = c
@@ -246,11 +318,16 @@ func (d *Dialer) Close() error {
 		u.Close()
 	}
 	for _, j := range jumps {
-		j.mu.Lock()
-		if j.client != nil {
-			j.client.closeNow()
+		select {
+		case j.lock <- struct{}{}:
+			if j.client != nil {
+				j.client.closeNow()
+			}
+			<-j.lock
+		default:
+			// Being dialled: jumpClient closes it when the dial ends, since
+			// the hop is no longer in d.jumps. Close never waits for a dial.
 		}
-		j.mu.Unlock()
 	}
 	return nil
 }
