@@ -25,11 +25,17 @@ type Group struct {
 	Dialer *Dialer
 	// Hosts to run on, in order.
 	Hosts []Host
-	// Parallel is how many hosts are worked on at once (default 32).
+	// Parallel is how many hosts are worked on at once (0: the default,
+	// 32).
 	Parallel int
 	// Batch splits the hosts into consecutive batches of this size (a count,
 	// or a percentage of the hosts, at least one host); a batch finishes
 	// before the next one starts. Unset: one batch.
+	//
+	// A Group with a negative Parallel or HostTimeout, a Batch of Count(0)
+	// or Percent(0), or a negative count or a percentage outside 0–100 in
+	// Batch or MaxFail runs nothing: every host is "not started" and
+	// Results.Err says which setting is wrong.
 	Batch Limit
 	// MaxFail stops the run early: once more hosts than this have failed
 	// (command failed or host unreachable), no new host starts; hosts
@@ -232,6 +238,15 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 	for i, h := range g.Hosts {
 		rs.Hosts[i] = &HostResult{Host: h.Name}
 	}
+	if err := g.check(); err != nil {
+		// A setting that makes no sense runs nothing rather than being
+		// read as some default.
+		rs.err = err
+		for _, hr := range rs.Hosts {
+			hr.Err = fmt.Errorf("%s: not started: %w", hr.Host, err)
+		}
+		return rs
+	}
 	parallel := g.Parallel
 	if parallel <= 0 {
 		parallel = DefaultParallel
@@ -308,6 +323,24 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 		}
 	}
 	return rs
+}
+
+// check refuses settings that have no sensible meaning: negative counts
+// or durations, batches of no host, a negative MaxFail.
+func (g *Group) check() error {
+	switch {
+	case g.Parallel < 0:
+		return fmt.Errorf("group: Parallel %d: want at least 1 (0: the default, %d)", g.Parallel, DefaultParallel)
+	case g.HostTimeout < 0:
+		return fmt.Errorf("group: HostTimeout %v: want a positive duration (0: no limit)", g.HostTimeout)
+	case g.Batch.IsSet() && (g.Batch == Count(0) || g.Batch == Percent(0)):
+		return fmt.Errorf("group: Batch %s: want at least 1 host, or a percentage above 0%%", g.Batch)
+	case g.Batch.IsSet() && !g.Batch.valid():
+		return fmt.Errorf("group: Batch %s: want a count of 1 or more, or a percentage from 0%% to 100%%", g.Batch)
+	case g.MaxFail.IsSet() && !g.MaxFail.valid():
+		return fmt.Errorf("group: MaxFail %s: want a count of 0 or more, or a percentage from 0%% to 100%%", g.MaxFail)
+	}
+	return nil
 }
 
 // runHost connects to one host and runs fn there, filling hr.

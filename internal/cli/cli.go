@@ -171,15 +171,29 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	})
 }
 
-// checkFlags checks the flags that do not depend on what is run.
+// checkFlags checks the flags that do not depend on what is run. A value
+// that makes no sense (a negative timeout, port 0, batches of no host) is
+// a usage error naming the flag and what it wants, never a silent default.
 func checkFlags(o *options) error {
 	switch {
 	case o.json && o.gather:
 		return errors.New("--json and --gather cannot be used together")
 	case o.parallel < 1:
-		return fmt.Errorf("-P %d: want at least 1", o.parallel)
-	case o.retries < 0 || o.handshakes < 0:
-		return errors.New("--retries and --handshakes cannot be negative")
+		return fmt.Errorf("-P %d: want at least 1 host at once", o.parallel)
+	case o.set["p"] && (o.port < 1 || o.port > 65535):
+		return fmt.Errorf("-p %d: want a port from 1 to 65535", o.port)
+	case o.set["handshakes"] && o.handshakes < 1:
+		return fmt.Errorf("--handshakes %d: want at least 1 (leave it out for the default: like -P, at most %d)", o.handshakes, maxHandshakes)
+	case o.retries < 0:
+		return fmt.Errorf("--retries %d: want 0 or more", o.retries)
+	case o.connectTimeout <= 0:
+		return fmt.Errorf("--connect-timeout %v: want a positive duration, like 10s", o.connectTimeout)
+	case o.cmdTimeout < 0:
+		return fmt.Errorf("--timeout %v: want a positive duration, like 30s (0: no limit)", o.cmdTimeout)
+	case o.hostTimeout < 0:
+		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
+	case o.batch.l == loom.Count(0) || o.batch.l == loom.Percent(0):
+		return fmt.Errorf("--batch %s: want at least 1 host, or a percentage above 0%%", o.batch.l)
 	}
 	return nil
 }

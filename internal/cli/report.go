@@ -200,8 +200,9 @@ func (r *report) progress() string {
 }
 
 // finish prints gathered output and the summary and returns the exit
-// status: 130 if interrupted; else 1 if a command failed on some host;
-// else 3 if some host was unreachable; else 0.
+// status: 130 if interrupted (Ctrl-C); else 1 if a command failed on some
+// host, or was interrupted by --fail-fast after another host failed; else
+// 3 if some host was unreachable; else 0.
 func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if r.o.json {
 		for _, hr := range rs.Hosts {
@@ -227,9 +228,11 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 		r.summary(rs, count)
 	}
 	switch {
-	case interrupted || count[loom.StatusInterrupted] > 0:
+	case interrupted:
 		return ExitInterrupted
-	case count[loom.StatusFailed] > 0:
+	case count[loom.StatusFailed] > 0 || count[loom.StatusInterrupted] > 0:
+		// Hosts are interrupted without a Ctrl-C only by --fail-fast,
+		// after a failure: that failure is the run's status.
 		return ExitFailed
 	case count[loom.StatusUnreachable] > 0:
 		return ExitUnreachable
