@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -96,6 +97,11 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
 	}
+	if o.logDir != "" && !o.dryRun && o.compile == "" {
+		if err := makeLogDir(o.logDir); err != nil {
+			return usage("--log-dir %s: %v", o.logDir, err)
+		}
+	}
 	if o.compile != "" {
 		if sub != "run" || o.command {
 			return usage("--compile builds the loomfile's tasks; it takes no command")
@@ -126,7 +132,10 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return usage("%v", err)
 	}
 	if len(hosts) == 0 {
-		return usage("no hosts left to run on (after -x)")
+		if len(o.excludes.vals) > 0 {
+			return usage("no hosts left to run on: -x excluded every one")
+		}
+		return usage("no hosts to run on")
 	}
 	e, err := newEngine(o, env)
 	if err != nil {
@@ -196,6 +205,31 @@ func checkFlags(o *options) error {
 		return fmt.Errorf("--batch %s: want at least 1 host, or a percentage above 0%%", o.batch.l)
 	}
 	return nil
+}
+
+// makeLogDir makes the --log-dir directory (0700: logs hold whatever the
+// commands printed) if it is missing, and checks that a file can be
+// created in it, so that no run starts whose logs would be lost.
+func makeLogDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".loom-log-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot create files in it: %v", unwrapPathErr(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// unwrapPathErr drops the "op PATH: " of an *os.PathError whose path the
+// message already names.
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // engine is what one loom command shares across the groups it runs: the

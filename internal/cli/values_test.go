@@ -83,3 +83,91 @@ sleep 60`
 		t.Errorf("took %v: the running hosts were not interrupted", el)
 	}
 }
+
+// TestLogDirMadeOrRefused: --log-dir makes its directory (0700) before
+// anything runs, or refuses to run; it never exits 0 with the logs lost.
+func TestLogDirMadeOrRefused(t *testing.T) {
+	cfg, _ := lab(t, 2)
+	dir := filepath.Join(t.TempDir(), "logs", "today")
+	code, _, errs := run("-F", cfg, "-H", "h1,h2", "--log-dir", dir, "--", "echo hi")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("log dir: %v %v", fi, err)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		if b, err := os.ReadFile(filepath.Join(dir, h+".log")); err != nil || string(b) != "hi\n" {
+			t.Errorf("%s.log: %q %v", h, b, err)
+		}
+	}
+
+	// A path that cannot be a directory: exit 2, naming the flag, and
+	// nothing runs.
+	file := filepath.Join(t.TempDir(), "plain")
+	os.WriteFile(file, nil, 0o600)
+	marker := filepath.Join(t.TempDir(), "ran")
+	code, _, errs = run("-F", cfg, "-H", "h1,h2", "--log-dir", filepath.Join(file, "sub"), "--", "touch "+marker)
+	if code != ExitUsage || !strings.Contains(errs, "--log-dir "+filepath.Join(file, "sub")) || strings.Count(errs, "\n") != 1 {
+		t.Errorf("log dir under a file: exit %d: %q", code, errs)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the command ran")
+	}
+
+	// A directory where no file can be made (mode checks do not bind
+	// root: only as another user).
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(t.TempDir(), "ro")
+		os.Mkdir(ro, 0o500)
+		code, _, errs = run("-F", cfg, "-H", "h1,h2", "--log-dir", ro, "--", "touch "+marker)
+		if code != ExitUsage || !strings.Contains(errs, "cannot create files") {
+			t.Errorf("read-only log dir: exit %d: %q", code, errs)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("the command ran")
+		}
+	}
+}
+
+// TestLogFileLostIsNotSuccess: when a host's log file cannot be created
+// during the run, the run says so and does not exit 0.
+func TestLogFileLostIsNotSuccess(t *testing.T) {
+	cfg, _ := lab(t, 2)
+	dir := t.TempDir()
+	// h2.log is a directory: it cannot be opened for writing.
+	os.Mkdir(filepath.Join(dir, "h2.log"), 0o700)
+	code, _, errs := run("-F", cfg, "-H", "h1,h2", "--log-dir", dir, "--", "echo hi")
+	if code == ExitOK || !strings.Contains(errs, "the log of 1 host is missing or incomplete (first: h2:") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+// TestEmptyHostsFile: an @FILE with no host in it says so, for -H and
+// for -x, instead of "no hosts left (after -x)" or excluding nothing.
+func TestEmptyHostsFile(t *testing.T) {
+	cfg, _ := lab(t, 2)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("# the web hosts\n\n   \n"), 0o600)
+	code, _, errs := run("-F", cfg, "-H", "@"+empty, "--", "true")
+	if code != ExitUsage || errs != "loom: -H @"+empty+": hosts file "+empty+" is empty (no host in it, only blank lines or comments)\n" {
+		t.Errorf("-H @empty: exit %d: %q", code, errs)
+	}
+	code, _, errs = run("-F", cfg, "-H", "h1,h2", "-x", "@"+empty, "--", "true")
+	if code != ExitUsage || !strings.Contains(errs, "-x @"+empty+": hosts file "+empty+" is empty") {
+		t.Errorf("-x @empty: exit %d: %q", code, errs)
+	}
+	// -x @FILE reads the file, like -H.
+	skip := filepath.Join(dir, "skip")
+	os.WriteFile(skip, []byte("h2 # down for maintenance\n"), 0o600)
+	code, out, errs := run("-F", cfg, "-H", "h1,h2", "-x", "@"+skip, "--", "echo x")
+	if code != ExitOK || out != "x\n" {
+		t.Errorf("-x @skip: exit %d out %q err %q", code, out, errs)
+	}
+	code, _, errs = run("-F", cfg, "-H", "h1,h2", "-x", "h[1-2]", "--", "true")
+	if code != ExitUsage || !strings.Contains(errs, "-x excluded every one") {
+		t.Errorf("-x all: exit %d: %q", code, errs)
+	}
+}
