@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	)
+)
 
 // fakeGo writes a go command that "builds" a program printing what: a
 // shell script, which passes the CheckArg run.
