@@ -124,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
 	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
-	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory)")
+	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
 	fs.StringVar(&o.configFile, "F", "", "ssh_config `file` (default ~/.ssh/config then /etc/ssh/ssh_config; \"none\" for none)")
 	fs.Var(&o.identities, "i", "identity (private key) `file`, tried before ssh_config's; repeatable")
 	fs.StringVar(&o.user, "u", "", "remote `user` (overrides ssh_config; a user in the host or the inventory wins)")

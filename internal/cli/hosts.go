@@ -116,9 +116,12 @@ func readPatterns(flag string, vals []string) ([]string, error) {
 }
 
 // loadInventory loads -I FILE, or loom.yaml found upward from the working
-// directory; nil when there is none.
+// directory; nil when there is none, or with -I none.
 func loadInventory(ctx context.Context, o *options) (*inventory.Inventory, error) {
 	path := o.inventory
+	if path == "none" {
+		return nil, nil
+	}
 	if path == "" {
 		wd, err := os.Getwd()
 		if err != nil {

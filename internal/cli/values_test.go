@@ -171,3 +171,26 @@ func TestEmptyHostsFile(t *testing.T) {
 		t.Errorf("-x all: exit %d: %q", code, errs)
 	}
 }
+
+// TestForeignInventoryUpward: a loom.yaml found upward that others may
+// write is refused in one line that says how to override; -I FILE uses
+// it, -I none uses none.
+func TestForeignInventoryUpward(t *testing.T) {
+	cfg, _ := lab(t, 1)
+	root := t.TempDir()
+	inv := filepath.Join(root, "loom.yaml")
+	os.WriteFile(inv, []byte("hosts:\n  h1: {}\n"), 0o644)
+	os.Chmod(inv, 0o666)
+	sub := filepath.Join(root, "src")
+	os.Mkdir(sub, 0o755)
+	t.Chdir(sub)
+	code, _, errs := run("-F", cfg, "-H", "h1", "--", "true")
+	if code != ExitUsage || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, inv+": writable by every user") || !strings.Contains(errs, "-I "+inv) {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
+	for _, flag := range []string{inv, "none"} {
+		if code, _, errs := run("-F", cfg, "-I", flag, "-H", "h1", "--", "true"); code != ExitOK {
+			t.Errorf("-I %s: exit %d: %s", flag, code, errs)
+		}
+	}
+}
