@@ -45,7 +45,12 @@ type Group struct {
 	// FailFast stops at the first failure: no new host starts and the
 	// commands still running are interrupted.
 	FailFast bool
-	// HostTimeout bounds each host's whole turn: connecting and running.
+	// HostTimeout bounds each host's whole turn: connecting, running, and
+	// stopping a command that is still running when time is up. The work's
+	// context ends 2 s before HostTimeout (a quarter of it when it is under
+	// 8 s): the command then gets SIGTERM, its channel is closed if it has
+	// not exited shortly before HostTimeout, and at HostTimeout it is given
+	// up. Zero: no limit.
 	HostTimeout time.Duration
 	// Output returns where a host's output goes live (besides the captured
 	// Result). Writers that are io.Closers are closed when the host is done.
@@ -348,9 +353,13 @@ func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, 
 	hr.Start = time.Now()
 	defer func() { hr.Duration = time.Since(hr.Start) }()
 	if g.HostTimeout > 0 {
+		// The work is stopped a little before the end of the turn, so
+		// that stopping its command ends by HostTimeout too.
+		end := hr.Start.Add(g.HostTimeout)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.HostTimeout)
+		ctx, cancel = context.WithDeadline(ctx, end.Add(-hostGrace(g.HostTimeout)))
 		defer cancel()
+		ctx = withStopBy(ctx, end)
 	}
 	var stdout, stderr io.Writer
 	if g.Output != nil {
