@@ -220,9 +220,16 @@ func (c *Conn) Context() context.Context {
 }
 
 // Timeout returns a Conn whose commands are stopped after d (each command
-// separately). Zero means no timeout.
+// separately). Zero means no timeout; a negative d is an error, reported
+// by the next operation.
 func (c *Conn) Timeout(d time.Duration) *Conn {
-	return c.with(func(s *scope) { s.timeout = d })
+	return c.with(func(s *scope) {
+		if d < 0 {
+			s.err = fmt.Errorf("timeout %v: want a positive duration (0: no limit)", d)
+			return
+		}
+		s.timeout = d
+	})
 }
 
 // Warn returns a Conn on which a non-zero exit status is not a failure: the

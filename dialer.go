@@ -54,6 +54,8 @@ func (h HostKeyCheck) policy() string {
 // keys, strict host keys, no prompts.
 //
 // Set the fields before the first Dial. A Dialer is safe for concurrent use.
+// A setting out of its range (a negative timeout or count, a port above
+// 65535) makes every Dial fail with an error naming it.
 type Dialer struct {
 	// ConfigFile is the ssh_config to read, like ssh -F. Empty: the user's
 	// ~/.ssh/config then /etc/ssh/ssh_config. "none": no file at all.
@@ -123,6 +125,9 @@ type Dialer struct {
 func (d *Dialer) init() error {
 	d.once.Do(func() {
 		d.cfg, d.initErr = loadConfig(d.ConfigFile)
+		if err := d.check(); err != nil && d.initErr == nil {
+			d.initErr = err
+		}
 		if err := (agentfwd.Policy{Keys: d.AgentKeys}).Validate(); err != nil && d.initErr == nil {
 			d.initErr = err
 		}
@@ -162,6 +167,25 @@ func (d *Dialer) init() error {
 		d.t = t
 	})
 	return d.initErr
+}
+
+// check refuses settings that have no sensible meaning, rather than
+// reading them as a default: a port outside 1–65535, negative counts or
+// timeouts.
+func (d *Dialer) check() error {
+	switch {
+	case d.Port < 0 || d.Port > 65535:
+		return fmt.Errorf("dialer: Port %d: want a port from 1 to 65535 (0: ssh_config's)", d.Port)
+	case d.ConnectTimeout < 0:
+		return fmt.Errorf("dialer: ConnectTimeout %v: want a positive duration (0: the default, 10s)", d.ConnectTimeout)
+	case d.MaxSessions < 0:
+		return fmt.Errorf("dialer: MaxSessions %d: want at least 1 (0: the default, 8)", d.MaxSessions)
+	case d.MaxHandshakes < 0:
+		return fmt.Errorf("dialer: MaxHandshakes %d: want at least 1 (0: no cap)", d.MaxHandshakes)
+	case d.Retries < 0:
+		return fmt.Errorf("dialer: Retries %d: want 0 or more", d.Retries)
+	}
+	return nil
 }
 
 // loadConfig reads the ssh_config files as ssh would: the given file only,

@@ -25,11 +25,17 @@ type Group struct {
 	Dialer *Dialer
 	// Hosts to run on, in order.
 	Hosts []Host
-	// Parallel is how many hosts are worked on at once (default 32).
+	// Parallel is how many hosts are worked on at once (0: the default,
+	// 32).
 	Parallel int
 	// Batch splits the hosts into consecutive batches of this size (a count,
 	// or a percentage of the hosts, at least one host); a batch finishes
 	// before the next one starts. Unset: one batch.
+	//
+	// A Group with a negative Parallel or HostTimeout, a Batch of Count(0)
+	// or Percent(0), or a negative count or a percentage outside 0–100 in
+	// Batch or MaxFail runs nothing: every host is "not started" and
+	// Results.Err says which setting is wrong.
 	Batch Limit
 	// MaxFail stops the run early: once more hosts than this have failed
 	// (command failed or host unreachable), no new host starts; hosts
@@ -39,7 +45,12 @@ type Group struct {
 	// FailFast stops at the first failure: no new host starts and the
 	// commands still running are interrupted.
 	FailFast bool
-	// HostTimeout bounds each host's whole turn: connecting and running.
+	// HostTimeout bounds each host's whole turn: connecting, running, and
+	// stopping a command that is still running when time is up. The work's
+	// context ends 2 s before HostTimeout (a quarter of it when it is under
+	// 8 s): the command then gets SIGTERM, its channel is closed if it has
+	// not exited shortly before HostTimeout, and at HostTimeout it is given
+	// up. Zero: no limit.
 	HostTimeout time.Duration
 	// Output returns where a host's output goes live (besides the captured
 	// Result). Writers that are io.Closers are closed when the host is done.
@@ -248,6 +259,15 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 	for i, h := range g.Hosts {
 		rs.Hosts[i] = &HostResult{Host: h.Name}
 	}
+	if err := g.check(); err != nil {
+		// A setting that makes no sense runs nothing rather than being
+		// read as some default.
+		rs.err = err
+		for _, hr := range rs.Hosts {
+			hr.Err = fmt.Errorf("%s: not started: %w", hr.Host, err)
+		}
+		return rs
+	}
 	parallel := g.Parallel
 	if parallel <= 0 {
 		parallel = DefaultParallel
@@ -326,14 +346,36 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 	return rs
 }
 
+// check refuses settings that have no sensible meaning: negative counts
+// or durations, batches of no host, a negative MaxFail.
+func (g *Group) check() error {
+	switch {
+	case g.Parallel < 0:
+		return fmt.Errorf("group: Parallel %d: want at least 1 (0: the default, %d)", g.Parallel, DefaultParallel)
+	case g.HostTimeout < 0:
+		return fmt.Errorf("group: HostTimeout %v: want a positive duration (0: no limit)", g.HostTimeout)
+	case g.Batch.IsSet() && (g.Batch == Count(0) || g.Batch == Percent(0)):
+		return fmt.Errorf("group: Batch %s: want at least 1 host, or a percentage above 0%%", g.Batch)
+	case g.Batch.IsSet() && !g.Batch.valid():
+		return fmt.Errorf("group: Batch %s: want a count of 1 or more, or a percentage from 0%% to 100%%", g.Batch)
+	case g.MaxFail.IsSet() && !g.MaxFail.valid():
+		return fmt.Errorf("group: MaxFail %s: want a count of 0 or more, or a percentage from 0%% to 100%%", g.MaxFail)
+	}
+	return nil
+}
+
 // runHost connects to one host and runs fn there, filling hr.
 func (g *Group) runHost(ctx context.Context, d *Dialer, h Host, hr *HostResult, fn func(*Conn, *HostResult) error) {
 	hr.Start = time.Now()
 	defer func() { hr.Duration = time.Since(hr.Start) }()
 	if g.HostTimeout > 0 {
+		// The work is stopped a little before the end of the turn, so
+		// that stopping its command ends by HostTimeout too.
+		end := hr.Start.Add(g.HostTimeout)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.HostTimeout)
+		ctx, cancel = context.WithDeadline(ctx, end.Add(-hostGrace(g.HostTimeout)))
 		defer cancel()
+		ctx = withStopBy(ctx, end)
 	}
 	var stdout, stderr io.Writer
 	if g.Output != nil {

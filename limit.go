@@ -16,10 +16,11 @@ type Limit struct {
 	isP bool
 }
 
-// Count returns a Limit of n hosts.
+// Count returns a Limit of n hosts. A Group refuses a negative count.
 func Count(n int) Limit { return Limit{n: n, set: true} }
 
-// Percent returns a Limit of p percent of the hosts.
+// Percent returns a Limit of p percent of the hosts. A Group refuses a
+// percentage outside 0–100.
 func Percent(p float64) Limit { return Limit{pct: p, set: true, isP: true} }
 
 // ParseLimit parses "5" or "10%".
@@ -37,6 +38,15 @@ func ParseLimit(s string) (Limit, error) {
 		return Limit{}, fmt.Errorf("invalid count %q (want a number like 5 or a percentage like 10%%)", s)
 	}
 	return Count(n), nil
+}
+
+// valid reports whether the limit is one ParseLimit could return: a count
+// of 0 or more, or a percentage from 0 to 100.
+func (l Limit) valid() bool {
+	if l.isP {
+		return l.pct >= 0 && l.pct <= 100 && !math.IsNaN(l.pct)
+	}
+	return l.n >= 0
 }
 
 // IsSet reports whether a limit was given.

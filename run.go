@@ -289,13 +289,22 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 			sig = ssh.SIGINT
 		}
 		p.signal(sig, c.sc.pty)
+		// Stopping takes at most stopGrace, and ends by the end of the
+		// host's turn (Group.HostTimeout) whatever the command does.
+		kill, giveUp := stopTimes(ctx, time.Now())
 		select {
 		case w = <-done:
-		case <-time.After(2 * time.Second):
+		case <-time.After(time.Until(kill)):
 			p.kill()
 			select {
 			case w = <-done:
-			case <-time.After(5 * time.Second):
+			case <-time.After(time.Until(giveUp)):
+				// Gone as far as Loom is concerned (sshd answers the close
+				// only once the command has exited): output that still
+				// comes is dropped, not written while the Result is read.
+				stdout.Stop()
+				stderr.Stop()
+				w = waited{code: -1}
 			}
 		}
 		w.err = ctx.Err()

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -96,6 +97,11 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
 	}
+	if o.logDir != "" && !o.dryRun && o.compile == "" {
+		if err := makeLogDir(o.logDir); err != nil {
+			return usage("--log-dir %s: %v", o.logDir, err)
+		}
+	}
 	if o.compile != "" {
 		if sub != "run" || o.command {
 			return usage("--compile builds the loomfile's tasks; it takes no command")
@@ -129,7 +135,10 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return usage("%v", err)
 	}
 	if len(hosts) == 0 {
-		return usage("no hosts left to run on (after -x)")
+		if len(o.excludes.vals) > 0 {
+			return usage("no hosts left to run on: -x excluded every one")
+		}
+		return usage("no hosts to run on")
 	}
 	e, err := newEngine(o, env)
 	if err != nil {
@@ -194,17 +203,56 @@ func checkStdin(sub string, o *options, env Env, hosts int) error {
 	return nil
 }
 
-// checkFlags checks the flags that do not depend on what is run.
+// checkFlags checks the flags that do not depend on what is run. A value
+// that makes no sense (a negative timeout, port 0, batches of no host) is
+// a usage error naming the flag and what it wants, never a silent default.
 func checkFlags(o *options) error {
 	switch {
 	case o.json && o.gather:
 		return errors.New("--json and --gather cannot be used together")
 	case o.parallel < 1:
-		return fmt.Errorf("-P %d: want at least 1", o.parallel)
-	case o.retries < 0 || o.handshakes < 0:
-		return errors.New("--retries and --handshakes cannot be negative")
+		return fmt.Errorf("-P %d: want at least 1 host at once", o.parallel)
+	case o.set["p"] && (o.port < 1 || o.port > 65535):
+		return fmt.Errorf("-p %d: want a port from 1 to 65535", o.port)
+	case o.set["handshakes"] && o.handshakes < 1:
+		return fmt.Errorf("--handshakes %d: want at least 1 (leave it out for the default: like -P, at most %d)", o.handshakes, maxHandshakes)
+	case o.retries < 0:
+		return fmt.Errorf("--retries %d: want 0 or more", o.retries)
+	case o.connectTimeout <= 0:
+		return fmt.Errorf("--connect-timeout %v: want a positive duration, like 10s", o.connectTimeout)
+	case o.cmdTimeout < 0:
+		return fmt.Errorf("--timeout %v: want a positive duration, like 30s (0: no limit)", o.cmdTimeout)
+	case o.hostTimeout < 0:
+		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
+	case o.batch.l == loom.Count(0) || o.batch.l == loom.Percent(0):
+		return fmt.Errorf("--batch %s: want at least 1 host, or a percentage above 0%%", o.batch.l)
 	}
 	return nil
+}
+
+// makeLogDir makes the --log-dir directory (0700: logs hold whatever the
+// commands printed) if it is missing, and checks that a file can be
+// created in it, so that no run starts whose logs would be lost.
+func makeLogDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".loom-log-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot create files in it: %v", unwrapPathErr(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// unwrapPathErr drops the "op PATH: " of an *os.PathError whose path the
+// message already names.
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // engine is what one loom command shares across the groups it runs: the

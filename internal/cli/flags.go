@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -125,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
 	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
-	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory)")
+	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
 	fs.StringVar(&o.configFile, "F", "", "ssh_config `file` (default ~/.ssh/config then /etc/ssh/ssh_config; \"none\" for none)")
 	fs.Var(&o.identities, "i", "identity (private key) `file`, tried before ssh_config's; repeatable")
 	fs.StringVar(&o.user, "u", "", "remote `user` (overrides ssh_config; a user in the host or the inventory wins)")
@@ -164,14 +165,28 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.list, "l", false, "list the tasks of the loomfile (loomfile.go or loomfiles/, found upward)")
 	fs.StringVar(&o.compile, "compile", "", "build the loomfile's tasks into a standalone program at `path` (the loom command with the tasks built in) and exit")
 	fs.StringVar(&o.taskFile, "f", "", "the loomfile `path` (a .go file or a directory) instead of searching upward")
-	fs.Usage = func() {
+	usage := func() {
+		fs.SetOutput(stderr)
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, exitText)
 	}
-	if err := fs.Parse(args); err != nil {
+	// A mistake in the flags is one line naming the flag, not the whole
+	// help: the flag package's own message and usage go nowhere, and the
+	// error is printed here.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return nil, fs, err
+	case err != nil:
+		fmt.Fprintf(stderr, "loom: %v (loom -h lists the flags)\n", err)
 		return nil, fs, err
 	}
+	fs.SetOutput(stderr)
 	o.args = fs.Args()
 	if n := len(args) - len(o.args); n > 0 && args[n-1] == "--" {
 		o.command = true

@@ -15,22 +15,9 @@ import (
 // hosts of -R roles from the inventory, without duplicates, minus -x.
 // Hosts named on -H that the inventory knows get its settings.
 func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
-	var patterns []string
-	for _, v := range o.hosts.vals {
-		if !strings.HasPrefix(v, "@") {
-			patterns = append(patterns, v)
-			continue
-		}
-		b, err := os.ReadFile(v[1:])
-		if err != nil {
-			return nil, fmt.Errorf("-H %s: %w", v, err)
-		}
-		for _, ln := range strings.Split(string(b), "\n") {
-			if i := strings.IndexByte(ln, '#'); i >= 0 {
-				ln = ln[:i]
-			}
-			patterns = append(patterns, strings.Fields(ln)...)
-		}
+	patterns, err := readPatterns("-H", o.hosts.vals)
+	if err != nil {
+		return nil, err
 	}
 	names, err := hostlist.ExpandAll(patterns...)
 	if err != nil {
@@ -72,11 +59,15 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 		}
 	}
 	if len(o.excludes.vals) > 0 {
+		excludes, err := readPatterns("-x", o.excludes.vals)
+		if err != nil {
+			return nil, err
+		}
 		all := make([]string, len(hosts))
 		for i, h := range hosts {
 			all[i] = h.Name
 		}
-		keep, err := hostlist.Exclude(all, o.excludes.vals)
+		keep, err := hostlist.Exclude(all, excludes)
 		if err != nil {
 			return nil, fmt.Errorf("-x: %w", err)
 		}
@@ -95,10 +86,42 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 	return hosts, nil
 }
 
+// readPatterns returns the patterns of a host flag's values, reading
+// the @FILE ones: one or more patterns a line, # starting a comment. A
+// file with no pattern in it is an error: it was meant to name hosts.
+func readPatterns(flag string, vals []string) ([]string, error) {
+	var patterns []string
+	for _, v := range vals {
+		file, ok := strings.CutPrefix(v, "@")
+		if !ok {
+			patterns = append(patterns, v)
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", flag, v, err)
+		}
+		n := len(patterns)
+		for _, ln := range strings.Split(string(b), "\n") {
+			if i := strings.IndexByte(ln, '#'); i >= 0 {
+				ln = ln[:i]
+			}
+			patterns = append(patterns, strings.Fields(ln)...)
+		}
+		if len(patterns) == n {
+			return nil, fmt.Errorf("%s %s: hosts file %s is empty (no host in it, only blank lines or comments)", flag, v, file)
+		}
+	}
+	return patterns, nil
+}
+
 // loadInventory loads -I FILE, or loom.yaml found upward from the working
-// directory; nil when there is none.
+// directory; nil when there is none, or with -I none.
 func loadInventory(ctx context.Context, o *options) (*inventory.Inventory, error) {
 	path := o.inventory
+	if path == "none" {
+		return nil, nil
+	}
 	if path == "" {
 		wd, err := os.Getwd()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loomssh/loom"
@@ -31,6 +32,24 @@ type report struct {
 	gather    map[string]*gathered // by output+status, when --gather
 	sub       string               // run, put, get or sync
 	transfers transfers            // put, get, sync: each host's Transfer until reported
+	logs      logFailures          // --log-dir files that could not be written
+}
+
+// logFailures counts the hosts whose --log-dir file could not be
+// created or written: the run then does not exit 0.
+type logFailures struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+func (l *logFailures) lost(host string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		l.first = fmt.Sprintf("%s: %v", host, err)
+	}
+	l.n++
 }
 
 type gathered struct {
@@ -75,9 +94,10 @@ func (r *report) output(h loom.Host) (stdout, stderr io.Writer) {
 	if r.o.logDir != "" {
 		f, err := os.OpenFile(filepath.Join(r.o.logDir, logName(h.Name)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
+			r.logs.lost(h.Name, err)
 			r.p.Printf(true, "loom: %s: log file: %v\n", h.Name, err)
 		} else {
-			lf := &lockedFile{f: f}
+			lf := &lockedFile{f: f, host: h.Name, logs: &r.logs}
 			out, errw = append(out, lf), append(errw, lf)
 		}
 	}
@@ -204,8 +224,9 @@ func (r *report) progress() string {
 }
 
 // finish prints gathered output and the summary and returns the exit
-// status: 130 if interrupted; else 1 if a command failed on some host;
-// else 3 if some host was unreachable; else 0.
+// status: 130 if interrupted (Ctrl-C); else 1 if a command failed on some
+// host, or was interrupted by --fail-fast after another host failed; else
+// 3 if some host was unreachable; else 0.
 func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if r.o.json {
 		for _, hr := range rs.Hosts {
@@ -233,14 +254,22 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	} else {
 		r.summary(rs, count)
 	}
+	r.logs.mu.Lock()
+	logsLost, firstLost := r.logs.n, r.logs.first
+	r.logs.mu.Unlock()
+	if logsLost > 0 {
+		r.p.Printf(true, "loom: --log-dir %s: the log of %d host%s is missing or incomplete (first: %s)\n", r.o.logDir, logsLost, plural(logsLost), firstLost)
+	}
 	switch {
-	case interrupted || count[loom.StatusInterrupted] > 0:
+	case interrupted:
 		return ExitInterrupted
-	case count[loom.StatusFailed] > 0:
+	case count[loom.StatusFailed] > 0 || count[loom.StatusInterrupted] > 0:
+		// Hosts are interrupted without a Ctrl-C only by --fail-fast,
+		// after a failure: that failure is the run's status.
 		return ExitFailed
 	case count[loom.StatusUnreachable] > 0:
 		return ExitUnreachable
-	case count[loom.StatusNotStarted] > 0:
+	case count[loom.StatusNotStarted] > 0, logsLost > 0:
 		return ExitFailed
 	}
 	return ExitOK
@@ -372,19 +401,41 @@ func (w rawWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// lockedFile is a log file shared by a host's stdout and stderr.
+// lockedFile is a log file shared by a host's stdout and stderr. Its
+// first write or close error is counted in logs.
 type lockedFile struct {
-	f    *os.File
-	once bool
+	f      *os.File
+	host   string
+	logs   *logFailures
+	once   bool
+	failed bool
 }
 
-func (l *lockedFile) Write(b []byte) (int, error) { return l.f.Write(b) }
+func (l *lockedFile) Write(b []byte) (int, error) {
+	n, err := l.f.Write(b)
+	if err != nil {
+		l.fail(err)
+	}
+	return n, err
+}
+
+func (l *lockedFile) fail(err error) {
+	if !l.failed {
+		l.failed = true
+		l.logs.lost(l.host, err)
+	}
+}
+
 func (l *lockedFile) Close() error {
 	if l.once {
 		return nil
 	}
 	l.once = true
-	return l.f.Close()
+	err := l.f.Close()
+	if err != nil {
+		l.fail(err)
+	}
+	return err
 }
 
 // multi fans writes out to several writers; Close closes those that close.

@@ -184,7 +184,10 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings) ([]l
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("%s: no hosts left to run on (after -x)", what)
+		if len(o.excludes.vals) > 0 {
+			return nil, fmt.Errorf("%s: no hosts left to run on: -x excluded every one", what)
+		}
+		return nil, fmt.Errorf("%s: no hosts to run on", what)
 	}
 	if s.Once {
 		hosts = hosts[:1]

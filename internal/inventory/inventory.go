@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/loomssh/loom/internal/sshconfig"
+	"github.com/loomssh/loom/internal/trust"
 )
 
 // DefaultTimeout bounds a dynamic command that sets no timeout.
@@ -92,6 +93,12 @@ type Inventory struct {
 // found; "" and a nil error when there is none. dir "" means the working
 // directory. Both names in one directory is an error, as is a loom.yaml
 // that is a directory.
+//
+// A file found is used only when it and its directory are owned by the
+// user or root and writable by nobody else (git's rule for a repository,
+// with modes added: see package trust); otherwise Find returns an error
+// saying why and that -I names the file (a file given with -I is used as
+// given) or -I none uses no inventory.
 func Find(dir string) (string, error) {
 	if dir == "" {
 		wd, err := os.Getwd()
@@ -119,6 +126,9 @@ func Find(dir string) (string, error) {
 		}
 		switch len(found) {
 		case 1:
+			if err := trustFound(found[0]); err != nil {
+				return "", err
+			}
 			return found[0], nil
 		case 2:
 			return "", fmt.Errorf("both %s and %s exist: keep one", found[0], filepath.Base(found[1]))
@@ -129,6 +139,19 @@ func Find(dir string) (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// trustFound refuses an inventory found upward that another user owns
+// or could have written: its host settings (users, ports, jump hosts) and
+// dynamic commands are theirs. The file and its directory are both
+// checked: a directory others may write lets them replace the file.
+func trustFound(path string) error {
+	for _, p := range []string{path, filepath.Dir(path)} {
+		if err := trust.Found(p); err != nil {
+			return fmt.Errorf("%v: an inventory found by searching upward is used only when it is yours (or root's) and nobody else may write it, as git does with a repository; to use it, give it with -I %s (or -I none for no inventory)", err, path)
+		}
+	}
+	return nil
 }
 
 // Load reads and validates the inventory file at path, expands its host

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/loomssh/loom/internal/trust"
 )
 
 // CheckArg is the argument with which a compiled loomfile checks its
@@ -78,8 +80,11 @@ func Build(ctx context.Context, p *Project, info *Info, cfg BuildConfig) (string
 	if err != nil {
 		return "", false, err
 	}
+	if err := b.trustCache(); err != nil {
+		return "", false, err
+	}
 	bin := filepath.Join(b.cache, "bin", b.key)
-	if isFile(bin) {
+	if trustedProgram(bin) {
 		now := time.Now()
 		os.Chtimes(bin, now, now) // for whoever prunes the cache by age
 		return bin, false, nil
@@ -115,6 +120,9 @@ func newBuilder(p *Project, info *Info, cfg BuildConfig) (*builder, error) {
 			return nil, fmt.Errorf("no cache directory for compiled loomfiles (set LOOM_CACHE): %v", err)
 		}
 		b.cache = filepath.Join(dir, "loom")
+	}
+	if abs, err := filepath.Abs(b.cache); err == nil {
+		b.cache = abs
 	}
 	if b.gocmd == "" {
 		gocmd, err := exec.LookPath("go")
@@ -357,10 +365,8 @@ func sourceHash(src fs.FS) string {
 // build compiles the program to bin: into a temporary file next to it,
 // checked with CheckArg, then renamed, so bin is whole or absent.
 func (b *builder) build(ctx context.Context, bin string) error {
-	// The cache holds programs loom runs: only their owner may write it.
-	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
-		return err
-	}
+	// The cache holds programs loom runs: only their owner may write it
+	// (trustCache made bin/ so).
 	tmp, err := os.CreateTemp(filepath.Dir(bin), "build-*")
 	if err != nil {
 		return err
@@ -375,6 +381,10 @@ func (b *builder) build(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
+	// Whatever the umask: a program in the cache is its owner's alone.
+	if err := os.Chmod(tmp.Name(), 0o700); err != nil {
+		return err
+	}
 	check := exec.CommandContext(ctx, tmp.Name(), CheckArg)
 	if out, err := check.CombinedOutput(); err != nil {
 		return &BuildError{Output: string(out)}
@@ -385,7 +395,7 @@ func (b *builder) build(ctx context.Context, bin string) error {
 // workDir makes a directory of this build's own: another loom may be
 // building the same loomfile at the same time.
 func (b *builder) workDir() (string, error) {
-	if err := os.MkdirAll(filepath.Join(b.cache, "work"), 0o700); err != nil {
+	if err := privateDir(filepath.Join(b.cache, "work")); err != nil {
 		return "", err
 	}
 	return os.MkdirTemp(filepath.Join(b.cache, "work"), b.key+"-")
@@ -519,12 +529,18 @@ func explainMissing(out string) string {
 // extractSource writes Loom's source into the cache once per version of
 // it, and returns its directory.
 func (b *builder) extractSource() (string, error) {
-	dir := filepath.Join(b.cache, "src", sourceHash(b.cfg.Source))
-	if isFile(filepath.Join(dir, "go.mod")) {
-		return dir, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+	if err := privateDir(filepath.Join(b.cache, "src")); err != nil {
 		return "", err
+	}
+	dir := filepath.Join(b.cache, "src", sourceHash(b.cfg.Source))
+	if fi, err := os.Lstat(dir); err == nil {
+		if fi.IsDir() && trust.Private(dir, fi) == nil && isFile(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		// Not ours alone, or half there: extract it again.
+		if err := os.RemoveAll(dir); err != nil {
+			return "", fmt.Errorf("loom cache: %s is not to be trusted and cannot be removed: %v", dir, err)
+		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), "extract-*")
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/loomssh/loom/internal/trust"
 )
 
 // DirName is the name of a directory of loomfiles: every .go file in it is a
@@ -86,6 +88,12 @@ func (p *Project) display(path string) string {
 // loomfiles directory, so that Parse reports its syntax error, and is
 // skipped elsewhere.
 //
+// Loomfiles found by the search are used only when the files, their
+// directory and the go.mod they build with are owned by the user or root
+// and writable by nobody else (see package trust); otherwise Find returns
+// an error saying why and that -f names them. Files named with -f are
+// used as given.
+//
 // When nothing is found the error wraps [ErrNotFound] and says where Find
 // looked and how to start one.
 func Find(dir, file string) (*Project, error) {
@@ -116,8 +124,14 @@ func find(dir, file, stop string) (*Project, error) {
 	}
 	for d := wd; ; {
 		p, err := lookIn(m, wd, d)
-		if p != nil || err != nil {
-			return p, err
+		if p != nil && err == nil {
+			err = trustFound(p)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			return p, nil
 		}
 		parent := filepath.Dir(d)
 		if d == stop || parent == d {
@@ -126,6 +140,32 @@ func find(dir, file, stop string) (*Project, error) {
 		d = parent
 	}
 	return nil, fmt.Errorf("%w in %s or any parent directory (looked for a %s/ directory and for *.go files with //go:build %s): run loom init to write one, or name one with -f", ErrNotFound, wd, DirName, Tag)
+}
+
+// trustFound refuses loomfiles found by searching upward that someone
+// other than the user (or root) owns or could have written: the files,
+// the directory holding them, and the go.mod they build with. This is
+// git's safe.directory rule (a repository another user owns is not used
+// unless named) with modes added, since a loomfile is code that runs as
+// the user. The files and their directory are both checked: another
+// user's file is their code, and a directory others may write lets them
+// add a loomfile or replace one. Named with -f, loomfiles are used as
+// given.
+func trustFound(p *Project) error {
+	paths := append(slices.Clone(p.Files), p.Dir)
+	if p.GoMod != "" {
+		paths = append(paths, p.GoMod, filepath.Dir(p.GoMod))
+	}
+	for _, path := range paths {
+		if err := trust.Found(path); err != nil {
+			name := p.Dir
+			if len(p.Files) == 1 && p.Tagged {
+				name = p.Files[0]
+			}
+			return fmt.Errorf("%v: loomfiles found by searching upward are used only when they are yours (or root's) and nobody else may write them, as git does with a repository; if you trust them, name them: -f %s", err, name)
+		}
+	}
+	return nil
 }
 
 // findExplicit handles -f PATH.

@@ -166,6 +166,20 @@ func (w *Writer) Flush() error {
 	return err
 }
 
+// Stop flushes what is held back, then drops everything written from now
+// on (W is no longer written to): for a command Loom has stopped waiting
+// for, whose output may still arrive while its Result is read.
+func (w *Writer) Stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.held) > 0 {
+		w.see(w.held)
+		w.W.Write(w.held)
+		w.held = nil
+	}
+	w.W = io.Discard
+}
+
 // bufPool holds copy buffers: io.Copy into a Writer would otherwise
 // allocate 32 KiB per stream per command, which adds up over thousands of
 // hosts.
