@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/sshdtest"
 	"github.com/loomssh/loom/loomtest"
 )
 
@@ -213,4 +215,52 @@ func TestGetHostPathSafe(t *testing.T) {
 		t.Fatalf("%d hosts, %d directories: %q", len(names), len(dirs), dirs)
 	}
 	t.Logf("host directories: %q", dirs)
+}
+
+// smallDisk mounts a 256 KiB tmpfs owned by the server's login user, or
+// skips the test where that cannot be done (not root, no mount rights).
+func smallDisk(t *testing.T, s *sshdtest.Server) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small file system needs root")
+	}
+	dir := scratch(t, s, s.Home)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	chownToUser(t, s, dir)
+	return dir
+}
+
+// TestPutDiskFullSaysSo: a put onto a full disk says "no space left on
+// device", not SFTP's generic "failure", over SFTP and with sudo.
+func TestPutDiskFullSaysSo(t *testing.T) {
+	s, d := target(t, sshdtest.Options{})
+	sudo, _ := sshdtest.CanSudo()
+	if sudo {
+		d.SudoPassword = loom.NewSecret(s.Password)
+	}
+	c := dial(t, d, "target").Timeout(time.Minute)
+	disk := smallDisk(t, s)
+	big := filepath.Join(t.TempDir(), "big.bin")
+	writeFile(t, big, strings.Repeat("x", 1<<20), 0o644)
+	check := func(what string, tr *loom.Transfer) {
+		t.Helper()
+		if tr.Err == nil || !strings.Contains(tr.Err.Error(), "no space left on device") {
+			t.Fatalf("%s onto a full disk: %v", what, tr.Err)
+		}
+		t.Logf("%s: %v", what, tr.Err)
+		c.ResetErr()
+		noTemps(t, disk)
+	}
+	check("put", c.Put(big, disk+"/"))
+	check("put reader", c.PutReader(strings.NewReader(strings.Repeat("y", 1<<20)), disk+"/r.bin"))
+	if sudo {
+		check("put with sudo", c.Put(big, disk+"/", loom.UseSudo()))
+	}
 }

@@ -157,6 +157,8 @@ type jsonResult struct {
 	Bytes   *int64   `json:"bytes,omitempty"`
 	Changed []string `json:"changed,omitempty"`
 	Removed []string `json:"removed,omitempty"`
+	// Cut lists the files get cut at the size the host gave (it sent more).
+	Cut []string `json:"cut,omitempty"`
 }
 
 func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
@@ -179,7 +181,7 @@ func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
 		j.Error = &e
 	}
 	if tr != nil {
-		j.Files, j.Bytes, j.Changed, j.Removed = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed
+		j.Files, j.Bytes, j.Changed, j.Removed, j.Cut = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed, tr.Cut
 		j.Stdout, j.Stderr, j.ExitCode = "", "", nil // the sudo helpers' output is not the user's
 	}
 	b, _ := json.Marshal(j)
@@ -220,7 +222,9 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if r.single {
 		hr := rs.Hosts[0]
 		var ee *loom.ExitError
-		if hr.Err != nil && !errors.As(hr.Err, &ee) {
+		// A command's own stderr has shown why it exited; a file
+		// operation's sudo steps are not shown: always say why.
+		if hr.Err != nil && (r.sub != "run" || !errors.As(hr.Err, &ee)) {
 			r.p.Printf(true, "loom: %v\n", hr.Err)
 		}
 	} else {
@@ -246,6 +250,7 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		reason string
 		hosts  []string
 		err    error
+		cause  string // put, get, sync: the cause, the same for every host of the group
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -253,10 +258,11 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		if hr.Status == loom.StatusOK {
 			continue
 		}
-		key := hr.Status.String() + "\x00" + hr.Reason()
+		cause := fileCause(hr)
+		key := hr.Status.String() + "\x00" + hr.Reason() + "\x00" + cause
 		g := groups[key]
 		if g == nil {
-			g = &group{status: hr.Status, reason: hr.Reason(), err: hr.Err}
+			g = &group{status: hr.Status, reason: hr.Reason(), err: hr.Err, cause: cause}
 			groups[key] = g
 			order = append(order, key)
 		}
@@ -271,6 +277,8 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		line := fmt.Sprintf("loom: %s: %s", what, hostlist.Fold(g.hosts))
 		if len(g.hosts) == 1 && g.err != nil {
 			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
+		} else if g.cause != "" {
+			line += fmt.Sprintf(" (%d hosts): %s", len(g.hosts), g.cause)
 		} else if g.err != nil && (g.status == loom.StatusUnreachable || g.reason == "error") {
 			line += fmt.Sprintf(" (%d hosts; first: %s)", len(g.hosts), oneLine(g.err.Error()))
 		} else {
