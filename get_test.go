@@ -264,3 +264,42 @@ func TestPutDiskFullSaysSo(t *testing.T) {
 		check("put with sudo", c.Put(big, disk+"/", loom.UseSudo()))
 	}
 }
+
+// TestGetSudoMasksModes: the sudo path (a tar archive) masks modes too,
+// and refuses to replace a local file.
+func TestGetSudoMasksModes(t *testing.T) {
+	if ok, why := sshdtest.CanSudo(); !ok {
+		t.Skip(why)
+	}
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	s, d := target(t, sshdtest.Options{})
+	d.SudoPassword = loom.NewSecret(s.Password)
+	c := dial(t, d, "target").Timeout(time.Minute)
+	root := filepath.Join(s.Dir, "sudo-modes") // s.Dir: not writable by the login user
+	writeFile(t, filepath.Join(root, "suid"), "#!/bin/sh\nid\n", 0o755)
+	writeFile(t, filepath.Join(root, "tree", "sgid"), "x", 0o644)
+	os.Chmod(filepath.Join(root, "suid"), fs.ModeSetuid|fs.ModeSetgid|0o777)
+	os.Chmod(filepath.Join(root, "tree", "sgid"), fs.ModeSetgid|fs.ModeSticky|0o666)
+	os.Chmod(root, 0o700)
+	out := t.TempDir()
+	if tr := c.Get(filepath.Join(root, "suid"), filepath.Join(out, "suid"), loom.UseSudo()); tr.Err != nil {
+		t.Fatal(tr.Err)
+	}
+	if tr := c.Get(filepath.Join(root, "tree"), filepath.Join(out, "tree"), loom.UseSudo()); tr.Err != nil {
+		t.Fatal(tr.Err)
+	}
+	for p, want := range map[string]fs.FileMode{"suid": 0o755, "tree/sgid": 0o644} {
+		fi, err := os.Stat(filepath.Join(out, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky); got != want {
+			t.Errorf("%s: fetched with mode %v, want %v", p, got, want)
+		}
+	}
+	writeFile(t, filepath.Join(out, "again"), "mine", 0o600)
+	if tr := c.Get(filepath.Join(root, "suid"), filepath.Join(out, "again"), loom.UseSudo()); !errors.Is(tr.Err, fs.ErrExist) || readFile(t, filepath.Join(out, "again")) != "mine" {
+		t.Fatalf("sudo get over an existing file: %v", tr.Err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
 )
 
@@ -212,5 +213,13 @@ func TestSudoFileFailuresSayWhy(t *testing.T) {
 		if code != ExitFailed || !strings.Contains(errs, "s: "+args[0]) || !strings.Contains(errs, "sudo: incorrect password") || strings.Contains(errs, "wrong-password") {
 			t.Errorf("%s with a wrong sudo password: code %d, %q", args[0], code, errs)
 		}
+	}
+}
+
+// A file get cut at the size the host gave is named on the host's line.
+func TestDescribeCut(t *testing.T) {
+	line := describeTransfer("get", &loom.Transfer{Files: 2, Bytes: 10, Cut: []string{"logs/web1/app.log"}})
+	if !strings.Contains(line, "fetched 2 files") || !strings.Contains(line, "1 cut at the size the host gave") || !strings.Contains(line, "logs/web1/app.log") {
+		t.Fatalf("%q", line)
 	}
 }
