@@ -529,10 +529,14 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 	} else {
 		tops = []string{pattern}
 	}
-	if op.o.dryRun {
+	if op.o.dryRun { // nothing is read: only the top paths are checked
 		op.t.DryRun = true
 		for _, t := range tops {
-			op.t.Changed = append(op.t.Changed, op.localPath(local, path.Join(dir, t)))
+			dst := op.localPath(local, path.Join(dir, t))
+			if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() && !op.o.overwrite {
+				return op.fail(dst, path.Join(dir, t), errLocalExists)
+			}
+			op.t.Changed = append(op.t.Changed, dst)
 		}
 		return nil
 	}
