@@ -31,6 +31,11 @@ type Transfer struct {
 	// Removed lists the remote paths deleted (Sync with Delete); with
 	// DryRun, the paths that would be deleted.
 	Removed []string
+	// Cut lists the local files Get cut at the size the host had given
+	// for them (in its listing or stat) because it then sent more: a file
+	// growing while it was read (a busy log), or a host that lied. Each
+	// holds what the host sent up to that size.
+	Cut []string
 	// DryRun is set when nothing was written because DryRun was given;
 	// Files and Bytes then count what would have been sent.
 	DryRun   bool
@@ -93,25 +98,28 @@ func causeText(host string, err error) string {
 type FileOption func(*fileOptions)
 
 type fileOptions struct {
-	mode     fs.FileMode
-	modeSet  bool
-	user     string
-	group    string
-	sudo     bool
-	exclude  []string
-	checksum bool
-	delete   bool
-	dryRun   bool
-	diff     io.Writer
-	progress io.Writer
-	err      error // a bad option, reported by the operation
+	mode      fs.FileMode
+	modeSet   bool
+	user      string
+	group     string
+	sudo      bool
+	exclude   []string
+	checksum  bool
+	delete    bool
+	dryRun    bool
+	overwrite bool
+	diff      io.Writer
+	progress  io.Writer
+	err       error // a bad option, reported by the operation
 }
 
 // Mode sets the permission bits of the files written (setuid, setgid and
 // sticky included, given as fs.ModeSetuid... or as 0o4000...). Without it Put and
-// Sync keep the local file's mode, PutReader writes 0644, and Template,
+// Sync keep the local file's mode, PutReader writes 0644, Template,
 // AppendLine and Replace keep the mode of the file they replace (0644 for a
-// new one). For EnsureDir, use its mode argument.
+// new one), and Get gives the remote file's permission bits less the umask
+// (never setuid, setgid or sticky, as scp and sftp do). For EnsureDir, use
+// its mode argument.
 func Mode(m fs.FileMode) FileOption {
 	return func(o *fileOptions) { o.mode, o.modeSet = fileMode(m), true }
 }
@@ -190,6 +198,13 @@ func Delete() FileOption { return func(o *fileOptions) { o.delete = true } }
 // (Transfer.Changed, Removed, Files, Bytes; DryRun set) without changing
 // anything: Sync, Put, PutReader, Get, Template and the helpers.
 func DryRun() FileOption { return func(o *fileOptions) { o.dryRun = true } }
+
+// Overwrite lets Get replace local files and links that already exist.
+// Without it Get refuses, before it writes anything, when a local path it
+// would write is taken (fs.ErrExist), and a file appearing there while Get
+// runs is not replaced either. Put, PutReader, Sync and Template replace
+// remote files whatever the options: that is what they are for.
+func Overwrite() FileOption { return func(o *fileOptions) { o.overwrite = true } }
 
 // ShowDiff makes Template (and AppendLine and Replace) write a unified
 // diff of the change to w before writing the file (nothing when the file

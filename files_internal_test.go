@@ -258,9 +258,11 @@ func TestLocalPathTemplate(t *testing.T) {
 			t.Errorf("localPath(%q) = %q, want %q", tmpl, got, want)
 		}
 	}
-	op.c.h.name = "a/../b"
-	if got := op.localPath("{host}/x", "/x"); got != "a_.._b/x" {
-		t.Errorf("a host name with slashes: %q", got)
+	for name, want := range map[string]string{"a/../b": "a%2F..%2Fb/x", "..": "%2E%2E/x", ".": "%2E/x", "x\x1b[0m": "x%1B[0m/x"} {
+		op.c.h.name = name
+		if got := op.localPath(dir+"/{host}/x", "/x"); got != filepath.Join(dir, want) {
+			t.Errorf("host %q: %q, want %q", name, got, filepath.Join(dir, want))
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -290,7 +291,7 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 	fc.jan.register(st.tmp)
 	w, err := fc.OpenFile(st.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return st, err
+		return st, fc.explain(err, path.Dir(dst))
 	}
 	defer func() {
 		if err != nil {
@@ -318,7 +319,7 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 		if cerr := op.ctx.Err(); cerr != nil {
 			return st, cerr
 		}
-		return st, err
+		return st, fc.explain(err, path.Dir(dst))
 	}
 	if f.mode&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
 		// a write clears setuid and setgid: set them again
@@ -328,11 +329,11 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 	}
 	if fsync {
 		if err := w.Sync(); err != nil {
-			return st, fmt.Errorf("fsync: %w", err)
+			return st, fmt.Errorf("fsync: %w", fc.explain(err, path.Dir(dst)))
 		}
 	}
 	if err := w.Close(); err != nil {
-		return st, err
+		return st, fc.explain(err, path.Dir(dst))
 	}
 	if !f.mtime.IsZero() {
 		if err := fc.Chtimes(st.tmp, f.mtime, f.mtime); err != nil {
@@ -340,6 +341,42 @@ func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st 
 		}
 	}
 	return st, op.ctx.Err()
+}
+
+// explain gives the reason behind SFTP's generic failure where the file
+// system of dir tells it. OpenSSH's sftp-server answers SSH_FX_FAILURE
+// ("Failure") for every error it has no code for: a full disk, no inodes
+// left, a read-only file system, a quota, an I/O error. The server's
+// statvfs@openssh.com tells the first three apart: a full disk wraps
+// syscall.ENOSPC ("no space left on device"), a read-only one
+// syscall.EROFS (the SFTP status then says nothing more). Otherwise err
+// is returned with the free space of dir, which rules a full disk out.
+func (fc *fsClient) explain(err error, dir string) error {
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure {
+		return err
+	}
+	if _, ok := fc.HasExtension("statvfs@openssh.com"); !ok {
+		return err
+	}
+	st, serr := fc.StatVFS(dir)
+	if serr != nil {
+		return err
+	}
+	const (
+		stRdonly = 1       // ST_RDONLY of statvfs(3)
+		nearFull = 1 << 20 // less free than this after a failed write: full
+	)
+	free := st.Frsize * st.Bavail
+	switch {
+	case st.Flag&stRdonly != 0:
+		return fmt.Errorf("%w (%s)", syscall.EROFS, dir)
+	case free < nearFull:
+		return fmt.Errorf("%w (%s: %s free)", syscall.ENOSPC, dir, humanBytes(int64(free)))
+	case st.Files > 0 && st.Favail == 0:
+		return fmt.Errorf("%w: no free inodes (%s)", syscall.ENOSPC, dir)
+	}
+	return fmt.Errorf("%w, and gave no reason (not a full disk: %s has %s free)", err, dir, humanBytes(int64(free)))
 }
 
 // commit renames a staged file over its target, or removes it.

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loomssh/loom/internal/localpath"
 )
 
 // Get copies remote from the host to this machine: a file, a directory
@@ -35,14 +37,29 @@ import (
 // expanded path. Two matches of a glob expanding to the same path are an
 // error, not an overwrite.
 //
+// {host} is always one path element of the host's own: "." and "..",
+// "/", "\", "%" and control characters in a name are percent-encoded
+// ("..": "%2E%2E").
+//
+// Get never replaces a local file or link that is already there unless
+// Overwrite is given: it refuses, before writing anything, when one of its
+// local paths is taken. So several hosts (a Group) getting into a path
+// without {host} have the first host's file, and the others fail with
+// fs.ErrExist rather than replace it.
+//
 // Each local file is written atomically (a temporary file in its directory,
-// then a rename) with the remote file's mode (or Mode) and modification
-// time; a failed Get leaves no temporary file. Local directories are
-// created with mode 0755 (less the umask). Symbolic links inside a tree are
-// copied as links; a remote name that could escape the local directory
-// ("..", a slash) is an error. With UseSudo the remote files are read with sudo (as
-// a tar archive; meant for configuration files and logs, as the archive is
-// held in memory).
+// then a link or rename) with the remote file's permission bits less the
+// umask (never setuid, setgid or sticky: a host cannot plant a setuid
+// program, as scp and sftp ensure too), or exactly Mode, and the remote
+// modification time; a failed Get leaves no temporary file. A file is
+// never longer than the size the host gave for it: a host that sends more
+// (a log growing while read, or a lying host) has the file cut there,
+// listed in Transfer.Cut. Local directories are created with mode 0755
+// (less the umask). Symbolic links inside a tree are copied as links; a
+// remote name that could escape the local directory ("..", a slash) is an
+// error. With UseSudo the remote files are read with sudo (as a tar
+// archive; meant for configuration files and logs, as the archive is held
+// in memory).
 func (c *Conn) Get(remote, local string, opts ...FileOption) *Transfer {
 	op, t := c.newOp("get", opts)
 	if op == nil {
@@ -127,7 +144,39 @@ func (op *fileOp) get(remote, local string) error {
 			return err
 		}
 	}
+	if err := op.checkLocal(items); err != nil {
+		return err
+	}
 	return op.receive(fc, items)
+}
+
+// errLocalExists is the cause of a Get refused because a local path it
+// would write is taken.
+var errLocalExists = fmt.Errorf("%w (Get replaces local files only with Overwrite: loom get --overwrite)", fs.ErrExist)
+
+// checkLocal refuses, before anything is written, a Get whose local paths
+// are taken: by a file or link (unless Overwrite), or by anything but a
+// directory where a directory goes.
+func (op *fileOp) checkLocal(items []*getItem) error {
+	for _, it := range items {
+		if it.kind == kDir {
+			if fi, err := os.Stat(it.local); err == nil && !fi.IsDir() {
+				return op.fail(it.local, it.remote, errors.New("exists and is not a directory"))
+			}
+			continue
+		}
+		fi, err := os.Lstat(it.local)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return op.fail(it.local, it.remote, err)
+		case fi.IsDir():
+			return op.fail(it.local, it.remote, errors.New("is a directory"))
+		case !op.o.overwrite:
+			return op.fail(it.local, it.remote, errLocalExists)
+		}
+	}
+	return nil
 }
 
 // validName reports whether a name from a remote directory listing is one
@@ -138,15 +187,9 @@ func validName(n string) bool {
 
 // localPath expands Get's local template for the remote path p.
 func (op *fileOp) localPath(tmpl, p string) string {
-	host := strings.NewReplacer("/", "_", "\\", "_", "\x00", "_").Replace(op.c.h.name)
-	out := strings.NewReplacer(
-		"{host}", host,
-		"{basename}", path.Base(p),
-		"{dirname}", strings.TrimPrefix(path.Dir(p), "/"),
-		"{path}", strings.TrimPrefix(p, "/"),
-	).Replace(tmpl)
+	out := localpath.Expand(tmpl, op.c.h.name, p)
 	intoDir := strings.HasSuffix(out, "/") || strings.HasSuffix(out, string(filepath.Separator))
-	out = filepath.Clean(filepath.FromSlash(out))
+	out = filepath.Clean(out)
 	if !intoDir {
 		if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 			intoDir = true
@@ -234,6 +277,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 	}
 	out := make([]struct {
 		n   int64
+		cut bool
 		err error
 	}, len(items))
 	jobs := make(chan int)
@@ -249,7 +293,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 					continue
 				}
 				it := items[i]
-				out[i].n, out[i].err = op.fetchFile(fc, it)
+				out[i].n, out[i].cut, out[i].err = op.fetchFile(fc, it)
 				if out[i].err != nil {
 					failed.Store(true)
 				}
@@ -273,7 +317,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 		switch {
 		case it.kind == kDir:
 		case it.kind == kLink && firstErr == nil:
-			if err := localSymlink(it.link, it.local); err != nil {
+			if err := localSymlink(it.link, it.local, op.o.overwrite); err != nil {
 				firstErr = op.fail(it.local, it.remote, err)
 				continue
 			}
@@ -283,41 +327,88 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 			op.t.Files++
 			op.t.Bytes += out[i].n
 			op.t.Changed = append(op.t.Changed, it.local)
+			if out[i].cut {
+				op.t.Cut = append(op.t.Cut, it.local)
+			}
 		}
 	}
 	return firstErr
 }
 
-// fetchFile copies one remote file to a local temporary file, then renames
-// it into place.
-func (op *fileOp) fetchFile(fc *fsClient, it *getItem) (int64, error) {
+// fetchFile copies one remote file to a local temporary file, then moves
+// it into place. It reads no more than the size the host gave: cut reports
+// that the host had more to send.
+func (op *fileOp) fetchFile(fc *fsClient, it *getItem) (n int64, cut bool, err error) {
 	rf, err := fc.Open(it.remote)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer rf.Close()
-	mode := it.mode
-	if op.o.modeSet {
-		mode = op.o.mode
-	}
-	return writeLocal(it.local, mode, it.mtime, func(w io.Writer) (int64, error) {
-		return rf.WriteTo(op.writer(w))
+	n, err = writeLocal(it.local, op.localFile(it.mode, it.mtime), func(w io.Writer) (int64, error) {
+		cw := &capWriter{w: w, left: it.size}
+		n, err := rf.WriteTo(op.writer(cw))
+		if cw.over {
+			cut = true
+			return n, nil
+		}
+		return n, err
 	})
+	return n, cut, err
+}
+
+// capWriter passes on at most left bytes; a write past them is cut, sets
+// over, and fails, so that the copy stops.
+type capWriter struct {
+	w    io.Writer
+	left int64
+	over bool
+}
+
+var errOverSize = errors.New("more data than the file's size")
+
+func (c *capWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) <= c.left {
+		n, err := c.w.Write(b)
+		c.left -= int64(n)
+		return n, err
+	}
+	n, err := c.w.Write(b[:c.left])
+	c.left -= int64(n)
+	if err != nil {
+		return n, err
+	}
+	c.over = true
+	return n, errOverSize
+}
+
+// localFile is how Get writes one local file.
+type localFile struct {
+	perm      fs.FileMode // the file is created with these bits, less the umask
+	chmod     bool        // then chmodded to mode (Mode: the caller's own choice)
+	mode      fs.FileMode
+	mtime     time.Time
+	overwrite bool
+}
+
+// localFile is how Get writes a file whose remote mode is mode: its
+// permission bits less the umask, without setuid, setgid or sticky (as
+// scp and sftp do), unless Mode was given.
+func (op *fileOp) localFile(mode fs.FileMode, mtime time.Time) localFile {
+	lf := localFile{perm: mode.Perm(), mtime: mtime, overwrite: op.o.overwrite}
+	if op.o.modeSet {
+		lf.chmod, lf.mode = true, op.o.mode
+	}
+	return lf
 }
 
 // writeLocal writes a local file atomically: content goes to a temporary
-// file in dst's directory, which is synced, given mode and mtime, then
-// renamed over dst; on failure it is removed.
-func writeLocal(dst string, mode fs.FileMode, mtime time.Time, content func(io.Writer) (int64, error)) (int64, error) {
-	dir, base := filepath.Split(dst)
-	if len(base) > 180 {
-		base = base[:180]
-	}
-	f, err := os.CreateTemp(dir, "."+base+".loom-*")
+// file in dst's directory, which is synced, given its mode and mtime, then
+// moved to dst (see publish); on failure it is removed.
+func writeLocal(dst string, lf localFile, content func(io.Writer) (int64, error)) (int64, error) {
+	f, tmp, err := createTemp(dst, lf.perm)
 	if err != nil {
 		return 0, err
 	}
-	tmp := f.Name()
 	done := false
 	defer func() {
 		if !done {
@@ -332,27 +423,78 @@ func writeLocal(dst string, mode fs.FileMode, mtime time.Time, content func(io.W
 	if err := f.Sync(); err != nil {
 		return n, err
 	}
-	if err := f.Chmod(mode); err != nil {
-		return n, err
+	if lf.chmod {
+		if err := f.Chmod(lf.mode); err != nil {
+			return n, err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return n, err
 	}
-	if !mtime.IsZero() {
-		if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+	if !lf.mtime.IsZero() {
+		if err := os.Chtimes(tmp, lf.mtime, lf.mtime); err != nil {
 			return n, err
 		}
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := publish(tmp, dst, lf.overwrite); err != nil {
 		return n, err
 	}
 	done = true
 	return n, nil
 }
 
-// localSymlink points the local link at target, replacing what is there
-// (but not a directory) by a rename.
-func localSymlink(target, link string) error {
+// createTemp creates a new temporary file for dst in dst's directory,
+// ".NAME.loom-RANDOM", with the permission bits perm less the umask.
+func createTemp(dst string, perm fs.FileMode) (*os.File, string, error) {
+	dir, base := filepath.Split(dst)
+	if len(base) > 180 {
+		base = base[:180]
+	}
+	for try := 0; ; try++ {
+		tmp := filepath.Join(dir, "."+base+".loom-"+randomToken())
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm.Perm())
+		if errors.Is(err, fs.ErrExist) && try < 10 {
+			continue
+		}
+		return f, tmp, err
+	}
+}
+
+// publish moves the complete temporary file tmp to dst. With overwrite it
+// is a rename over whatever file is there. Without, nothing at dst is ever
+// replaced, not even a file that appeared after checkLocal looked (another
+// host's Get into the same path, say): a hard link fails when dst exists,
+// then tmp goes. On a file system without hard links, dst is looked at,
+// then tmp renamed.
+func publish(tmp, dst string, overwrite bool) error {
+	if overwrite {
+		return os.Rename(tmp, dst)
+	}
+	err := os.Link(tmp, dst)
+	switch {
+	case err == nil:
+		os.Remove(tmp)
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return errLocalExists
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return errLocalExists
+	}
+	return os.Rename(tmp, dst)
+}
+
+// localSymlink points the local link at target. With overwrite it replaces
+// what is there (but not a directory) by a rename; without, it fails when
+// something is there.
+func localSymlink(target, link string, overwrite bool) error {
+	if !overwrite {
+		err := os.Symlink(target, link)
+		if errors.Is(err, fs.ErrExist) {
+			return errLocalExists
+		}
+		return err
+	}
 	tmp := filepath.Join(filepath.Dir(link), "."+filepath.Base(link)+".loom-"+randomToken())
 	if err := os.Symlink(target, tmp); err != nil {
 		return err
@@ -387,10 +529,14 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 	} else {
 		tops = []string{pattern}
 	}
-	if op.o.dryRun {
+	if op.o.dryRun { // nothing is read: only the top paths are checked
 		op.t.DryRun = true
 		for _, t := range tops {
-			op.t.Changed = append(op.t.Changed, op.localPath(local, path.Join(dir, t)))
+			dst := op.localPath(local, path.Join(dir, t))
+			if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() && !op.o.overwrite {
+				return op.fail(dst, path.Join(dir, t), errLocalExists)
+			}
+			op.t.Changed = append(op.t.Changed, dst)
 		}
 		return nil
 	}
@@ -407,9 +553,10 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 		}
 		seen[dst], dsts[t] = t, dst
 	}
-	op.startProgress(path.Join(dir, pattern), int64(len(archive)))
-	written := map[string]string{} // archive name -> local file, for hard links
-	var links []*getItem
+	// First the whole archive is read for what it would write, which is
+	// checked before anything is; then it is read again to write.
+	var plan []*getItem // one per archive entry; nil: left out
+	var items []*getItem
 	tr := tar.NewReader(bytes.NewReader(archive))
 	for {
 		h, err := tr.Next()
@@ -427,6 +574,7 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 		}
 		if rest != "" {
 			if op.o.excludedUnder(rest) {
+				plan = append(plan, nil)
 				continue
 			}
 			for _, el := range strings.Split(rest, "/") {
@@ -436,54 +584,85 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 			}
 			dst = filepath.Join(dst, filepath.FromSlash(rest))
 		}
-		remote := path.Join(dir, name)
-		mode := fileMode(fs.FileMode(h.Mode))
-		if op.o.modeSet {
-			mode = op.o.mode
-		}
+		it := &getItem{remote: path.Join(dir, name), local: dst, mode: fileMode(fs.FileMode(h.Mode)), mtime: h.ModTime, size: h.Size}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := op.mkdirLocal(dst); err != nil {
-				return op.fail(dst, remote, err)
+			it.kind = kDir
+		case tar.TypeReg:
+			it.kind = kFile
+		case tar.TypeLink: // a hard link: a copy of a file the archive held before
+			it.kind, it.link = kFile, strings.TrimPrefix(path.Clean(h.Linkname), "./")
+		case tar.TypeSymlink:
+			it.kind, it.link = kLink, h.Linkname
+		default:
+			plan = append(plan, nil)
+			continue
+		}
+		plan = append(plan, it)
+		items = append(items, it)
+	}
+	if err := op.checkLocal(items); err != nil {
+		return err
+	}
+	op.startProgress(path.Join(dir, pattern), int64(len(archive)))
+	written := map[string]string{} // archive name -> local file, for hard links
+	var links []*getItem
+	tr = tar.NewReader(bytes.NewReader(archive))
+	for i := 0; ; i++ {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return op.fail(local, dir, fmt.Errorf("reading the archive: %w", err))
+		}
+		it := plan[i]
+		if it == nil {
+			continue
+		}
+		switch {
+		case it.kind == kDir:
+			if err := op.mkdirLocal(it.local); err != nil {
+				return op.fail(it.local, it.remote, err)
 			}
-		case tar.TypeReg, tar.TypeLink:
-			if err := op.mkdirLocal(filepath.Dir(dst)); err != nil {
-				return op.fail(dst, remote, err)
+		case it.kind == kFile:
+			if err := op.mkdirLocal(filepath.Dir(it.local)); err != nil {
+				return op.fail(it.local, it.remote, err)
 			}
 			var src io.Reader = tr
 			if h.Typeflag == tar.TypeLink {
-				first, ok := written[strings.TrimPrefix(path.Clean(h.Linkname), "./")]
+				first, ok := written[it.link]
 				if !ok {
-					return op.fail(dst, remote, fmt.Errorf("hard link to %q, which the archive did not hold before", h.Linkname))
+					return op.fail(it.local, it.remote, fmt.Errorf("hard link to %q, which the archive did not hold before", h.Linkname))
 				}
 				f, err := os.Open(first)
 				if err != nil {
-					return op.fail(dst, remote, err)
+					return op.fail(it.local, it.remote, err)
 				}
 				src = f
 			}
-			n, err := writeLocal(dst, mode, h.ModTime, func(w io.Writer) (int64, error) {
+			n, err := writeLocal(it.local, op.localFile(it.mode, it.mtime), func(w io.Writer) (int64, error) {
 				return io.Copy(op.writer(w), src)
 			})
 			if c, ok := src.(io.Closer); ok {
 				c.Close()
 			}
 			if err != nil {
-				return op.fail(dst, remote, err)
+				return op.fail(it.local, it.remote, err)
 			}
-			written[name] = dst
+			written[strings.TrimPrefix(path.Clean(h.Name), "./")] = it.local
 			op.t.Files++
 			op.t.Bytes += n
-			op.t.Changed = append(op.t.Changed, dst)
-		case tar.TypeSymlink:
-			links = append(links, &getItem{kind: kLink, remote: remote, local: dst, link: h.Linkname})
+			op.t.Changed = append(op.t.Changed, it.local)
+		case it.kind == kLink:
+			links = append(links, it)
 		}
 	}
 	for _, l := range links {
 		if err := op.mkdirLocal(filepath.Dir(l.local)); err != nil {
 			return op.fail(l.local, l.remote, err)
 		}
-		if err := localSymlink(l.link, l.local); err != nil {
+		if err := localSymlink(l.link, l.local, op.o.overwrite); err != nil {
 			return op.fail(l.local, l.remote, err)
 		}
 		op.t.Files++

@@ -475,16 +475,24 @@ func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error 
 		mode = octal(op.o.mode)
 	}
 	res := op.cmd(pr).SudoShell(sudoPutScript(base, op.o.chownSpec(), mode))
-	pr.CloseWithError(errors.New("the remote command ended"))
+	pr.CloseWithError(errRemoteEnded)
 	w := <-done
+	local, remote := "", base // what a failure names: the one file, or the directory
+	if len(items) == 1 {
+		local, remote = items[0].local, items[0].remote
+	}
 	var fe *FileError
 	switch {
+	case res.Err != nil && (w.err == nil || errors.Is(w.err, errRemoteEnded)):
+		// the archive stopped because the command did (sudo refused the
+		// password, the disk filled up...): the command says why
+		return op.fail(local, remote, stepErr("sudo", res))
 	case w.err != nil && errors.As(w.err, &fe):
 		return w.err
 	case res.Err != nil:
-		return op.fail("", base, stepErr("sudo", res))
+		return op.fail(local, remote, stepErr("sudo", res))
 	case w.err != nil:
-		return op.fail("", base, w.err)
+		return op.fail(local, remote, w.err)
 	}
 	for _, it := range items {
 		if it.kind != kDir {
@@ -495,6 +503,10 @@ func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error 
 	op.t.Bytes += w.n
 	return nil
 }
+
+// errRemoteEnded stops the archive of a sudo write whose command ended
+// before it had read all of it.
+var errRemoteEnded = errors.New("the remote command ended before it read the whole upload")
 
 // completeMarker is the archive's last entry: without it nothing is moved.
 const completeMarker = ".loom-complete"
@@ -591,7 +603,12 @@ s=$(mktemp -d "$D/.loom-XXXXXXXXXX")
 trap 'rm -rf -- "$s" "$s.list" "$s.list2"' EXIT
 trap 'exit 130' HUP INT TERM
 cd "$s"
-tar -x -p -o -f -
+if ! tar -x -p -o -f -; then
+  # GNU tar reports a full disk as "Wrote only N of M bytes": say why
+  a=$(df -P -k -- . 2>/dev/null | awk 'NR==2 {print $4}')
+  if [ -n "$a" ] && [ "$a" -lt 1024 ]; then echo "loom: no space left on device ($D: $a KiB free)" >&2; fi
+  exit 1
+fi
 if [ ! -f ` + completeMarker + ` ]; then echo "loom: the upload was cut short" >&2; exit 1; fi
 rm -f ` + completeMarker + "\n")
 	if owner != "" {

@@ -13,7 +13,8 @@
 // connection in the middle of a command, omit the exit status, never finish a
 // command, reject every login, or stop answering keepalives. It can also be
 // hostile: trickle output a byte a second, report a malformed or impossible
-// exit status, send a megabyte of text before its version line, or break
+// exit status, send a megabyte of text before its version line, understate
+// the sizes of the files it serves over SFTP, or break
 // the protocol outright (a window adjustment past 2^32-1, a 1 MiB banner) —
 // the last two through a minimal SSH server of the package's own, since
 // x/crypto's server refuses to misbehave that way. These are the situations

@@ -8,13 +8,17 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"io"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -195,4 +199,49 @@ func TestScriptedServerOpenSSH(t *testing.T) {
 		t.Fatalf("ssh: err %v, output %q; want it to refuse the window overflow", err, out)
 	}
 	t.Logf("ssh: %v: %s", err, bytes.TrimSpace(out))
+}
+
+func TestFaultShortFileSizes(t *testing.T) {
+	t.Parallel()
+	s, key := keyServer(t, Options{Fault: ShortFileSizes})
+	content := strings.Repeat("0123456789", 10_000)
+	if err := os.WriteFile(filepath.Join(s.Dir(), "f"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(s.Dir(), "d"), 0o755)
+	c, err := dialTimeout(s.Addr(), clientConfig(s, "u", ssh.PublicKeys(key)), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fc, err := sftp.NewClient(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	half := int64(len(content) / 2)
+	if fi, err := fc.Stat("f"); err != nil || fi.Size() != half {
+		t.Fatalf("stat: %v, %v; want size %d", fi, err, half)
+	}
+	entries, err := fc.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "f" && e.Size() != half {
+			t.Fatalf("listed with size %d, want %d", e.Size(), half)
+		}
+		if e.Name() == "d" && !e.IsDir() {
+			t.Fatalf("d listed as %v", e.Mode())
+		}
+	}
+	f, err := fc.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != content {
+		t.Fatalf("read %d bytes (%v), want all %d", len(b), err, len(content))
+	}
 }

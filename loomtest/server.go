@@ -181,6 +181,13 @@ const (
 	// prefix) before its version line, then behaves. RFC 4253 lets a server
 	// send lines before its version; clients cap how much they read.
 	HugePreVersionText
+
+	// ShortFileSizes makes the sftp subsystem report every regular file's
+	// size as half its real size (rounded down) in stat, lstat, fstat and
+	// directory listings, while reads still return the whole content: a
+	// file that grew after it was listed, or a server that lies to make a
+	// client write more than it said it would. Commands behave.
+	ShortFileSizes
 )
 
 var faultNames = [...]string{
@@ -199,6 +206,7 @@ var faultNames = [...]string{
 	HugeWindowAdjust:     "HugeWindowAdjust",
 	HugeAuthBanner:       "HugeAuthBanner",
 	HugePreVersionText:   "HugePreVersionText",
+	ShortFileSizes:       "ShortFileSizes",
 }
 
 // String returns the name of the fault, such as "HangCommand".

@@ -29,7 +29,7 @@ func (ss *session) serveSFTP() {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		rw := &sftpChannel{ch: ss.ch, dir: s.dir}
+		rw := &sftpChannel{ch: ss.ch, dir: s.dir, shortSizes: s.opts.Fault == ShortFileSizes}
 		srv, err := sftp.NewServer(rw, sftp.WithServerWorkingDirectory(s.dir))
 		status := uint32(0)
 		if err != nil {
@@ -51,6 +51,12 @@ type sftpChannel struct {
 	ch  ssh.Channel
 	dir string
 	buf []byte // a packet read from the client, not yet read by the server
+
+	// shortSizes halves the sizes of regular files in the server's
+	// answers (ShortFileSizes); out holds what the server wrote of a
+	// packet not yet complete.
+	shortSizes bool
+	out        []byte
 
 	mu sync.Mutex // one writer of the channel at a time
 }
@@ -128,7 +134,122 @@ func (c *sftpChannel) symlink(b []byte) bool {
 func (c *sftpChannel) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ch.Write(p)
+	if !c.shortSizes {
+		return c.ch.Write(p)
+	}
+	// pkg/sftp writes a packet's header and payload separately: gather
+	// whole packets, rewrite them, pass them on.
+	c.out = append(c.out, p...)
+	for len(c.out) >= 4 {
+		n := int(binary.BigEndian.Uint32(c.out)) + 4
+		if len(c.out) < n {
+			break
+		}
+		understateSizes(c.out[4:n])
+		if _, err := c.ch.Write(c.out[:n]); err != nil {
+			return 0, err
+		}
+		c.out = append(c.out[:0], c.out[n:]...)
+	}
+	return len(p), nil
+}
+
+// SFTP packet types and attribute flags that ShortFileSizes rewrites.
+const (
+	fxpName         = 104
+	fxpAttrs        = 105
+	attrSize        = 0x1
+	attrUIDGID      = 0x2
+	attrPerms       = 0x4
+	attrTimes       = 0x8
+	attrExtended    = 0x80000000
+	modeTypeMask    = 0o170000
+	modeTypeRegular = 0o100000
+)
+
+// understateSizes halves, in place, the size of every regular file an
+// SSH_FXP_ATTRS or SSH_FXP_NAME packet (type byte first) describes.
+func understateSizes(pkt []byte) {
+	if len(pkt) < 5 {
+		return
+	}
+	switch pkt[0] {
+	case fxpAttrs:
+		halveSize(pkt[5:])
+	case fxpName:
+		if len(pkt) < 9 {
+			return
+		}
+		b := pkt[9:]
+		for n := binary.BigEndian.Uint32(pkt[5:]); n > 0; n-- {
+			var ok bool
+			for range 2 { // file name, long name
+				if b, ok = skipString(b); !ok {
+					return
+				}
+			}
+			if b, ok = halveSize(b); !ok {
+				return
+			}
+		}
+	}
+}
+
+// halveSize halves the size in the ATTRS at the start of b if they
+// describe a regular file, and returns what follows them.
+func halveSize(b []byte) ([]byte, bool) {
+	if len(b) < 4 {
+		return nil, false
+	}
+	flags := binary.BigEndian.Uint32(b)
+	off, sizeAt, permAt := 4, -1, -1
+	if flags&attrSize != 0 {
+		sizeAt, off = off, off+8
+	}
+	if flags&attrUIDGID != 0 {
+		off += 8
+	}
+	if flags&attrPerms != 0 {
+		permAt, off = off, off+4
+	}
+	if flags&attrTimes != 0 {
+		off += 8
+	}
+	if len(b) < off {
+		return nil, false
+	}
+	if sizeAt >= 0 && permAt >= 0 && binary.BigEndian.Uint32(b[permAt:])&modeTypeMask == modeTypeRegular {
+		binary.BigEndian.PutUint64(b[sizeAt:], binary.BigEndian.Uint64(b[sizeAt:])/2)
+	}
+	rest := b[off:]
+	if flags&attrExtended != 0 {
+		if len(rest) < 4 {
+			return nil, false
+		}
+		n := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		for ; n > 0; n-- {
+			var ok bool
+			for range 2 {
+				if rest, ok = skipString(rest); !ok {
+					return nil, false
+				}
+			}
+		}
+	}
+	return rest, true
+}
+
+// skipString returns what follows the SSH string at the start of b.
+func skipString(b []byte) ([]byte, bool) {
+	if len(b) < 4 {
+		return nil, false
+	}
+	n := binary.BigEndian.Uint32(b)
+	if uint32(len(b)-4) < n {
+		return nil, false
+	}
+	return b[4+n:], true
 }
 
 func (c *sftpChannel) Close() error { return c.ch.Close() }

@@ -127,8 +127,8 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		if err := fileUsage(sub, o); err != nil {
 			return usage("%v", err)
 		}
-	} else if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || len(o.fileExcludes.vals) > 0 {
-		return usage("--mode, --owner, --exclude, --checksum, --delete and --check are for put, get and sync")
+	} else if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || o.overwrite || len(o.fileExcludes.vals) > 0 {
+		return usage("--mode, --owner, --exclude, --checksum, --delete, --check and --overwrite are for put, get and sync")
 	}
 	hosts, err := selectHosts(ctx, o)
 	if err != nil {
@@ -139,6 +139,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 			return usage("no hosts left to run on: -x excluded every one")
 		}
 		return usage("no hosts to run on")
+	}
+	if err := getShared(sub, o, hosts); err != nil {
+		return usage("%v", err)
 	}
 	e, err := newEngine(o, env)
 	if err != nil {

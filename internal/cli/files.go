@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/localpath"
 )
 
 // fileUsage checks the arguments of put, get and sync.
@@ -22,6 +25,8 @@ func fileUsage(sub string, o *options) error {
 		return fmt.Errorf("sync: want LOCAL_DIR REMOTE_DIR, e.g. loom sync -R web ./public /srv/app/public")
 	case sub != "sync" && (o.deleteExtra || o.check):
 		return fmt.Errorf("--delete and --check are for loom sync")
+	case sub != "get" && o.overwrite:
+		return fmt.Errorf("--overwrite is for loom get (put and sync always replace remote files, atomically)")
 	}
 	if _, err := o.fileOptions(nil); err != nil {
 		return err
@@ -61,6 +66,9 @@ func (o *options) fileOptions(progress io.Writer) ([]loom.FileOption, error) {
 	if o.check {
 		opts = append(opts, loom.DryRun())
 	}
+	if o.overwrite {
+		opts = append(opts, loom.Overwrite())
+	}
 	if progress != nil {
 		opts = append(opts, loom.Progress(progress))
 	}
@@ -85,6 +93,7 @@ func (t *transfers) add(host string, tr *loom.Transfer) {
 		prev.Skipped += tr.Skipped
 		prev.Changed = append(prev.Changed, tr.Changed...)
 		prev.Removed = append(prev.Removed, tr.Removed...)
+		prev.Cut = append(prev.Cut, tr.Cut...)
 		prev.Duration += tr.Duration
 		if prev.Err == nil {
 			prev.Err = tr.Err
@@ -128,6 +137,54 @@ func fileWork(sub string, o *options, opts []loom.FileOption, rec *transfers) fu
 	}
 }
 
+// getShared refuses, before anything runs, a get from several hosts whose
+// local template would have two of them write the same local path: the
+// template needs {host}.
+func getShared(sub string, o *options, hosts []loom.Host) error {
+	if sub != "get" || len(hosts) < 2 {
+		return nil
+	}
+	tmpl := o.args[1]
+	if tmpl == "" {
+		return nil // the library's default, {host}/{basename}
+	}
+	for _, h := range hosts[1:] {
+		if localpath.Shared(tmpl, hosts[0].Name, h.Name) {
+			hint := filepath.Join(filepath.Dir(tmpl), "{host}", filepath.Base(tmpl))
+			if strings.HasSuffix(tmpl, "/") {
+				hint = tmpl + "{host}/"
+			}
+			return fmt.Errorf("get: %d hosts would write the same local path %s: put {host} in it, e.g. '%s'", len(hosts), tmpl, hint)
+		}
+	}
+	return nil
+}
+
+// fileCause is the cause of a host's failed put, get or sync as the
+// summary shows it (the operation, its paths and why, without the host's
+// name; for get, without the local path, which differs from host to host),
+// or "" when the host did not fail in a file operation.
+func fileCause(hr *loom.HostResult) string {
+	var fe *loom.FileError
+	if hr.Err == nil || !errors.As(hr.Err, &fe) {
+		return ""
+	}
+	s := fe.Op
+	switch {
+	case fe.Local != "" && fe.Remote != "" && fe.Op != "get":
+		s += " " + fe.Local + " -> " + fe.Remote
+	case fe.Remote != "":
+		s += " " + fe.Remote
+	case fe.Local != "":
+		s += " " + fe.Local
+	}
+	cause := "unknown error"
+	if fe.Err != nil {
+		cause = strings.TrimPrefix(strings.TrimSpace(fe.Err.Error()), fe.Host+": ")
+	}
+	return s + ": " + oneLine(cause)
+}
+
 // describeTransfer is the one-line report of a host's transfer.
 func describeTransfer(sub string, tr *loom.Transfer) string {
 	verb := map[string]string{"put": "sent", "get": "fetched", "sync": "sent"}[sub]
@@ -140,6 +197,9 @@ func describeTransfer(sub string, tr *loom.Transfer) string {
 	}
 	if len(tr.Removed) > 0 {
 		s += fmt.Sprintf(", removed %d", len(tr.Removed))
+	}
+	if len(tr.Cut) > 0 {
+		s += fmt.Sprintf(", %d cut at the size the host gave (it sent more: growing as it was read?): %s", len(tr.Cut), strings.Join(tr.Cut, ", "))
 	}
 	if tr.Duration > 0 && tr.Bytes > 0 {
 		s += fmt.Sprintf(" in %v, %s/s", tr.Duration.Round(1e6), humanBytes(int64(float64(tr.Bytes)/tr.Duration.Seconds())))

@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
 )
 
@@ -110,5 +112,114 @@ func TestSudoPasswordStdin(t *testing.T) {
 		Env{Stdin: strings.NewReader("wrong-password\n"), Stdout: &o, Stderr: &e})
 	if code != ExitFailed || !strings.Contains(e.String(), "incorrect password") || strings.Contains(e.String(), "wrong-password") {
 		t.Fatalf("wrong password: code %d err %q", code, e.String())
+	}
+}
+
+// TestGetNeverLosesAFile: several hosts never write one local path (refused
+// before anything is written, with a hint at {host}), and an existing local
+// file is replaced only with --overwrite.
+func TestGetNeverLosesAFile(t *testing.T) {
+	cfg, _, servers := labServers(t, 3)
+	for i, s := range servers {
+		os.WriteFile(filepath.Join(s.Dir(), "same.txt"), []byte(fmt.Sprintf("from h%d", i+1)), 0o644)
+	}
+	out := t.TempDir()
+	mine := filepath.Join(out, "same.txt")
+	os.WriteFile(mine, []byte("mine"), 0o644)
+	unchanged := func(what string) {
+		t.Helper()
+		if b, _ := os.ReadFile(mine); string(b) != "mine" {
+			t.Fatalf("%s: the local file now holds %q", what, b)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 1 {
+			t.Fatalf("%s: %d entries in the local directory", what, len(entries))
+		}
+	}
+	for _, dst := range []string{mine, out + "/", filepath.Join(out, "{basename}")} {
+		code, _, errs := run("get", "-F", cfg, "-H", "h1,h2,h3", "same.txt", dst)
+		if code != ExitUsage || !strings.Contains(errs, "3 hosts would write") || !strings.Contains(errs, "{host}") {
+			t.Fatalf("get %s from 3 hosts: code %d, %q", dst, code, errs)
+		}
+		unchanged("get " + dst + " from 3 hosts")
+	}
+	code, _, errs := run("get", "-F", cfg, "-H", "h1", "same.txt", mine)
+	if code != ExitFailed || !strings.Contains(errs, "h1: get") || !strings.Contains(errs, "already exists") || !strings.Contains(errs, "--overwrite") {
+		t.Fatalf("get over an existing file: code %d, %q", code, errs)
+	}
+	unchanged("get over an existing file")
+	if code, _, errs := run("get", "--overwrite", "-F", cfg, "-H", "h1", "same.txt", mine); code != ExitOK {
+		t.Fatalf("get --overwrite: code %d, %q", code, errs)
+	}
+	if b, _ := os.ReadFile(mine); string(b) != "from h1" {
+		t.Fatalf("get --overwrite: %q", b)
+	}
+	if code, _, errs := run("get", "-F", cfg, "-H", "h1,h2,h3", "same.txt", filepath.Join(out, "{host}", "{basename}")); code != ExitOK {
+		t.Fatalf("get into {host}: code %d, %q", code, errs)
+	}
+	for i := 1; i <= 3; i++ {
+		if b, _ := os.ReadFile(filepath.Join(out, fmt.Sprintf("h%d", i), "same.txt")); string(b) != fmt.Sprintf("from h%d", i) {
+			t.Fatalf("h%d: %q", i, b)
+		}
+	}
+	for _, args := range [][]string{
+		{"put", "--overwrite", "-F", cfg, "-H", "h1", mine, "x"},
+		{"--overwrite", "-F", cfg, "-H", "h1", "--", "true"},
+	} {
+		if code, _, errs := run(args...); code != ExitUsage || !strings.Contains(errs, "--overwrite") {
+			t.Errorf("%q: code %d, %q", args, code, errs)
+		}
+	}
+}
+
+// TestFileFailuresSayWhy: a put that fails on several hosts shows its cause
+// in the summary, not only "put failed".
+func TestFileFailuresSayWhy(t *testing.T) {
+	cfg, _ := lab(t, 3)
+	f := filepath.Join(t.TempDir(), "a.txt")
+	os.WriteFile(f, []byte("x"), 0o644)
+	code, _, errs := run("put", "-F", cfg, "-H", "h1,h2,h3", f, "/proc/loom-nope/x")
+	if code != ExitFailed || !strings.Contains(errs, "h[1-3] (3 hosts): put "+f+" -> /proc/loom-nope/x: ") {
+		t.Fatalf("code %d, %q", code, errs)
+	}
+}
+
+// TestSudoFileFailuresSayWhy: with --sudo, a one-host put or get that fails
+// prints its cause (it used to exit 1 and print nothing), and a wrong sudo
+// password says so.
+func TestSudoFileFailuresSayWhy(t *testing.T) {
+	if ok, why := sshdtest.CanSudo(); !ok {
+		t.Skip(why)
+	}
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "s")
+	f := filepath.Join(t.TempDir(), "a.txt")
+	os.WriteFile(f, []byte("x"), 0o644)
+	sudo := func(password string, args ...string) (int, string) {
+		var o, e strings.Builder
+		args = append([]string{args[0], "-F", cfg, "-H", "s", "--sudo", "--sudo-password-stdin"}, args[1:]...)
+		code := Run(context.Background(), args, Env{Stdin: strings.NewReader(password + "\n"), Stdout: &o, Stderr: &e})
+		return code, e.String()
+	}
+	if code, errs := sudo(s.Password, "put", f, "/proc/loom-nope/x"); code != ExitFailed || !strings.Contains(errs, "s: put") || !strings.Contains(errs, "/proc/loom-nope") {
+		t.Fatalf("put --sudo: code %d, %q", code, errs)
+	}
+	if code, errs := sudo(s.Password, "get", "/proc/self/loom-nope", filepath.Join(t.TempDir(), "x")); code != ExitFailed || !strings.Contains(errs, "s: get") || !strings.Contains(errs, "loom-nope") {
+		t.Fatalf("get --sudo: code %d, %q", code, errs)
+	}
+	for _, args := range [][]string{{"put", f, "/tmp/loom-x"}, {"get", "/etc/hostname", filepath.Join(t.TempDir(), "x")}, {"sync", filepath.Dir(f), "/tmp/loom-sync-x"}} {
+		code, errs := sudo("wrong-password", args...)
+		t.Logf("%s, wrong password: %s", args[0], errs)
+		if code != ExitFailed || !strings.Contains(errs, "s: "+args[0]) || !strings.Contains(errs, "sudo: incorrect password") || strings.Contains(errs, "wrong-password") {
+			t.Errorf("%s with a wrong sudo password: code %d, %q", args[0], code, errs)
+		}
+	}
+}
+
+// A file get cut at the size the host gave is named on the host's line.
+func TestDescribeCut(t *testing.T) {
+	line := describeTransfer("get", &loom.Transfer{Files: 2, Bytes: 10, Cut: []string{"logs/web1/app.log"}})
+	if !strings.Contains(line, "fetched 2 files") || !strings.Contains(line, "1 cut at the size the host gave") || !strings.Contains(line, "logs/web1/app.log") {
+		t.Fatalf("%q", line)
 	}
 }

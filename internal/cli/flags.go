@@ -83,6 +83,7 @@ type options struct {
 	checksum       bool
 	deleteExtra    bool
 	check          bool
+	overwrite      bool
 	json           bool
 	logDir         string
 	dryRun         bool
@@ -155,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.checksum, "checksum", false, "sync: compare files by SHA-256 instead of size and time")
 	fs.BoolVar(&o.deleteExtra, "delete", false, "sync: remove remote files that are gone locally")
 	fs.BoolVar(&o.check, "check", false, "sync: list what would change, change nothing")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "get: replace local files that already exist (without it get refuses, before writing anything)")
 	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per host on stdout (and nothing else there)")
 	fs.StringVar(&o.logDir, "log-dir", "", "write each host's full output to `dir`/HOST.log")

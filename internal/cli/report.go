@@ -181,6 +181,8 @@ type jsonResult struct {
 	Bytes   *int64   `json:"bytes,omitempty"`
 	Changed []string `json:"changed,omitempty"`
 	Removed []string `json:"removed,omitempty"`
+	// Cut lists the files get cut at the size the host gave (it sent more).
+	Cut []string `json:"cut,omitempty"`
 }
 
 func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
@@ -203,7 +205,7 @@ func (r *report) printJSON(hr *loom.HostResult, tr *loom.Transfer) {
 		j.Error = &e
 	}
 	if tr != nil {
-		j.Files, j.Bytes, j.Changed, j.Removed = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed
+		j.Files, j.Bytes, j.Changed, j.Removed, j.Cut = &tr.Files, &tr.Bytes, tr.Changed, tr.Removed, tr.Cut
 		j.Stdout, j.Stderr, j.ExitCode, j.Truncated = "", "", nil, false // the sudo helpers' output is not the user's
 	}
 	b, _ := json.Marshal(j)
@@ -282,6 +284,7 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		reason string
 		hosts  []string
 		err    error
+		cause  string // put, get, sync: the cause, the same for every host of the group
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -289,10 +292,11 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		if hr.Status == loom.StatusOK {
 			continue
 		}
-		key := hr.Status.String() + "\x00" + hr.Reason()
+		cause := fileCause(hr)
+		key := hr.Status.String() + "\x00" + hr.Reason() + "\x00" + cause
 		g := groups[key]
 		if g == nil {
-			g = &group{status: hr.Status, reason: hr.Reason(), err: hr.Err}
+			g = &group{status: hr.Status, reason: hr.Reason(), err: hr.Err, cause: cause}
 			groups[key] = g
 			order = append(order, key)
 		}
@@ -308,6 +312,8 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		switch {
 		case len(g.hosts) == 1 && g.err != nil:
 			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
+		case g.cause != "":
+			line += fmt.Sprintf(" (%d hosts): %s", len(g.hosts), g.cause)
 		case g.err != nil && g.status != loom.StatusNotStarted && g.status != loom.StatusInterrupted:
 			// The cause, with the command, for every kind of failure.
 			line += fmt.Sprintf(" (%d hosts; first: %s)", len(g.hosts), oneLine(g.err.Error()))

@@ -116,8 +116,8 @@ func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
 		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
 		return ExitUsage
 	}
-	if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || len(o.fileExcludes.vals) > 0 {
-		return usage("--mode, --owner, --exclude, --checksum, --delete and --check are for put, get and sync")
+	if o.mode != "" || o.owner != "" || o.check || o.deleteExtra || o.checksum || o.overwrite || len(o.fileExcludes.vals) > 0 {
+		return usage("--mode, --owner, --exclude, --checksum, --delete, --check and --overwrite are for put, get and sync")
 	}
 	calls, err := bindCalls(prog.info, o.args)
 	if err != nil {
