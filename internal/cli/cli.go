@@ -16,6 +16,7 @@ import (
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/output"
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3";
@@ -187,10 +188,11 @@ func checkFlags(o *options) error {
 // engine is what one loom command shares across the groups it runs: the
 // Dialer (connections, asked-once secrets), the printer and the flags.
 type engine struct {
-	o   *options
-	env Env
-	d   *loom.Dialer
-	p   *output.Printer
+	o      *options
+	env    Env
+	d      *loom.Dialer
+	p      *output.Printer
+	unhold func() // stops holding output back for prompts
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -225,16 +227,28 @@ func newEngine(o *options, env Env) (*engine, error) {
 		ForwardAgent:   o.forwardAgent,
 		AgentKeys:      o.agentKeys.vals,
 		AgentHosts:     o.agentHosts.vals,
-		Stderr:         env.Stderr,
 	}
 	p := output.NewPrinter(env.Stdout, env.Stderr)
+	d.Stderr = rawWriter{p, true} // warnings, too, keep clear of the progress line and prompts
 	if o.verbose {
 		d.Logf = func(format string, a ...any) { p.Line(true, "debug: ", []byte(fmt.Sprintf(format, a...))) }
 	}
-	return &engine{o: o, env: env, d: d, p: p}, nil
+	// While a prompt (a passphrase, a password, sudo, a task's own) is on
+	// the terminal, the progress line is cleared and output held back.
+	unhold := prompt.Listen(func(on bool) {
+		if on {
+			p.Hold()
+		} else {
+			p.Release()
+		}
+	})
+	return &engine{o: o, env: env, d: d, p: p, unhold: unhold}, nil
 }
 
-func (e *engine) close() { e.d.Close() }
+func (e *engine) close() {
+	e.unhold()
+	e.d.Close()
+}
 
 // resolve resolves every host through ssh_config; the configs are kept
 // for --dry-run.
