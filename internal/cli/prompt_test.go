@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,6 +56,8 @@ func TestPtyChild(t *testing.T) {
 		os.Exit(Main())
 	case "task":
 		os.Exit(taskPromptScenario(c.Args))
+	case "interrupt":
+		os.Exit(interruptScenario())
 	}
 	os.Exit(98)
 }
@@ -92,6 +96,25 @@ func taskPromptScenario(args []string) int {
 			return c.Shell("echo done").Err
 		}
 	})
+}
+
+// interruptScenario asks for a passphrase through loom.Terminal() until
+// Ctrl-C, then says whether the terminal echoes again, and reads the next
+// line from the terminal itself.
+func interruptScenario() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_, err := loom.Terminal().Prompt(ctx, "Passphrase: ", false)
+	tty, terr := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if terr != nil {
+		fmt.Println(terr)
+		return 1
+	}
+	on, _ := ptytest.Echo(tty)
+	fmt.Fprintf(tty, "prompt: %v; echo on: %v\n", err, on)
+	line, _ := bufio.NewReader(tty).ReadString('\n')
+	fmt.Fprintf(tty, "next line: %q\n", line)
+	return 0
 }
 
 // ptyRun is the loom command (or a scenario) running on a pty.
@@ -320,4 +343,22 @@ func sshConfigFor(t *testing.T, s *sshdtest.Server, key string) string {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestPromptInterruptedOnPty: Ctrl-C at a passphrase prompt abandons it at
+// once, with the terminal's echo back on, and the abandoned prompt does not
+// take the next line typed.
+func TestPromptInterruptedOnPty(t *testing.T) {
+	r := startPty(t, childSpec{Mode: "interrupt"})
+	r.waitFor("the prompt", time.Minute, func(s *ptytest.Screen) bool { return strings.HasSuffix(s.Last(), "Passphrase: ") })
+	io.WriteString(r.master, "\x03")
+	r.waitFor("the interrupted prompt", time.Minute, func(s *ptytest.Screen) bool { return strings.Contains(s.String(), "echo on: ") })
+	r.typeLine("typed later")
+	if code := r.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, r.String())
+	}
+	out := r.String()
+	if !strings.Contains(out, "prompt: context canceled; echo on: true") || !strings.Contains(out, `next line: "typed later\n"`) {
+		t.Fatalf("the terminal shows:\n%s", out)
+	}
 }

@@ -38,7 +38,7 @@ func Open() (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	ws := &unix.Winsize{Row: 40, Col: 200}
-	unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws)
+	unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws) // on the master: the pty's size
 	return master, slave, nil
 }
 
@@ -50,9 +50,18 @@ func Start(cmd *exec.Cmd, slave *os.File) error {
 	return cmd.Start()
 }
 
-// Echo reports whether the terminal echoes what is typed.
+// Echo reports whether the terminal echoes what is typed. (It does not
+// call f.Fd, which would put f in blocking mode for good.)
 func Echo(f *os.File) (bool, error) {
-	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var t *unix.Termios
+	cerr := rc.Control(func(fd uintptr) { t, err = unix.IoctlGetTermios(int(fd), unix.TCGETS) })
+	if cerr != nil {
+		return false, cerr
+	}
 	if err != nil {
 		return false, err
 	}
