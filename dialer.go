@@ -301,15 +301,6 @@ func hostConfig(h *sshconfig.Host) *HostConfig {
 	}
 }
 
-// promptContext is ctx, marked so that nothing is asked for this host when
-// its ssh_config sets BatchMode.
-func (c *Conn) promptContext(ctx context.Context) context.Context {
-	if r, ok := c.h.r.(*sshRunner); ok && r.c.Host.BatchMode {
-		return transport.WithoutPrompts(ctx, c.h.name)
-	}
-	return ctx
-}
-
 // AgentEvent is one request a host made of the forwarded agent: a listing,
 // a signature (with the key used), or a refused operation.
 type AgentEvent = agentfwd.Event

@@ -388,12 +388,9 @@ func (e *execution) sudoPrompt() {
 		return
 	}
 	go func() {
-		pw, err := e.c.secrets().Get(e.c.promptContext(e.ctx), sudoKey, fmt.Sprintf("[sudo] password for %s: ", e.c.h.name))
+		pw, err := e.c.secrets().Get(e.ctx, sudoKey, fmt.Sprintf("[sudo] password for %s: ", e.c.h.name))
 		if err != nil {
-			var na *transport.NotAskedError
-			if errors.As(err, &na) {
-				e.setSudoErr("a password is required and BatchMode is set, so it was not asked (give it with --sudo-password-stdin or Dialer.SudoPassword)")
-			} else if errors.Is(err, transport.ErrNoTerminal) {
+			if errors.Is(err, transport.ErrNoTerminal) {
 				e.setSudoErr("a password is required and none was given (no terminal to ask on)")
 			} else {
 				e.setSudoErr("password: " + err.Error())

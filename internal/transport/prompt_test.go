@@ -213,4 +213,3 @@ func TestBatchModePasswordNotAsked(t *testing.T) {
 	}
 	c.Close()
 }
-
