@@ -362,3 +362,29 @@ func TestPromptInterruptedOnPty(t *testing.T) {
 		t.Fatalf("the terminal shows:\n%s", out)
 	}
 }
+
+// TestBatchModeOnPty: with BatchMode nothing is asked, even on a terminal:
+// each host fails at once with an error that names it and the question
+// that was not asked.
+func TestBatchModeOnPty(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	key := filepath.Join(t.TempDir(), "id_enc")
+	encryptedKey(t, s, key, "open sesame")
+	cfg := sshConfigFor(t, s, key)
+	r := startPty(t, childSpec{Mode: "main", Args: []string{"-F", cfg, "-o", "BatchMode=yes", "-H", "h[1-3]", "--", "true"}})
+	prompt := fmt.Sprintf("Enter passphrase for key '%s': ", key)
+	r.waitFor("the end of the run", time.Minute, func(s *ptytest.Screen) bool {
+		return strings.HasSuffix(s.Last(), prompt) || strings.Contains(s.String(), "loom: 3 hosts in")
+	})
+	out := r.String()
+	if strings.HasSuffix(strings.TrimRight(out, "\n"), prompt) {
+		t.Fatalf("asked under BatchMode:\n%s", out)
+	}
+	if code := r.exit(); code != ExitUnreachable {
+		t.Fatalf("exit %d, want %d:\n%s", code, ExitUnreachable, out)
+	}
+	want := fmt.Sprintf("BatchMode is set for h1, so Loom did not ask %q", strings.TrimSuffix(prompt, ": "))
+	if !strings.Contains(out, want) || !strings.Contains(out, "h[1-3]") {
+		t.Fatalf("the summary does not say what was not asked (want %s):\n%s", want, out)
+	}
+}

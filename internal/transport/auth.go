@@ -262,7 +262,9 @@ func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.Ex
 		if pw, ok := d.Secrets.Lookup(d.passwordKey(h)); ok || !canAsk {
 			return pw, nil
 		}
-		defer at.pause("a password")()
+		if !h.BatchMode {
+			defer at.pause("a password")()
+		}
 		pw, err := d.Secrets.Get(ctx, d.passwordKey(h), fmt.Sprintf("%s@%s's password: ", h.User, h.HostName))
 		return pw, at.noted(err)
 	}
@@ -280,7 +282,10 @@ func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.Ex
 			if !canAsk {
 				return nil, ErrNoTerminal
 			}
-			stop := at.pause("an answer")
+			stop := func() {}
+			if !h.BatchMode {
+				stop = at.pause("an answer")
+			}
 			a, err := d.Secrets.AskOnce(ctx, fmt.Sprintf("(%s) %s", h.Alias, q), echos[i])
 			stop()
 			if err != nil {

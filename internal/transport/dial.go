@@ -485,13 +485,14 @@ func (a *attempt) classify(err error) (Reason, error) {
 	asked := a.asked
 	a.mu.Unlock()
 	var na *NotAskedError
-	if len(asked) > 0 && (r == Auth || errors.As(err, &na)) {
-		if na != nil || strings.Contains(err.Error(), "unable to authenticate") {
-			err = nil // says nothing the prompts do not
-		}
-		return Auth, &NotAskedError{Host: a.host, Prompts: asked, Err: err}
+	notAsked := errors.As(err, &na)
+	if len(asked) == 0 || (r != Auth && !notAsked) {
+		return r, err
 	}
-	return r, err
+	if notAsked || strings.Contains(err.Error(), "unable to authenticate") {
+		err = nil // says nothing the prompts do not
+	}
+	return Auth, &NotAskedError{Host: a.host, Prompts: asked, Err: err}
 }
 
 // classify maps a handshake error to a Reason.

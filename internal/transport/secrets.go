@@ -45,10 +45,14 @@ func (s *Secrets) unlock() { <-s.asking }
 
 // Get returns the secret stored under key, asking with prompt the first time.
 // Callers asking for a key being asked already wait for that answer. When
-// ctx comes from WithoutPrompts, a secret not known yet is a *NotAskedError.
+// ctx comes from WithoutPrompts, a secret not known yet is a *NotAskedError
+// at once.
 func (s *Secrets) Get(ctx context.Context, key, prompt string) (string, error) {
 	if v, ok := s.Lookup(key); ok {
 		return v, nil
+	}
+	if err := notAsked(ctx, prompt); err != nil {
+		return "", err
 	}
 	if err := s.lock(ctx); err != nil {
 		return "", err
@@ -65,11 +69,16 @@ func (s *Secrets) Get(ctx context.Context, key, prompt string) (string, error) {
 	return v, nil
 }
 
+// notAsked returns a *NotAskedError for question if ctx forbids prompts.
+func notAsked(ctx context.Context, question string) error {
+	if host, ok := ctx.Value(noPromptsKey{}).(string); ok {
+		return &NotAskedError{Host: host, Prompts: []string{question}}
+	}
+	return nil
+}
+
 // ask asks one question, telling the prompt coordinator.
 func (s *Secrets) ask(ctx context.Context, question string, echo bool) (string, error) {
-	if host, ok := ctx.Value(noPromptsKey{}).(string); ok {
-		return "", &NotAskedError{Host: host, Prompts: []string{question}}
-	}
 	if s.Ask == nil {
 		return "", ErrNoTerminal
 	}
@@ -104,6 +113,9 @@ func (s *Secrets) Forget(key string) {
 
 // AskOnce asks a question whose answer is not remembered (a one-time code).
 func (s *Secrets) AskOnce(ctx context.Context, prompt string, echo bool) (string, error) {
+	if err := notAsked(ctx, prompt); err != nil {
+		return "", err
+	}
 	if err := s.lock(ctx); err != nil {
 		return "", err
 	}
