@@ -80,7 +80,11 @@ type Dialer struct {
 	// asked once per run the first time a sudo asks.
 	SudoPassword Secret
 	// Prompt asks for secrets that were not given. Nil: never ask (a needed
-	// secret is an error wrapping ErrNoTerminal).
+	// secret is an error wrapping ErrNoTerminal). Questions are asked one
+	// at a time, and a host waiting for an answer (its own question's or
+	// another host's for the same secret) has its handshake deadline
+	// paused. A host whose ssh_config sets BatchMode is never asked while
+	// connecting: its error says what was not asked.
 	Prompt Prompter
 	// ConnectTimeout bounds the TCP connect when ssh_config has no
 	// ConnectTimeout (default 10s). The SSH handshake gets twice as long.

@@ -2,11 +2,11 @@ package loom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"sync"
 
-	"golang.org/x/term"
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // Secret holds a password or passphrase. It prints as "[secret]" with every
@@ -50,62 +50,31 @@ func (f PromptFunc) Prompt(ctx context.Context, prompt string, echo bool) (strin
 // (/dev/tty), with echo off for secrets. When there is no terminal it
 // returns an error wrapping ErrNoTerminal, so runs from cron or CI fail with
 // a clear message instead of hanging.
-func Terminal() Prompter { return &terminal{} }
+//
+// Every Terminal of the process shares one screen: questions are shown one
+// at a time, and while one is on screen the loom command's progress line
+// and host output are held back, so a task may call Terminal().Prompt in
+// the middle of a run. When ctx ends the question is abandoned at once, with
+// the terminal's echo restored.
+func Terminal() Prompter { return terminal{} }
 
-type terminal struct{ mu sync.Mutex }
+type terminal struct{}
 
-func (t *terminal) Prompt(ctx context.Context, prompt string, echo bool) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (terminal) Prompt(ctx context.Context, question string, echo bool) (string, error) {
+	release, err := prompt.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
 		return "", fmt.Errorf("%w (%v)", ErrNoTerminal, err)
 	}
 	defer tty.Close()
-	fd := int(tty.Fd())
-	if !term.IsTerminal(fd) {
+	defer prompt.Begin()()
+	a, err := prompt.Ask(ctx, tty, question, echo)
+	if errors.Is(err, prompt.ErrNotTerminal) {
 		return "", ErrNoTerminal
 	}
-	fmt.Fprint(tty, prompt)
-	type answer struct {
-		s   string
-		err error
-	}
-	ch := make(chan answer, 1)
-	go func() {
-		var b []byte
-		var err error
-		if echo {
-			b, err = readLine(tty)
-		} else {
-			b, err = term.ReadPassword(fd)
-			fmt.Fprintln(tty)
-		}
-		ch <- answer{string(b), err}
-	}()
-	select {
-	case a := <-ch:
-		return a.s, a.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-func readLine(f *os.File) ([]byte, error) {
-	var line []byte
-	b := make([]byte, 1)
-	for {
-		n, err := f.Read(b)
-		if n == 1 {
-			if b[0] == '\n' {
-				return line, nil
-			}
-			if b[0] != '\r' {
-				line = append(line, b[0])
-			}
-		}
-		if err != nil {
-			return line, err
-		}
-	}
+	return a, err
 }

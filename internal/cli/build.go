@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/loomfile"
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // buildAndRun finds the loomfile, checks the task words against it,
@@ -76,13 +78,12 @@ func compiled(ctx context.Context, o *options, env Env, check func(*loomfile.Inf
 // has none for these sources, Go and Loom.
 func buildLoomfile(ctx context.Context, p *loomfile.Project, info *loomfile.Info, env Env) (string, error) {
 	cfg := loomfile.BuildConfig{Version: version(), Source: loom.Source()}
+	status := &statusLine{w: env.Stderr}
 	if env.Progress {
-		cfg.Building = func() { fmt.Fprintf(env.Stderr, "loom: compiling the loomfile…\r") }
+		cfg.Building = func() { status.show("loom: compiling the loomfile…") }
 	}
 	bin, built, err := loomfile.Build(ctx, p, info, cfg)
-	if env.Progress && built {
-		fmt.Fprint(env.Stderr, "\r\033[K")
-	}
+	status.close() // built or not: the next thing on the terminal may be a prompt
 	if built {
 		if dir := filepath.Dir(filepath.Dir(bin)); dir != "" {
 			loomfile.Prune(dir, 30*24*time.Hour, 20)
@@ -139,4 +140,67 @@ func copyExecutable(src, dst string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), dst)
+}
+
+// statusLine is a one-line status on the terminal (stderr) that is cleared
+// before any prompt, and not drawn again while one is on screen.
+type statusLine struct {
+	w      io.Writer
+	mu     sync.Mutex
+	text   string // drawn when no prompt is on screen
+	shown  bool
+	asking bool
+	unlist func()
+}
+
+// show draws text as the status.
+func (s *statusLine) show(text string) {
+	s.mu.Lock()
+	s.text = text
+	if s.unlist == nil {
+		s.mu.Unlock()
+		unlist := prompt.Listen(s.prompting) // outside mu: it may call prompting
+		s.mu.Lock()
+		s.unlist = unlist
+	}
+	s.draw()
+	s.mu.Unlock()
+}
+
+func (s *statusLine) prompting(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asking = on
+	if on {
+		s.clear()
+	} else {
+		s.draw()
+	}
+}
+
+func (s *statusLine) draw() {
+	if !s.asking && s.text != "" {
+		s.clear()
+		fmt.Fprint(s.w, s.text+"\r")
+		s.shown = true
+	}
+}
+
+func (s *statusLine) clear() {
+	if s.shown {
+		fmt.Fprint(s.w, "\r\033[K")
+		s.shown = false
+	}
+}
+
+// close clears the status for good.
+func (s *statusLine) close() {
+	s.mu.Lock()
+	unlist := s.unlist
+	s.text, s.unlist = "", nil
+	s.clear()
+	s.mu.Unlock()
+	if unlist != nil {
+		unlist()
+	}
 }

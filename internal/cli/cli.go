@@ -17,6 +17,7 @@ import (
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/output"
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3";
@@ -261,11 +262,12 @@ func unwrapPathErr(err error) error {
 // engine is what one loom command shares across the groups it runs: the
 // Dialer (connections, asked-once secrets), the printer and the flags.
 type engine struct {
-	o   *options
-	env Env
-	d   *loom.Dialer
-	p   *output.Printer
-	in  *loom.Input // --stdin: replayed to every host
+	o      *options
+	env    Env
+	d      *loom.Dialer
+	p      *output.Printer
+	in     *loom.Input // --stdin: replayed to every host
+	unhold func()      // stops holding output back for prompts
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -306,13 +308,22 @@ func newEngine(o *options, env Env) (*engine, error) {
 		ForwardAgent:   o.forwardAgent,
 		AgentKeys:      o.agentKeys.vals,
 		AgentHosts:     o.agentHosts.vals,
-		Stderr:         env.Stderr,
 	}
 	p := output.NewPrinter(env.Stdout, env.Stderr)
+	d.Stderr = rawWriter{p, true} // warnings, too, keep clear of the progress line and prompts
 	if o.verbose {
 		d.Logf = func(format string, a ...any) { p.Line(true, "debug: ", []byte(fmt.Sprintf(format, a...))) }
 	}
-	e := &engine{o: o, env: env, d: d, p: p}
+	// While a prompt (a passphrase, a password, sudo, a task's own) is on
+	// the terminal, the progress line is cleared and output held back.
+	unhold := prompt.Listen(func(on bool) {
+		if on {
+			p.Hold()
+		} else {
+			p.Release()
+		}
+	})
+	e := &engine{o: o, env: env, d: d, p: p, unhold: unhold}
 	if o.stdinAll && env.Stdin != nil {
 		e.in = loom.NewInput(env.Stdin)
 	}
@@ -320,6 +331,7 @@ func newEngine(o *options, env Env) (*engine, error) {
 }
 
 func (e *engine) close() {
+	e.unhold()
 	if e.in != nil {
 		e.in.Close()
 	}

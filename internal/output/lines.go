@@ -1,6 +1,7 @@
 // Package output turns the byte streams of many hosts into whole lines that
 // never mix: each line is written in one piece, prefixed with its host, and
 // a progress line on a terminal is erased before any line and redrawn after.
+// While a prompt is on the terminal (Hold), nothing is drawn at all.
 package output
 
 import (
@@ -18,7 +19,21 @@ type Printer struct {
 	out   io.Writer
 	err   io.Writer
 	shown bool // the progress line is on screen
+
+	holds  int        // Hold calls not released: a prompt is on the terminal
+	held   []heldLine // writes held back meanwhile, in order
+	heldN  int        // their bytes
+	resume *sync.Cond // broadcast when the holds end
 }
+
+type heldLine struct {
+	toErr bool
+	b     []byte
+}
+
+// MaxHeld bounds the bytes of output held back while a prompt is on the
+// terminal; a write beyond it waits for the prompt to be answered.
+const MaxHeld = 1 << 20
 
 // NewPrinter writes lines to stdout and stderr.
 func NewPrinter(stdout, stderr io.Writer) *Printer { return &Printer{out: stdout, err: stderr} }
@@ -37,16 +52,65 @@ func (p *Printer) Printf(toErr bool, format string, args ...any) {
 	p.Write(toErr, []byte(fmt.Sprintf(format, args...)))
 }
 
-// Write writes b as it is, after erasing the progress line.
+// Write writes b as it is, after erasing the progress line. While a prompt
+// is on the terminal (Hold), b is kept and written after it.
 func (p *Printer) Write(toErr bool, b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for p.holds > 0 && p.heldN > 0 && p.heldN+len(b) > MaxHeld {
+		p.cond().Wait()
+	}
+	if p.holds > 0 {
+		p.held = append(p.held, heldLine{toErr, bytes.Clone(b)})
+		p.heldN += len(b)
+		return
+	}
 	p.erase()
+	p.write(toErr, b)
+}
+
+func (p *Printer) write(toErr bool, b []byte) {
 	if toErr {
 		p.err.Write(b)
 	} else {
 		p.out.Write(b)
 	}
+}
+
+func (p *Printer) cond() *sync.Cond {
+	if p.resume == nil {
+		p.resume = sync.NewCond(&p.mu)
+	}
+	return p.resume
+}
+
+// Hold clears the progress line and keeps the terminal free for a prompt:
+// the progress line is not redrawn, and what is written is held back until
+// every Hold is released.
+func (p *Printer) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.erase()
+	p.holds++
+}
+
+// Release ends a Hold; after the last one the held-back output is written
+// and the progress line comes back.
+func (p *Printer) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.holds == 0 {
+		return
+	}
+	p.holds--
+	if p.holds > 0 {
+		return
+	}
+	for _, h := range p.held {
+		p.write(h.toErr, h.b)
+	}
+	p.held, p.heldN = nil, 0
+	p.cond().Broadcast()
 }
 
 func (p *Printer) erase() {
@@ -72,6 +136,10 @@ func (p *Printer) Progress(interval time.Duration, status func() string) (stop f
 				return
 			case <-t.C:
 				p.mu.Lock()
+				if p.holds > 0 {
+					p.mu.Unlock()
+					continue
+				}
 				p.erase()
 				io.WriteString(p.err, status())
 				p.shown = true

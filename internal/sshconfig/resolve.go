@@ -139,7 +139,8 @@ type Host struct {
 	// one (a path or $VAR); "" means the agent from IdentityAgent.
 	ForwardAgentSocket string
 
-	// BatchMode disables every prompt (passwords, passphrases).
+	// BatchMode disables the prompts of connecting (passwords,
+	// passphrases, keyboard-interactive questions).
 	BatchMode bool
 	// PasswordAuthentication allows the "password" method (default true).
 	PasswordAuthentication bool

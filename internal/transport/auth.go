@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -30,6 +31,7 @@ type keyFile struct {
 	mu     sync.Mutex
 	signer ssh.Signer // decrypted; nil until needed for an encrypted key
 	raw    []byte
+	ready  atomic.Bool // signer is set (read without mu, which a prompt holds)
 }
 
 // load reads the key's public half without asking for a passphrase: from
@@ -48,6 +50,7 @@ func (k *keyFile) load() {
 		switch {
 		case err == nil:
 			k.signer, k.pub = s, s.PublicKey()
+			k.ready.Store(true)
 		case errors.As(err, &missing):
 			k.pub = missing.PublicKey
 			if k.pub == nil {
@@ -94,7 +97,7 @@ func (k *keyFile) decrypt(ctx context.Context, secrets *Secrets) (ssh.Signer, er
 	}
 	key := "passphrase:" + k.path
 	for try := 0; try < 3; try++ {
-		pass, err := secrets.Get(ctx, key, fmt.Sprintf("Enter passphrase for key '%s': ", k.path))
+		pass, err := secrets.Get(ctx, key, k.passphrasePrompt())
 		if errors.Is(err, ErrNoTerminal) {
 			return nil, fmt.Errorf("key %s is encrypted and there is no terminal to ask its passphrase (add it to ssh-agent with ssh-add)", k.path)
 		}
@@ -104,6 +107,7 @@ func (k *keyFile) decrypt(ctx context.Context, secrets *Secrets) (ssh.Signer, er
 		s, err := ssh.ParsePrivateKeyWithPassphrase(k.raw, []byte(pass))
 		if err == nil {
 			k.signer = s
+			k.ready.Store(true)
 			return s, nil
 		}
 		secrets.Forget(key)
@@ -113,6 +117,15 @@ func (k *keyFile) decrypt(ctx context.Context, secrets *Secrets) (ssh.Signer, er
 	}
 	return nil, fmt.Errorf("key %s: wrong passphrase", k.path)
 }
+
+// passphrasePrompt is what ssh asks for k's passphrase.
+func (k *keyFile) passphrasePrompt() string {
+	return fmt.Sprintf("Enter passphrase for key '%s': ", k.path)
+}
+
+// unlocked reports whether k's private key is at hand: not encrypted, or
+// decrypted already this run.
+func (k *keyFile) unlocked() bool { return k.ready.Load() }
 
 // legacyEncrypted reports a key in the old PEM encryption (Proc-Type:
 // 4,ENCRYPTED). Its padding check lets about one wrong passphrase in 256
@@ -129,20 +142,17 @@ func legacyEncrypted(raw []byte) bool {
 type lazySigner struct {
 	k       *keyFile
 	secrets *Secrets
-	pause   func() func() // stops the handshake deadline while a prompt is shown
+	pause   func(what string) func() // lifts the handshake deadline while waiting on the user
 }
 
 func (l *lazySigner) PublicKey() ssh.PublicKey { return l.k.pub }
 
 func (l *lazySigner) signer() (ssh.Signer, error) {
-	l.k.mu.Lock()
-	s := l.k.signer
-	l.k.mu.Unlock()
-	if s != nil {
-		return s, nil
-	}
-	if l.pause != nil {
-		defer l.pause()()
+	// Lift the handshake deadline before taking the key's lock: while one
+	// host asks for the passphrase, every other host that needs the key
+	// waits on that lock for the user too.
+	if !l.k.unlocked() && l.pause != nil {
+		defer l.pause("the passphrase of key " + l.k.path)()
 	}
 	return l.k.decrypt(context.Background(), l.secrets)
 }
@@ -228,15 +238,22 @@ func (d *Dialer) agentFor(ctx context.Context, h *sshconfig.Host) (agent.Extende
 // (IdentityFile keys first, certificates before their keys, then the agent's
 // other keys unless IdentitiesOnly, then keys given in memory), then
 // keyboard-interactive, then password.
-func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.ExtendedAgent, pause func() func()) []ssh.AuthMethod {
+//
+// With BatchMode nothing is asked: an encrypted key not unlocked yet is not
+// offered, and a password or a question from the server is a
+// *NotAskedError; at records what was not asked, for the error.
+func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.ExtendedAgent, at *attempt) []ssh.AuthMethod {
 	var methods []ssh.AuthMethod
 	if h.PubkeyAuthentication {
-		signers := d.signers(h, ag, pause)
+		signers := d.signers(h, ag, at)
 		if len(signers) > 0 {
 			methods = append(methods, ssh.PublicKeys(signers...))
 		}
 	}
-	canAsk := !h.BatchMode && d.Secrets.Ask != nil
+	if h.BatchMode {
+		ctx = WithoutPrompts(ctx, h.Alias)
+	}
+	canAsk := h.BatchMode || d.Secrets.Ask != nil // BatchMode: "asked" to say what was not
 	_, preset := d.Secrets.Lookup(d.passwordKey(h))
 	if !preset && !canAsk {
 		return d.ordered(h, methods, nil, nil)
@@ -245,8 +262,11 @@ func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.Ex
 		if pw, ok := d.Secrets.Lookup(d.passwordKey(h)); ok || !canAsk {
 			return pw, nil
 		}
-		defer pause()()
-		return d.Secrets.Get(ctx, d.passwordKey(h), fmt.Sprintf("%s@%s's password: ", h.User, h.HostName))
+		if !h.BatchMode {
+			defer at.pause("a password")()
+		}
+		pw, err := d.Secrets.Get(ctx, d.passwordKey(h), fmt.Sprintf("%s@%s's password: ", h.User, h.HostName))
+		return pw, at.noted(err)
 	}
 	kbd := ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
 		answers := make([]string, len(questions))
@@ -262,11 +282,14 @@ func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.Ex
 			if !canAsk {
 				return nil, ErrNoTerminal
 			}
-			stop := pause()
+			stop := func() {}
+			if !h.BatchMode {
+				stop = at.pause("an answer")
+			}
 			a, err := d.Secrets.AskOnce(ctx, fmt.Sprintf("(%s) %s", h.Alias, q), echos[i])
 			stop()
 			if err != nil {
-				return nil, err
+				return nil, at.noted(err)
 			}
 			answers[i] = a
 		}
@@ -318,7 +341,7 @@ func (d *Dialer) ordered(h *sshconfig.Host, methods []ssh.AuthMethod, kbd, pw ss
 }
 
 // signers lists the public keys to offer to h, in order, without duplicates.
-func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, pause func() func()) []ssh.Signer {
+func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, at *attempt) []ssh.Signer {
 	var agentSigners []ssh.Signer
 	if ag != nil {
 		var err error
@@ -353,9 +376,14 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, pause func()
 			}
 			continue
 		}
-		var s ssh.Signer = &lazySigner{k: k, secrets: &d.Secrets, pause: pause}
+		var s ssh.Signer = &lazySigner{k: k, secrets: &d.Secrets, pause: at.pause}
 		if as := inAgent(k.pub); as != nil {
 			s = as // the agent holds it: no passphrase needed
+		} else if h.BatchMode && !k.unlocked() {
+			// As ssh in BatchMode: the key is skipped, not asked for.
+			d.logf("%s: key %s is encrypted and BatchMode is set: not offered", h.Alias, k.path)
+			at.notAsked(k.passphrasePrompt())
+			continue
 		}
 		if k.cert != nil {
 			if cs, err := ssh.NewCertSigner(k.cert, s); err == nil {

@@ -422,17 +422,11 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		hsTimeout = connectTimeout
 	}
 	// The deadline covers banner, key exchange and authentication; it is
-	// lifted while a prompt waits for the user, and the handshake is also
-	// abandoned when ctx ends.
-	var dlMu sync.Mutex
-	setDeadline := func() { dlMu.Lock(); conn.SetDeadline(time.Now().Add(hsTimeout)); dlMu.Unlock() }
-	pause := func() func() {
-		dlMu.Lock()
-		conn.SetDeadline(time.Time{})
-		dlMu.Unlock()
-		return setDeadline
-	}
-	setDeadline()
+	// lifted while the host waits for the user (its prompt, or another
+	// host's for the same secret), and the handshake is also abandoned
+	// when ctx ends.
+	at := &attempt{host: h.Alias, conn: conn, timeout: hsTimeout, logf: d.logf}
+	at.setDeadline()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 
 	ag, closeAgent, err := d.agentFor(ctx, h)
@@ -443,7 +437,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	cfg := &ssh.ClientConfig{
 		User:              h.User,
-		Auth:              d.authMethods(ctx, h, ag, pause),
+		Auth:              d.authMethods(ctx, h, ag, at),
 		HostKeyCallback:   hostCB,
 		HostKeyAlgorithms: algos,
 		BannerCallback:    func(string) error { return nil },
@@ -458,7 +452,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(Timeout, ctx.Err())
 	}
 	if err != nil {
-		return fail(classify(err, hsTimeout))
+		return fail(at.classify(err))
 	}
 	conn.SetDeadline(time.Time{})
 
@@ -496,6 +490,86 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	go c.keepalive(interval, count)
 	d.logf("%s: connected to %s as %s", h.Alias, addr, h.User)
 	return c, nil
+}
+
+// attempt is one connection's handshake as its auth methods see it.
+type attempt struct {
+	host    string
+	conn    net.Conn
+	timeout time.Duration
+	logf    func(format string, args ...any)
+
+	mu     sync.Mutex
+	paused int      // waits on the user under way
+	asked  []string // prompts BatchMode kept Loom from showing
+}
+
+// setDeadline (re)starts the handshake deadline, unless the host waits on
+// the user.
+func (a *attempt) setDeadline() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.paused == 0 {
+		a.conn.SetDeadline(time.Now().Add(a.timeout))
+	}
+}
+
+// pause lifts the handshake deadline while the host waits on the user for
+// what (its own prompt or another host's); the returned function gives the
+// handshake its whole time again. Pauses nest.
+func (a *attempt) pause(what string) (resume func()) {
+	if a.logf != nil {
+		a.logf("%s: waiting for %s at the terminal (handshake deadline paused)", a.host, what)
+	}
+	a.mu.Lock()
+	a.paused++
+	a.conn.SetDeadline(time.Time{})
+	a.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			a.mu.Lock()
+			a.paused--
+			a.mu.Unlock()
+			a.setDeadline()
+		})
+	}
+}
+
+// notAsked records a prompt that BatchMode kept from being shown.
+func (a *attempt) notAsked(prompt string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.asked = append(a.asked, prompt)
+}
+
+// noted records the prompts of a *NotAskedError and returns err.
+func (a *attempt) noted(err error) error {
+	var na *NotAskedError
+	if errors.As(err, &na) {
+		for _, p := range na.Prompts {
+			a.notAsked(p)
+		}
+	}
+	return err
+}
+
+// classify maps a handshake error to a Reason. An authentication that
+// failed where BatchMode kept Loom from asking something says what.
+func (a *attempt) classify(err error) (Reason, error) {
+	r, err := classify(err, a.timeout)
+	a.mu.Lock()
+	asked := a.asked
+	a.mu.Unlock()
+	var na *NotAskedError
+	notAsked := errors.As(err, &na)
+	if len(asked) == 0 || (r != Auth && !notAsked) {
+		return r, err
+	}
+	if notAsked || strings.Contains(err.Error(), "unable to authenticate") {
+		err = nil // says nothing the prompts do not
+	}
+	return Auth, &NotAskedError{Host: a.host, Prompts: asked, Err: err}
 }
 
 // classify maps a handshake error to a Reason.

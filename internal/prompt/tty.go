@@ -1,0 +1,86 @@
+package prompt
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// ErrNotTerminal is returned by Ask when the file is not a terminal.
+var ErrNotTerminal = errors.New("not a terminal")
+
+// Ask writes question to tty and reads one line, with echo off unless echo
+// is set. When ctx ends first it returns ctx's error at once: the
+// terminal's echo is restored and the question stops reading, so a line
+// typed later is not taken by it. The caller holds the screen (Acquire) and
+// has told the listeners (Begin).
+func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string, error) {
+	rc, err := tty.SyscallConn()
+	if err != nil {
+		return "", err
+	}
+	// The descriptor is used through SyscallConn, not Fd, so that tty stays
+	// in non-blocking mode and a read deadline can stop the read.
+	fd := -1
+	rc.Control(func(f uintptr) { fd = int(f) })
+	if !term.IsTerminal(fd) {
+		return "", ErrNotTerminal
+	}
+	restore := func() {}
+	if !echo {
+		if restore, err = noEcho(fd); err != nil {
+			return "", err
+		}
+	}
+	defer restore()
+	if _, err := tty.WriteString(question); err != nil {
+		return "", err
+	}
+	type answer struct {
+		line []byte
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := readLine(tty)
+		ch <- answer{line, err}
+	}()
+	select {
+	case a := <-ch:
+		if !echo {
+			tty.WriteString("\n") // the Enter the user typed was not echoed
+		}
+		return string(a.line), a.err
+	case <-ctx.Done():
+		if tty.SetReadDeadline(time.Now()) == nil {
+			<-ch // the read stopped; nothing more is taken from the terminal
+		}
+		tty.WriteString("\n")
+		return "", ctx.Err()
+	}
+}
+
+// readLine reads up to a newline, byte by byte, so nothing after it is
+// consumed. A carriage return is dropped.
+func readLine(f *os.File) ([]byte, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := f.Read(b)
+		if n == 1 {
+			switch b[0] {
+			case '\n':
+				return line, nil
+			case '\r':
+			default:
+				line = append(line, b[0])
+			}
+		}
+		if err != nil {
+			return line, err
+		}
+	}
+}
