@@ -255,15 +255,19 @@ func (d *Dialer) Close() error {
 	return nil
 }
 
-// hostKeys returns the run's known_hosts database for this set of files.
+// hostKeys returns the run's known_hosts database for this set of files,
+// RevokedHostKeys files and HashKnownHosts.
 func (d *Dialer) hostKeys(h *sshconfig.Host) (*hostkey.DB, error) {
-	key := strings.Join(h.UserKnownHostsFiles, "\x00") + "\x01" + strings.Join(h.GlobalKnownHostsFiles, "\x00")
+	key := fmt.Sprintf("%q %q %q %v", h.UserKnownHostsFiles, h.GlobalKnownHostsFiles, h.RevokedHostKeys, h.HashKnownHosts)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if db, ok := d.dbs[key]; ok {
 		return db, nil
 	}
-	db, err := hostkey.Open(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles)
+	db, err := hostkey.OpenWith(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles, hostkey.Options{
+		RevokedHostKeys: h.RevokedHostKeys,
+		HashKnownHosts:  h.HashKnownHosts,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +300,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	db, err := d.hostKeys(h)
 	if err != nil {
-		return fail(Protocol, err)
+		return fail(HostKey, err)
 	}
 	// known_hosts is searched for HostKeyAlias as it is (no port, as ssh
 	// does), else for the host name, as [name]:port when the port is not 22.
