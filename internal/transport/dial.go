@@ -368,9 +368,11 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		conn.Close()
 		return fail(Timeout, err)
 	}
+	alog := &authLog{}
 	cfg := &ssh.ClientConfig{
 		User:              h.User,
-		Auth:              d.authMethods(ctx, h, ag, pause),
+		Auth:              d.authMethods(ctx, h, ag, pause, alog),
+		AuthCallback:      alog.callback,
 		HostKeyCallback:   hostCB,
 		HostKeyAlgorithms: algos,
 		BannerCallback:    func(string) error { return nil },
@@ -385,7 +387,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(Timeout, ctx.Err())
 	}
 	if err != nil {
-		return fail(classify(err, hsTimeout))
+		return fail(classify(err, hsTimeout, alog.failure(h.User, err)))
 	}
 	conn.SetDeadline(time.Time{})
 
@@ -425,12 +427,15 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	return c, nil
 }
 
-// classify maps a handshake error to a Reason.
-func classify(err error, hsTimeout time.Duration) (Reason, error) {
+// classify maps a handshake error to a Reason. auth is the authentication
+// failure the handshake ended with, if it ended in authentication.
+func classify(err error, hsTimeout time.Duration, auth *AuthError) (Reason, error) {
 	var hk *hostkey.Error
 	switch {
 	case errors.As(err, &hk):
 		return HostKey, hk
+	case auth != nil && (auth.Cause != nil || strings.Contains(err.Error(), "unable to authenticate") || isDisconnect(err)):
+		return Auth, auth
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return Auth, err
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -441,6 +446,12 @@ func classify(err error, hsTimeout time.Duration) (Reason, error) {
 		return Timeout, fmt.Errorf("ssh handshake did not finish within %v", hsTimeout)
 	}
 	return Protocol, err
+}
+
+// isDisconnect reports an SSH disconnect message from the server (sshd's
+// "Too many authentication failures").
+func isDisconnect(err error) bool {
+	return strings.Contains(err.Error(), "ssh: disconnect, reason")
 }
 
 // Client is one authenticated SSH connection.
