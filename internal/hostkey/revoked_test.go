@@ -336,3 +336,41 @@ func TestRevokedHostKeysKRLFromSSHKeygen(t *testing.T) {
 		t.Errorf("%d keys revoked, want 9", revokedCount)
 	}
 }
+
+// FuzzRevoked checks that any RevokedHostKeys file content is either read
+// or refused with an error naming the file, never a panic, and that a key
+// listed in a file that was read is always revoked.
+func FuzzRevoked(f *testing.F) {
+	ed := newEd25519(f)
+	f.Add([]byte(authorized(ed.PublicKey()) + " comment\n# c\n\n"))
+	f.Add([]byte("garbage\n"))
+	f.Add(newKRL().section(krlExplicitKey, str(ed.PublicKey().Marshal())).bytes())
+	f.Add(newKRL().section(krlCertificates, cat(str(""), str(""),
+		[]byte{krlCertSerialBitmap}, str(cat(u64(3), str([]byte{0x81}))),
+		[]byte{krlCertSerialRange}, str(cat(u64(1), u64(9))),
+		[]byte{krlCertKeyID}, str(str("id")))).bytes())
+	f.Add([]byte(krlMagic))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "revoked")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := readRevoked(p)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error does not name the file on one line: %v", err)
+			}
+			return
+		}
+		cert := hostCert(t, ed, ed.PublicKey(), "web1")
+		r.check(cert)
+		for blob := range r.keys {
+			if k, err := ssh.ParsePublicKey([]byte(blob)); err == nil {
+				if _, _, revoked := r.check(k); !revoked {
+					t.Fatalf("listed key %s not revoked", k.Type())
+				}
+			}
+		}
+	})
+}
