@@ -437,6 +437,10 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, pause func()
 		loadedFrom = append(loadedFrom, path)
 	}
 	for _, path := range h.CertificateFiles {
+		if err := checkCertFile(path); err != nil {
+			d.warnOnce(path, err.Error())
+			continue
+		}
 		for _, s := range append(loaded, agentSigners...) {
 			if c := readCert(path, s.PublicKey()); c != nil {
 				if cs, err := ssh.NewCertSigner(c, s); err == nil {
@@ -458,6 +462,40 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, pause func()
 		d.logf("%s: will offer %s", h.Alias, desc)
 	}
 	return out, descs
+}
+
+// checkCertFile says why a CertificateFile cannot be used, if it cannot.
+func checkCertFile(path string) error {
+	b, err := os.ReadFile(path)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("certificate file %s not accessible: %v", path, pe.Err)
+	}
+	if err != nil {
+		return fmt.Errorf("certificate file %s not accessible: %v", path, err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return fmt.Errorf("certificate file %s skipped: %v", path, cleanErr(err))
+	}
+	if _, ok := k.(*ssh.Certificate); !ok {
+		return fmt.Errorf("certificate file %s skipped: it holds a %s public key, not a certificate", path, k.Type())
+	}
+	return nil
+}
+
+// warnOnce gives a warning once per run for key.
+func (d *Dialer) warnOnce(key, msg string) {
+	d.mu.Lock()
+	if d.warned == nil {
+		d.warned = make(map[string]bool)
+	}
+	seen := d.warned[key]
+	d.warned[key] = true
+	d.mu.Unlock()
+	if !seen {
+		d.warnf("%s", msg)
+	}
 }
 
 // describeKey describes a key offered: "FILE (ED25519 SHA256:...)",

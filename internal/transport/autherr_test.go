@@ -42,7 +42,7 @@ func (w *warnings) get() []string {
 // TestIdentityFileWarnings: an IdentityFile named explicitly that is
 // missing, unreadable or not a key is a warning naming it, given once per
 // run and without -v (Warnf, not Logf), as ssh(1) warns; missing default
-// identities stay silent.
+// identities stay silent. So is a CertificateFile that cannot be used.
 func TestIdentityFileWarnings(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{})
 	dir := t.TempDir()
@@ -53,7 +53,8 @@ func TestIdentityFileWarnings(t *testing.T) {
 	os.WriteFile(pubOnly, ssh.MarshalAuthorizedKey(s.ClientSigner.PublicKey()), 0o644)
 	unreadable := filepath.Join(dir, "a_directory")
 	os.Mkdir(unreadable, 0o700)
-	config := sshdConfig(s, s.KnownHosts, "IdentityFile "+missing, "IdentityFile "+notKey, "IdentityFile "+pubOnly, "IdentityFile "+unreadable)
+	config := sshdConfig(s, s.KnownHosts, "IdentityFile "+missing, "IdentityFile "+notKey, "IdentityFile "+pubOnly, "IdentityFile "+unreadable,
+		"CertificateFile "+filepath.Join(dir, "missing-cert.pub"), "CertificateFile "+pubOnly)
 	w := &warnings{}
 	d := &Dialer{Warnf: w.warnf, Logf: func(string, ...any) {}}
 	defer d.Close()
@@ -70,6 +71,8 @@ func TestIdentityFileWarnings(t *testing.T) {
 		"identity file " + notKey + " skipped: not a private key",
 		"identity file " + pubOnly + " skipped: not a private key",
 		"identity file " + unreadable + " not accessible: is a directory",
+		"certificate file " + filepath.Join(dir, "missing-cert.pub") + " not accessible: no such file or directory",
+		"certificate file " + pubOnly + " skipped: it holds a ssh-ed25519 public key, not a certificate",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("warnings %q, want %d (one per bad file, once per run)", got, len(want))

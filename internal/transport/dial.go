@@ -88,6 +88,7 @@ type Dialer struct {
 	handshakes chan struct{}
 
 	mu        sync.Mutex
+	warned    map[string]bool // warnings given once per run
 	keys      map[string]*keyFile
 	dbs       map[string]*hostkey.DB
 	jumps     map[string]*jump
