@@ -626,6 +626,7 @@ func (l *authLog) failure(user string, err error) *AuthError {
 			}
 		}
 	}
+	ae.ours = len(l.own) > 0
 	if l.cause == nil && !strings.Contains(err.Error(), "unable to authenticate") {
 		ae.Err = err // a disconnect: "too many authentication failures"...
 	}

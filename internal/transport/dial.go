@@ -435,7 +435,7 @@ func classify(err error, hsTimeout time.Duration, auth *AuthError) (Reason, erro
 	switch {
 	case errors.As(err, &hk):
 		return HostKey, hk
-	case auth != nil && (auth.Cause != nil || strings.Contains(err.Error(), "unable to authenticate") || isDisconnect(err)):
+	case auth != nil && (auth.Cause != nil || auth.ours || strings.Contains(err.Error(), "unable to authenticate") || isDisconnect(err)):
 		return Auth, auth
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return Auth, err

@@ -119,6 +119,8 @@ type AuthError struct {
 	// Err is what ended authentication when the server did (a
 	// disconnect after too many failures), if anything.
 	Err error
+
+	ours bool // a method failed on this side (no password to give)
 }
 
 func (e *AuthError) Error() string {
