@@ -26,6 +26,12 @@ const (
 	ReasonProtocol    = transport.Protocol
 )
 
+// AuthError is a ConnectError's Err when authentication failed (Reason
+// ReasonAuth): it says which keys were offered, which methods the server
+// accepts, and why a key or password could not be used (a wrong
+// passphrase, no terminal to ask on).
+type AuthError = transport.AuthError
+
 // HostKeyError reports a host key that is unknown, changed or revoked. It
 // names the host, the fingerprint offered and the known_hosts file and line.
 type HostKeyError = hostkey.Error

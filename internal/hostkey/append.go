@@ -12,7 +12,8 @@ import (
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
-// addNew records key for a host that is not known, under AcceptNew. Appends
+// addNew records key for a host that is not known, under AcceptNew, with
+// the host name hashed if the DB was opened with HashKnownHosts. Appends
 // are serialised by db.writeMu within the process and by an exclusive flock
 // on the file across processes; under both, the file is re-read if anyone
 // else changed it, so a key another process recorded meanwhile is neither
@@ -27,7 +28,14 @@ func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)
 	if err := checkName(name); err != nil {
 		return verdict{}, err
 	}
-	line := xknownhosts.Line([]string{hp}, key)
+	pattern := hp
+	if db.hash {
+		// As ssh(1) with HashKnownHosts: "|1|salt|HMAC-SHA1(name)", name
+		// as it would be written in clear ("web1", "[web1]:2222");
+		// HashHostname does not normalize it itself.
+		pattern = xknownhosts.HashHostname(host)
+	}
+	line := xknownhosts.Line([]string{pattern}, key)
 	if e, err := parseLine([]byte(line)); err != nil || e.key == nil || e.marker != "" {
 		return verdict{}, fmt.Errorf("hostkey: refusing to write known_hosts line %q", line)
 	}

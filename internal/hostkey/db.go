@@ -15,6 +15,14 @@
 // @revoked lines are honoured: a revoked key, or a certificate signed by a
 // revoked CA key, is refused whatever the [Policy].
 //
+// ssh_config's RevokedHostKeys files ([Options]) are honoured too, as
+// ssh(1) reads them: lists of public keys, or OpenSSH key revocation lists
+// (KRLs). A key they revoke, or a certificate they revoke or whose CA key
+// they revoke, is refused whatever the Policy and whatever known_hosts
+// says; a file that cannot be read or parsed makes [OpenWith] fail, as
+// ssh refuses every host key then. With HashKnownHosts, the keys AcceptNew
+// records are written under hashed host names, as ssh(1) writes them.
+//
 // Refusals are returned as [*Error], whose one-line message names the host,
 // the offered key's fingerprint and the known_hosts lines involved.
 package hostkey
@@ -39,8 +47,10 @@ import (
 // DB is a set of known_hosts files shared by every connection of a run.
 // It is safe for concurrent use.
 type DB struct {
-	files  []string // user files, then global ones, for messages
-	target string   // first user file: where AcceptNew appends; "" if none
+	files   []string // user files, then global ones, for messages
+	target  string   // first user file: where AcceptNew appends; "" if none
+	revoked []*revocations
+	hash    bool // record hashed host names
 
 	writeMu sync.Mutex // serialises appends to target within the process
 
@@ -92,7 +102,34 @@ type targetState struct {
 // (and line). Lines with key types x/crypto/ssh does not support are
 // skipped, as such keys can never be offered.
 func Open(userFiles, globalFiles []string) (*DB, error) {
-	db := &DB{overlay: make(map[string][]known)}
+	return OpenWith(userFiles, globalFiles, Options{})
+}
+
+// Options are the ssh_config settings a DB follows besides its
+// known_hosts files.
+type Options struct {
+	// RevokedHostKeys are files of revoked host keys (ssh_config's
+	// RevokedHostKeys, expanded): public keys one a line, as in
+	// authorized_keys without options, or OpenSSH KRLs (ssh-keygen -k).
+	RevokedHostKeys []string
+	// HashKnownHosts makes AcceptNew record hashed host names
+	// ("|1|salt|hash", as ssh-keygen -H writes them).
+	HashKnownHosts bool
+}
+
+// OpenWith is [Open] with options. A RevokedHostKeys file that is missing,
+// cannot be read, or does not parse (a list line that is not a public
+// key, a KRL with a section Loom does not know) is an error naming the
+// file: ssh(1) refuses every host key then.
+func OpenWith(userFiles, globalFiles []string, o Options) (*DB, error) {
+	db := &DB{overlay: make(map[string][]known), hash: o.HashKnownHosts}
+	for _, f := range o.RevokedHostKeys {
+		r, err := readRevoked(f)
+		if err != nil {
+			return nil, err
+		}
+		db.revoked = append(db.revoked, r)
+	}
 	for _, f := range slices.Concat(userFiles, globalFiles) {
 		if f == "" {
 			return nil, errors.New("hostkey: empty known_hosts file name")
@@ -247,7 +284,8 @@ func sameState(a, b os.FileInfo) bool {
 // messages: with [Off], a key that differs from the known ones; with
 // [AcceptNew], each key recorded.
 //
-// Under every policy, a revoked key is refused.
+// Under every policy, a revoked key is refused: one in a @revoked line or
+// in a RevokedHostKeys file.
 func (db *DB) Callback(name string, port int, p Policy, warn func(string)) (cb ssh.HostKeyCallback, algorithms []string) {
 	if len(name) > 2 && name[0] == '[' && name[len(name)-1] == ']' {
 		name = name[1 : len(name)-1]
@@ -271,6 +309,16 @@ func (db *DB) Callback(name string, port int, p Policy, warn func(string)) (cb s
 
 // check decides on one offered key.
 func (db *DB) check(name, hp, host string, remote net.Addr, key ssh.PublicKey, p Policy, warn func(string)) error {
+	for _, r := range db.revoked {
+		if loc, by, ok := r.check(key); ok {
+			e := &Error{Kind: Revoked, Host: host, Files: slices.Clone(db.files), Known: []Location{loc}, RevokedBy: by}
+			if remote != nil {
+				e.Addr = remote.String()
+			}
+			e.KeyType, e.Fingerprint = describe(key)
+			return e
+		}
+	}
 	v := db.verify(hp, host, key)
 	if v.err == nil && !v.ok && p == AcceptNew && v.kind == Unknown && !v.caManaged {
 		first := v

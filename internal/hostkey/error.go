@@ -18,7 +18,8 @@ const (
 	// is none of them, possibly because it is of another type.
 	Changed
 	// Revoked means the offered key, or the CA key that signed the offered
-	// certificate, is listed in a @revoked line.
+	// certificate, is listed in a @revoked line or a RevokedHostKeys file,
+	// or a RevokedHostKeys KRL revokes the certificate itself.
 	Revoked
 )
 
@@ -37,9 +38,11 @@ func (k Kind) String() string {
 
 // Location is one known_hosts line and the key on it.
 type Location struct {
-	// File is the known_hosts file, as given to [Open].
+	// File is the known_hosts file, as given to [Open], or the
+	// RevokedHostKeys file.
 	File string
-	// Line is the 1-based line number in File.
+	// Line is the 1-based line number in File; 0 for a KRL, which has no
+	// lines.
 	Line int
 	// KeyType is the key type as ssh(1) prints it, e.g. "ED25519" or "RSA".
 	KeyType string
@@ -47,9 +50,17 @@ type Location struct {
 	Fingerprint string
 }
 
-// String returns "TYPE SHA256:... at FILE:LINE".
+// String returns "TYPE SHA256:... at FILE:LINE" (no ":LINE" for line 0).
 func (l Location) String() string {
-	return l.KeyType + " " + l.Fingerprint + " at " + l.File + ":" + strconv.Itoa(l.Line)
+	return l.KeyType + " " + l.Fingerprint + " at " + l.where()
+}
+
+// where returns "FILE:LINE", or "FILE" for line 0.
+func (l Location) where() string {
+	if l.Line <= 0 {
+		return printable(l.File)
+	}
+	return printable(l.File) + ":" + strconv.Itoa(l.Line)
 }
 
 // Error is the error a host key callback from [DB.Callback] returns when it
@@ -73,8 +84,13 @@ type Error struct {
 	// Files lists the known_hosts files that were checked.
 	Files []string
 	// Known holds, for Changed, the lines with the keys known for the host;
-	// for Revoked, the @revoked line. It is empty for Unknown.
+	// for Revoked, the @revoked line or the RevokedHostKeys file (and line)
+	// with the revoked key: the offered one, or the CA key that signed it.
+	// It is empty for Unknown.
 	Known []Location
+	// RevokedBy says, for Revoked by a KRL, which of its entries matched:
+	// "KRL: SHA256 fingerprint", "KRL: certificate serial 7"...
+	RevokedBy string
 	// Cert is set when the server offered a host certificate that was not
 	// accepted; it says why. The certified key was then checked on its own,
 	// as ssh(1) does, and that check gave Kind.
@@ -112,9 +128,16 @@ func (e *Error) Error() string {
 		if len(e.Known) > 0 {
 			l := e.Known[0]
 			b.WriteString(" in ")
-			b.WriteString(l.File + ":" + strconv.Itoa(l.Line))
+			b.WriteString(l.where())
+			var why []string
 			if l.Fingerprint != e.Fingerprint {
-				b.WriteString(" (revoked CA key " + l.KeyType + " " + l.Fingerprint + ")")
+				why = append(why, "revoked CA key "+l.KeyType+" "+l.Fingerprint)
+			}
+			if e.RevokedBy != "" {
+				why = append(why, printable(e.RevokedBy))
+			}
+			if len(why) > 0 {
+				b.WriteString(" (" + strings.Join(why, "; ") + ")")
 			}
 		}
 		b.WriteString(": server offered ")

@@ -88,19 +88,9 @@ func parseLine(line []byte) (entry, error) {
 		return entry{}, errors.New("missing key")
 	}
 	blobText, _ := nextWord(line) // the rest is a comment
-	blob, err := base64.StdEncoding.DecodeString(blobText)
+	key, err := parseKey(typ, blobText)
 	if err != nil {
-		return entry{}, fmt.Errorf("key is not valid base64: %w", err)
-	}
-	key, err := ssh.ParsePublicKey(blob)
-	if err != nil {
-		if !knownFormat(typ) && blobType(blob) == typ {
-			return entry{}, errUnsupported
-		}
-		return entry{}, fmt.Errorf("invalid %s key: %w", typ, err)
-	}
-	if key.Type() != typ {
-		return entry{}, fmt.Errorf("key type %s does not match key (%s)", typ, key.Type())
+		return entry{}, err
 	}
 	e.key = key
 	if e.marker == markerRevoked {
@@ -110,6 +100,27 @@ func parseLine(line []byte) (entry, error) {
 		return entry{}, err
 	}
 	return e, nil
+}
+
+// parseKey parses the key type and base64 key of a known_hosts or
+// authorized_keys-style line. It returns errUnsupported for a well-formed
+// key of a type x/crypto/ssh does not know.
+func parseKey(typ, blobText string) (ssh.PublicKey, error) {
+	blob, err := base64.StdEncoding.DecodeString(blobText)
+	if err != nil {
+		return nil, fmt.Errorf("key is not valid base64: %w", err)
+	}
+	key, err := ssh.ParsePublicKey(blob)
+	if err != nil {
+		if !knownFormat(typ) && blobType(blob) == typ {
+			return nil, errUnsupported
+		}
+		return nil, fmt.Errorf("invalid %s key: %w", printable(typ), err)
+	}
+	if key.Type() != typ {
+		return nil, fmt.Errorf("key type %s does not match key (%s)", printable(typ), key.Type())
+	}
+	return key, nil
 }
 
 // checkPattern checks a host pattern field as x/crypto's knownhosts parses it.

@@ -83,7 +83,7 @@ func init() {
 	def(&keyword{name: "HostKeyAlias", class: supported, parse: parseOne})
 	def(&keyword{name: "HostKeyAlgorithms", class: supported, parse: parseOne})
 	def(&keyword{name: "HashKnownHosts", class: supported, parse: parseFlag})
-	def(&keyword{name: "RevokedHostKeys", class: supported, parse: parseOne})
+	def(&keyword{name: "RevokedHostKeys", class: supported, parse: parseRevoked})
 	def(&keyword{name: "ProxyJump", class: supported, parse: parseProxyJump})
 	def(&keyword{name: "ForwardAgent", class: supported, parse: parseForwardAgent})
 	def(&keyword{name: "BatchMode", class: supported, parse: parseFlag})
@@ -221,6 +221,19 @@ func parseCommand(args []string, rest string) (any, error) {
 		return "none", nil
 	}
 	return rest, nil
+}
+
+// parseRevoked parses RevokedHostKeys: one or more files (OpenSSH 10.3
+// and later take several), or "none" alone.
+func parseRevoked(args []string, rest string) (any, error) {
+	v, err := parseList(args, rest)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) > 1 && slices.ContainsFunc(args, func(a string) bool { return strings.EqualFold(a, "none") }) {
+		return nil, fmt.Errorf(`"none" must appear alone`)
+	}
+	return v, nil
 }
 
 func parseList(args []string, _ string) (any, error) {

@@ -104,6 +104,7 @@ func TestParseErrors(t *testing.T) {
 		{"IdentityAgent $1BAD", `test.conf:1: IdentityAgent: invalid environment variable name "1BAD"`},
 		{"ProxyCommand", `test.conf:1: ProxyCommand: missing argument`},
 		{"Include", `test.conf:1: Include: missing argument`},
+		{"RevokedHostKeys none /etc/revoked", `test.conf:1: RevokedHostKeys: "none" must appear alone`},
 		// Lines are validated even in blocks that match no host, as ssh does.
 		{"Host nothing-matches-this\n  Compression perhaps", `test.conf:2: Compression: invalid value "perhaps" (want yes or no)`},
 	}

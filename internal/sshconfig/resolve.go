@@ -115,10 +115,10 @@ type Host struct {
 	// HostKeyAlgorithms is the raw HostKeyAlgorithms value ("" if unset),
 	// possibly starting with '+', '-' or '^'.
 	HostKeyAlgorithms string
-	// RevokedHostKeys is the expanded path of the revoked host keys file
-	// ("" if unset). OpenSSH refuses every host key when it is set and
-	// cannot be read.
-	RevokedHostKeys string
+	// RevokedHostKeys are the expanded paths of the revoked host keys
+	// files (nil if unset or "none"): public keys, one a line, or OpenSSH
+	// KRLs. OpenSSH refuses every host key when one of them cannot be read.
+	RevokedHostKeys []string
 
 	// ProxyJump lists the jump hosts, first hop first, each as
 	// "[user@]host[:port]" with its %h, %n, %p and %r tokens expanded;
@@ -695,8 +695,17 @@ func (s *state) build() (*Host, error) {
 		h.GlobalKnownHostsFiles = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
 	}
 	if st, ok := s.vals["RevokedHostKeys"]; ok {
-		if h.RevokedHostKeys, err = s.expandPath(h, "RevokedHostKeys", st.val.(string), st.src); err != nil {
-			return nil, err
+		for _, f := range st.val.([]string) {
+			if strings.EqualFold(f, "none") {
+				continue
+			}
+			p, err := s.expandPath(h, "RevokedHostKeys", f, st.src)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(h.RevokedHostKeys, p) {
+				h.RevokedHostKeys = append(h.RevokedHostKeys, p)
+			}
 		}
 	}
 	h.Unsupported = s.unsupported()

@@ -122,7 +122,7 @@ func TestIdentityFileOfferedFirst(t *testing.T) {
 	extra, _ := ssh.NewSignerFromKey(func() ed25519.PrivateKey { _, k, _ := ed25519.GenerateKey(rand.Reader); return k }())
 	d := &Dialer{Signers: []ssh.Signer{extra}}
 	h := &sshconfig.Host{Alias: "x", IdentityFiles: []string{filepath.Join(dir, "id_b"), filepath.Join(dir, "id_a"), filepath.Join(dir, "missing")}}
-	got := d.signers(h, nil, &attempt{})
+	got, _ := d.signers(h, nil, &attempt{}, nil)
 	want := []ssh.PublicKey{b.PublicKey(), a.PublicKey(), extra.PublicKey()}
 	if len(got) != len(want) {
 		t.Fatalf("%d signers, want %d", len(got), len(want))

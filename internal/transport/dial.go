@@ -88,6 +88,7 @@ type Dialer struct {
 	handshakes chan struct{}
 
 	mu        sync.Mutex
+	warned    map[string]bool // warnings given once per run
 	keys      map[string]*keyFile
 	dbs       map[string]*hostkey.DB
 	jumps     map[string]*jump
@@ -332,15 +333,19 @@ func (d *Dialer) Close() error {
 	return nil
 }
 
-// hostKeys returns the run's known_hosts database for this set of files.
+// hostKeys returns the run's known_hosts database for this set of files,
+// RevokedHostKeys files and HashKnownHosts.
 func (d *Dialer) hostKeys(h *sshconfig.Host) (*hostkey.DB, error) {
-	key := strings.Join(h.UserKnownHostsFiles, "\x00") + "\x01" + strings.Join(h.GlobalKnownHostsFiles, "\x00")
+	key := fmt.Sprintf("%q %q %q %v", h.UserKnownHostsFiles, h.GlobalKnownHostsFiles, h.RevokedHostKeys, h.HashKnownHosts)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if db, ok := d.dbs[key]; ok {
 		return db, nil
 	}
-	db, err := hostkey.Open(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles)
+	db, err := hostkey.OpenWith(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles, hostkey.Options{
+		RevokedHostKeys: h.RevokedHostKeys,
+		HashKnownHosts:  h.HashKnownHosts,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +378,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	db, err := d.hostKeys(h)
 	if err != nil {
-		return fail(Protocol, err)
+		return fail(HostKey, err)
 	}
 	// known_hosts is searched for HostKeyAlias as it is (no port, as ssh
 	// does), else for the host name, as [name]:port when the port is not 22.
@@ -435,9 +440,11 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		conn.Close()
 		return fail(Timeout, err)
 	}
+	alog := &authLog{}
 	cfg := &ssh.ClientConfig{
 		User:              h.User,
-		Auth:              d.authMethods(ctx, h, ag, at),
+		Auth:              d.authMethods(ctx, h, ag, at, alog),
+		AuthCallback:      alog.callback,
 		HostKeyCallback:   hostCB,
 		HostKeyAlgorithms: algos,
 		BannerCallback:    func(string) error { return nil },
@@ -452,7 +459,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(Timeout, ctx.Err())
 	}
 	if err != nil {
-		return fail(at.classify(err))
+		return fail(at.classify(err, alog.failure(h.User, err)))
 	}
 	conn.SetDeadline(time.Time{})
 
@@ -555,9 +562,10 @@ func (a *attempt) noted(err error) error {
 }
 
 // classify maps a handshake error to a Reason. An authentication that
-// failed where BatchMode kept Loom from asking something says what.
-func (a *attempt) classify(err error) (Reason, error) {
-	r, err := classify(err, a.timeout)
+// failed where BatchMode kept Loom from asking something says what. auth
+// is the authentication failure the handshake ended with, if any.
+func (a *attempt) classify(err error, auth *AuthError) (Reason, error) {
+	r, err := classify(err, a.timeout, auth)
 	a.mu.Lock()
 	asked := a.asked
 	a.mu.Unlock()
@@ -566,18 +574,22 @@ func (a *attempt) classify(err error) (Reason, error) {
 	if len(asked) == 0 || (r != Auth && !notAsked) {
 		return r, err
 	}
-	if notAsked || strings.Contains(err.Error(), "unable to authenticate") {
+	var ae *AuthError
+	if !errors.As(err, &ae) && (notAsked || strings.Contains(err.Error(), "unable to authenticate")) {
 		err = nil // says nothing the prompts do not
 	}
 	return Auth, &NotAskedError{Host: a.host, Prompts: asked, Err: err}
 }
 
-// classify maps a handshake error to a Reason.
-func classify(err error, hsTimeout time.Duration) (Reason, error) {
+// classify maps a handshake error to a Reason. auth is the authentication
+// failure the handshake ended with, if it ended in authentication.
+func classify(err error, hsTimeout time.Duration, auth *AuthError) (Reason, error) {
 	var hk *hostkey.Error
 	switch {
 	case errors.As(err, &hk):
 		return HostKey, hk
+	case auth != nil && (auth.Cause != nil || auth.ours || strings.Contains(err.Error(), "unable to authenticate") || isDisconnect(err)):
+		return Auth, auth
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return Auth, err
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -588,6 +600,12 @@ func classify(err error, hsTimeout time.Duration) (Reason, error) {
 		return Timeout, fmt.Errorf("ssh handshake did not finish within %v", hsTimeout)
 	}
 	return Protocol, err
+}
+
+// isDisconnect reports an SSH disconnect message from the server (sshd's
+// "Too many authentication failures").
+func isDisconnect(err error) bool {
+	return strings.Contains(err.Error(), "ssh: disconnect, reason")
 }
 
 // Client is one authenticated SSH connection.

@@ -6,6 +6,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/loomssh/loom/internal/hostkey"
@@ -20,9 +21,13 @@ const (
 	Unreachable Reason = iota + 1
 	// Timeout: the TCP connect or the SSH handshake did not finish in time.
 	Timeout
-	// Auth: the server refused every authentication method offered.
+	// Auth: the server refused every authentication method offered, or a
+	// key could not be used (a wrong passphrase). Err is then an
+	// [*AuthError] that says which methods and keys.
 	Auth
-	// HostKey: the server's host key is unknown, changed or revoked.
+	// HostKey: the server's host key is unknown, changed or revoked, or
+	// cannot be checked (a known_hosts or RevokedHostKeys file that
+	// cannot be read).
 	HostKey
 	// Protocol: the SSH handshake failed for another reason (no common
 	// algorithm, connection reset during key exchange, ...).
@@ -85,6 +90,71 @@ func (e *ConnectError) Error() string {
 }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
+
+// AuthError says why authentication failed: a key that could not be used,
+// the methods the server accepts, and the keys offered. Its message is one
+// line, e.g. "user deploy: server accepts publickey,password; tried keys
+// /home/me/.ssh/id_ed25519 (ssh-ed25519 SHA256:...); no password given,
+// and BatchMode forbids asking".
+type AuthError struct {
+	// User is the remote user.
+	User string
+	// Allowed lists the methods the server accepts ("publickey",
+	// "password", "keyboard-interactive"...), as it last said.
+	Allowed []string
+	// Tried lists the methods tried, in order, without "none".
+	Tried []string
+	// Refused lists the methods besides publickey that the server
+	// refused (a wrong password), as opposed to those that could not be
+	// tried here (see Cause).
+	Refused []string
+	// Keys describes the keys there were to offer, in order.
+	Keys []string
+	// Cause says why a key the server would have accepted, or a password,
+	// could not be used: a wrong passphrase, no terminal to ask on.
+	Cause error
+	// Notes say why other methods could not be tried ("no password
+	// given, and BatchMode forbids asking").
+	Notes []string
+	// Err is what ended authentication when the server did (a
+	// disconnect after too many failures), if anything.
+	Err error
+
+	ours bool // a method failed on this side (no password to give)
+}
+
+func (e *AuthError) Error() string {
+	var parts []string
+	if e.Cause != nil {
+		parts = append(parts, e.Cause.Error())
+	}
+	if e.Err != nil {
+		parts = append(parts, cleanErr(e.Err))
+	}
+	head := "user " + printable(e.User)
+	if len(e.Allowed) > 0 {
+		head += ": server accepts " + strings.Join(e.Allowed, ",")
+	}
+	parts = append(parts, head)
+	switch {
+	case len(e.Keys) > 0 && slices.Contains(e.Tried, "publickey"):
+		parts = append(parts, "tried keys "+strings.Join(e.Keys, ", "))
+	case len(e.Keys) == 0 && (len(e.Allowed) == 0 || slices.Contains(e.Allowed, "publickey")):
+		parts = append(parts, "no key to offer")
+	}
+	for _, m := range e.Refused {
+		parts = append(parts, m+" refused")
+	}
+	parts = append(parts, e.Notes...)
+	return strings.Join(parts, "; ")
+}
+
+func (e *AuthError) Unwrap() error {
+	if e.Cause != nil {
+		return e.Cause
+	}
+	return e.Err
+}
 
 // cleanErr drops x/crypto's repetitive "ssh: handshake failed: ssh: " prefixes.
 func cleanErr(err error) string {
