@@ -8,7 +8,9 @@
 // safe.directory check) and one for what Loom keeps and runs (the cache of
 // compiled loomfiles):
 //
-//   - [Found]: owned by the user or by root, and writable by nobody else:
+//   - [Found]: owned by the user or by root (or, for root run through
+//     sudo, by the user who ran sudo: SUDO_UID, as git allows), and
+//     writable by nobody else:
 //     not by others, and not by the group unless the group is the owner's
 //     private group (a group of the owner's name with no other member, the
 //     usual setup with umask 002).

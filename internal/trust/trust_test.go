@@ -85,3 +85,39 @@ func TestChain(t *testing.T) {
 		t.Fatalf("through a link: %v", err)
 	}
 }
+
+// TestFoundSudoUser: root run through sudo trusts what the user who ran
+// sudo owns (as git does), and nobody else's.
+func TestFoundSudoUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	f := filepath.Join(t.TempDir(), "loom.yaml")
+	os.WriteFile(f, nil, 0o644)
+	if err := os.Chown(f, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SUDO_UID", "")
+	if err := Found(f); err == nil {
+		t.Fatal("root trusts a file of uid 12345")
+	}
+	t.Setenv("SUDO_UID", "12345")
+	if err := Found(f); err != nil {
+		t.Fatalf("root via sudo from uid 12345: %v", err)
+	}
+	t.Setenv("SUDO_UID", "12346")
+	if err := Found(f); err == nil {
+		t.Fatal("root via sudo from uid 12346 trusts a file of uid 12345")
+	}
+	if err := Private(f, mustStat(t, f)); err == nil {
+		t.Fatal("the cache rule trusts the sudo user's file")
+	}
+}
+
+func mustStat(t *testing.T, p string) os.FileInfo {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}

@@ -23,7 +23,7 @@ func problem(fi fs.FileInfo, rootOK, stickyOK bool) string {
 		return ""
 	}
 	me, uid := os.Geteuid(), int(st.Uid)
-	if uid != me && !(rootOK && uid == 0) {
+	if uid != me && !(rootOK && uid == 0) && !(rootOK && me == 0 && uid == sudoUID()) {
 		also := ""
 		if rootOK && me != 0 {
 			also = " or root"
@@ -97,4 +97,18 @@ func privateGroup(gid uint32, uid int) bool {
 		return true
 	}
 	return false
+}
+
+// sudoUID is the user who ran Loom through sudo (SUDO_UID), or -1. Root
+// trusts what that user found on disk owns, as git does: they could run
+// anything as root already, so their own checkout gives them nothing more.
+func sudoUID() int {
+	if os.Geteuid() != 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(os.Getenv("SUDO_UID"))
+	if err != nil || n <= 0 {
+		return -1
+	}
+	return n
 }
