@@ -276,7 +276,7 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	}
 	c, err := d.t.Dial(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, publicErr(err)
 	}
 	return newConn(h.Alias, d, &sshRunner{c: c}), nil
 }
