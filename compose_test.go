@@ -61,7 +61,7 @@ func composeCases() []composeCase {
 	var cases []composeCase
 	for _, s := range scopes {
 		for _, op := range ops {
-			c := s.f(newConn("h", nil, nil))
+			c := s.f(newConn("h", nil, nil, nil))
 			var full string
 			switch {
 			case c.sc.user != "" && !op.sudo:
@@ -136,7 +136,7 @@ func TestComposeParses(t *testing.T) {
 
 func TestComposeGroupsScripts(t *testing.T) {
 	// The defects this guards against, stated directly.
-	c := newConn("h", nil, nil)
+	c := newConn("h", nil, nil, nil)
 	for _, tc := range []struct {
 		c      *Conn
 		script string

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/loomssh/loom/internal/transport"
 )
 
 // Conn is one host: one SSH connection (or the local machine, see Local),
@@ -43,7 +45,8 @@ type Conn struct {
 type host struct {
 	name      string
 	d         *Dialer
-	r         runner
+	r         runner            // runs its commands
+	tc        *transport.Client // the SSH connection; nil for Local
 	ownDialer bool
 	vars      map[string]string
 
@@ -82,8 +85,9 @@ type responder struct {
 	answer string
 }
 
-func newConn(name string, d *Dialer, r runner) *Conn {
-	return &Conn{h: &host{name: name, d: d, r: r}}
+// newConn returns a Conn of host name run by r over tc (nil for Local).
+func newConn(name string, d *Dialer, r runner, tc *transport.Client) *Conn {
+	return &Conn{h: &host{name: name, d: d, r: r, tc: tc}}
 }
 
 // Host returns the host's name as the user gave it ("local" for Local).
@@ -92,10 +96,10 @@ func (c *Conn) Host() string { return c.h.name }
 // Client returns the underlying SSH client, for what Loom does not do
 // itself (SFTP, say). It is nil for Local.
 func (c *Conn) Client() *ssh.Client {
-	if r, ok := c.h.r.(*sshRunner); ok {
-		return r.c.Client
+	if c.h.tc == nil {
+		return nil
 	}
-	return nil
+	return c.h.tc.Client
 }
 
 // Close closes the connection. Conns derived by scope methods share it.

@@ -126,6 +126,13 @@ type Dialer struct {
 	t       *transport.Dialer
 }
 
+// secrets are the run's passwords and passphrases, asked once (sudo's
+// among them).
+func (d *Dialer) secrets() *transport.Secrets {
+	d.init()
+	return &d.t.Secrets
+}
+
 func (d *Dialer) init() error {
 	d.once.Do(func() {
 		d.cfg, d.initErr = loadConfig(d.ConfigFile)
@@ -278,7 +285,7 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, publicErr(err)
 	}
-	return newConn(h.Alias, d, &sshRunner{c: c}), nil
+	return newConn(h.Alias, d, &sshRunner{c: c}, c), nil
 }
 
 // Close closes the connections the Dialer keeps for the run (jump hosts).
@@ -339,8 +346,8 @@ type AgentEvent = agentfwd.Event
 // AgentEvents returns what this host asked of the forwarded agent so far
 // (nil when the agent is not forwarded to it).
 func (c *Conn) AgentEvents() []AgentEvent {
-	if r, ok := c.h.r.(*sshRunner); ok && r.c.Agent() != nil {
-		return r.c.Agent().Events()
+	if c.h.tc != nil && c.h.tc.Agent() != nil {
+		return c.h.tc.Agent().Events()
 	}
 	return nil
 }

@@ -102,10 +102,10 @@ func (c *Conn) serveTunnel(ln net.Listener, dial func(context.Context) (net.Conn
 	t := &Tunnel{ln: ln, dial: dial, ctx: ctx, stop: stop, conns: map[net.Conn]struct{}{}}
 	t.errs = func(err error) { c.h.d.logf("%s: tunnel %s: %v", c.h.name, ln.Addr(), err) }
 	context.AfterFunc(ctx, func() { ln.Close() })
-	if r, ok := c.h.r.(*sshRunner); ok {
+	if tc := c.h.tc; tc != nil {
 		go func() {
 			select {
-			case <-r.c.Done():
+			case <-tc.Done():
 				t.Close()
 			case <-ctx.Done():
 			}

@@ -363,10 +363,7 @@ func (c *Conn) record(res *Result, start time.Time, err error) *Result {
 	return res
 }
 
-func (c *Conn) secrets() *transport.Secrets {
-	c.h.d.init()
-	return &c.h.d.t.Secrets
-}
+func (c *Conn) secrets() *transport.Secrets { return c.h.d.secrets() }
 
 // execution is the state of one running command that output callbacks touch.
 type execution struct {

@@ -138,7 +138,7 @@ func Local() *Conn { return (&Dialer{}).Local() }
 
 // Local returns a Conn for this machine that shares the Dialer's secrets
 // and prompter (for Sudo).
-func (d *Dialer) Local() *Conn { return newConn("local", d, localRunner{}) }
+func (d *Dialer) Local() *Conn { return newConn("local", d, localRunner{}, nil) }
 
 type localRunner struct{}
 
