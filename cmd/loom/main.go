@@ -6,6 +6,10 @@ import (
 	"os"
 
 	"github.com/loomssh/loom/internal/cli"
+	"github.com/loomssh/loom/internal/demo"
 )
 
-func main() { os.Exit(cli.Main()) }
+func main() {
+	cli.SetDemo(demo.Run)
+	os.Exit(cli.Main())
+}

@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/loomfile"
 	"github.com/loomssh/loom/internal/prompt"
+	"github.com/loomssh/loom/internal/shquote"
 )
 
 // buildAndRun finds the loomfile, checks the task words against it,
@@ -31,7 +31,7 @@ func buildAndRun(ctx context.Context, o *options, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "loom: no command: give it after --, e.g. loom -H host -- uptime (and no loomfile here for tasks: loom init writes one)\n")
 		return ExitUsage
 	case errors.Is(err, loomfile.ErrNotFound):
-		fmt.Fprintf(env.Stderr, "loom: %s: no such task: %v; to run a command, put it after --: loom -H HOST -- %s\n", o.args[0], err, strings.Join(quoteArgs(o.args), " "))
+		fmt.Fprintf(env.Stderr, "loom: %s: no such task: %v; to run a command, put it after --: loom -H HOST -- %s\n", o.args[0], err, shquote.Join(o.args))
 		return ExitUsage
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "loom: %v\n", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/output"
 	"github.com/loomssh/loom/internal/prompt"
+	"github.com/loomssh/loom/internal/shquote"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3";
@@ -47,6 +48,14 @@ type Env struct {
 	Exec func(path string, args []string) int
 }
 
+// demo is "loom demo" (internal/demo), set by the loom command's main with
+// SetDemo: the in-process test servers it needs are linked into the loom
+// command only, not into every compiled loomfile.
+var demo func(ctx context.Context, args []string, env Env) int
+
+// SetDemo installs "loom demo".
+func SetDemo(f func(ctx context.Context, args []string, env Env) int) { demo = f }
+
 // maxHandshakes is the default cap on connections set up at once.
 const maxHandshakes = 64
 
@@ -61,7 +70,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 // loomfile it finds and runs that.
 func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if len(args) > 0 && args[0] == "demo" {
-		return Demo(ctx, args[1:], env)
+		if demo == nil || prog != nil {
+			fmt.Fprintln(env.Stderr, "loom: demo is a command of the loom command itself, not of a compiled loomfile")
+			return ExitUsage
+		}
+		return demo(ctx, args[1:], env)
 	}
 	if len(args) > 0 && args[0] == "init" {
 		return initLoomfile(args[1:], env)
@@ -401,7 +414,7 @@ func (e *engine) runGroup(ctx context.Context, sub string, g *loom.Group, work f
 
 // dryRun prints the resolved hosts and what would run on each.
 func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*loom.HostConfig) {
-	cmd := strings.Join(quoteArgs(o.args), " ")
+	cmd := shquote.Join(o.args)
 	if len(o.args) == 1 {
 		cmd = o.args[0]
 	}

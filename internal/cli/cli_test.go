@@ -137,15 +137,3 @@ func TestHostsFileAndDedup(t *testing.T) {
 		t.Fatalf("code %d out %q err %q", code, out, errs)
 	}
 }
-
-func TestDemo(t *testing.T) {
-	var o, e bytes.Buffer
-	if code := Demo(context.Background(), nil, Env{Stdout: &o, Stderr: &e}); code != 0 {
-		t.Fatalf("demo exited %d: %s\n%s", code, e.String(), o.String())
-	}
-	for _, want := range []string{"web1 | hello from", "exit status 1", "is not known", "it's $HOME; rm -rf /", "rollout VERSION", "web2 | now running v1.4", "db1  | now running v1.5", "rolled v1.5 out to 3 hosts"} {
-		if !strings.Contains(o.String(), want) {
-			t.Errorf("demo output lacks %q", want)
-		}
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/hostlist"
 	"github.com/loomssh/loom/internal/loomfile"
+	"github.com/loomssh/loom/internal/shquote"
 )
 
 // tasks answers -l (list the loomfile's tasks) and -h TASK (one task's
@@ -91,7 +92,7 @@ func bindCalls(info *loomfile.Info, words []string) ([]taskCall, error) {
 		t, err := info.Resolve(w)
 		if err != nil {
 			if len(calls) == 0 {
-				return nil, fmt.Errorf("%v; a command goes after --: loom -H HOST -- %s", err, strings.Join(quoteArgs(words), " "))
+				return nil, fmt.Errorf("%v; a command goes after --: loom -H HOST -- %s", err, shquote.Join(words))
 			}
 			return nil, err
 		}

@@ -1,4 +1,8 @@
-package cli
+// Package demo is "loom demo": a tour of Loom on throwaway SSH hosts that
+// run in the process (loomtest), with real loom commands against them. It
+// lives apart from the command's own package so that the test server is
+// linked into the loom command only, not into compiled loomfiles.
+package demo
 
 import (
 	"context"
@@ -15,29 +19,34 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/loomssh/loom/internal/cli"
 	"github.com/loomssh/loom/internal/shquote"
 	"github.com/loomssh/loom/loomtest"
 )
 
-// Demo starts a few throwaway SSH hosts in this process, on loopback, with
+// withTasks says whether the tour includes the loomfile's tasks (which
+// compile a loomfile: seconds); tests in -short mode leave them out.
+var withTasks = true
+
+// Run starts a few throwaway SSH hosts in this process, on loopback, with
 // fresh host keys and a fresh client key, writes an ssh_config and a
 // known_hosts for them in a temp dir, and runs real loom commands against
 // them. Nothing outside the temp dir is touched.
-func Demo(ctx context.Context, args []string, env Env) int {
+func Run(ctx context.Context, args []string, env cli.Env) int {
 	if len(args) > 0 {
 		fmt.Fprintln(env.Stderr, "loom demo takes no arguments")
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	dir, err := os.MkdirTemp("", "loom-demo-")
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	defer os.RemoveAll(dir)
 	cfg, stop, err := demoHosts(dir, []string{"web1", "web2", "db1"})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	defer stop()
 
@@ -50,18 +59,18 @@ func Demo(ctx context.Context, args []string, env Env) int {
 		want  int
 	}{
 		{"Run a shell command on every host; each line is prefixed with its host:",
-			[]string{"-H", "web1,web2,db1", "--", `echo "hello from $(basename "$PWD")"; date +%Y`}, ExitOK},
+			[]string{"-H", "web1,web2,db1", "--", `echo "hello from $(basename "$PWD")"; date +%Y`}, cli.ExitOK},
 		{"Arguments after -- are quoted for the remote shell, so nothing is re-interpreted:",
-			[]string{"-H", "web1", "--", "printf", "%s\\n", "it's $HOME; rm -rf /"}, ExitOK},
+			[]string{"-H", "web1", "--", "printf", "%s\\n", "it's $HOME; rm -rf /"}, cli.ExitOK},
 		{"A failing command makes a clear summary and exit status 1:",
-			[]string{"-H", "web1,web2,db1", "--", `test -f ready || { echo "not ready" >&2; exit 4; }`}, ExitFailed},
+			[]string{"-H", "web1,web2,db1", "--", `test -f ready || { echo "not ready" >&2; exit 4; }`}, cli.ExitFailed},
 		{"A host that is not in known_hosts is refused (exit status 3), never trusted silently:",
-			[]string{"-H", "stranger", "--", "true"}, ExitUnreachable},
+			[]string{"-H", "stranger", "--", "true"}, cli.ExitUnreachable},
 	}
 	proj := filepath.Join(dir, "project")
 	if err := writeDemoLoomfile(proj); err != nil {
 		fmt.Fprintf(env.Stderr, "loom demo: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	if os.Getenv("LOOM_CACHE") == "" {
 		os.Setenv("LOOM_CACHE", filepath.Join(dir, "cache")) // nothing outside the temp dir
@@ -72,13 +81,13 @@ func Demo(ctx context.Context, args []string, env Env) int {
 		want  int
 	}{
 		{"Tasks are Go functions in a loomfile.go; loom -l lists them from the source:",
-			[]string{"-f", proj, "-l"}, ExitOK},
+			[]string{"-f", proj, "-l"}, cli.ExitOK},
 		{"A host task runs on each host (the first run compiles the loomfile, a few seconds):",
-			[]string{"-f", proj, "-H", "web1,web2", "deploy", "v1.4"}, ExitOK},
+			[]string{"-f", proj, "-H", "web1,web2", "deploy", "v1.4"}, cli.ExitOK},
 		{"A local task runs here once and rolls a release out one host at a time:",
-			[]string{"-f", proj, "rollout", "v1.5"}, ExitOK},
+			[]string{"-f", proj, "rollout", "v1.5"}, cli.ExitOK},
 	}
-	if _, err := exec.LookPath("go"); err == nil {
+	if _, err := exec.LookPath("go"); err == nil && withTasks {
 		steps = append(steps, tasks...)
 	} else {
 		defer say("(Tasks in a loomfile.go are compiled with Go; with go in PATH the demo shows them too.)")
@@ -86,18 +95,18 @@ func Demo(ctx context.Context, args []string, env Env) int {
 	for i, s := range steps {
 		say("")
 		say(fmt.Sprintf("%d. %s", i+1, s.about))
-		say("   $ loom " + strings.Join(quoteArgs(s.args), " "))
-		got := Run(ctx, append([]string{"-F", cfg}, s.args...), Env{Stdout: env.Stdout, Stderr: env.Stdout})
+		say("   $ loom " + shquote.Join(s.args))
+		got := cli.Run(ctx, append([]string{"-F", cfg}, s.args...), cli.Env{Stdout: env.Stdout, Stderr: env.Stdout})
 		if got != s.want {
 			fmt.Fprintf(env.Stderr, "loom demo: step %d exited %d, expected %d\n", i+1, got, s.want)
-			return ExitFailed
+			return cli.ExitFailed
 		}
 		say(fmt.Sprintf("   (exit status %d)", got))
 	}
 	say("")
 	say("Next: loom -H you@your-server -- uptime   (reads ~/.ssh/config and known_hosts like ssh)")
 	say("      loom init                            (a starter loomfile.go in your project)")
-	return ExitOK
+	return cli.ExitOK
 }
 
 // demoLoomfile is the loomfile the demo runs.
@@ -200,13 +209,4 @@ func demoHosts(dir string, names []string) (cfgPath string, stop func(), err err
 		return "", nil, err
 	}
 	return cfgPath, stop, nil
-}
-
-// quoteArgs shows args the way a user would type them.
-func quoteArgs(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = shquote.Quote(a)
-	}
-	return out
 }
