@@ -194,7 +194,7 @@ func displayType(t string) string {
 		d = "ED25519"
 	case base == ssh.KeyAlgoRSA, base == ssh.KeyAlgoRSASHA256, base == ssh.KeyAlgoRSASHA512:
 		d = "RSA"
-	case base == ssh.KeyAlgoDSA:
+	case base == algoDSA:
 		d = "DSA"
 	case strings.HasPrefix(base, "ecdsa-sha2-"):
 		d = "ECDSA"

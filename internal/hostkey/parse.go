@@ -192,12 +192,20 @@ func literalNames(field string) ([]string, bool) {
 
 // knownFormat reports whether x/crypto/ssh can parse keys of type t, so a
 // parse failure means a corrupt line rather than an unsupported one.
+// DSA keys are no longer made or accepted by x/crypto (its names for them
+// are deprecated), but known_hosts files still hold them: their lines are
+// read and recognised, never used.
+const (
+	algoDSA     = "ssh-dss"
+	certAlgoDSA = "ssh-dss-cert-v01@openssh.com"
+)
+
 func knownFormat(t string) bool {
 	switch t {
-	case ssh.KeyAlgoRSA, ssh.KeyAlgoDSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
+	case ssh.KeyAlgoRSA, algoDSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
 		ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
 		ssh.KeyAlgoMLDSA44, ssh.KeyAlgoMLDSA65, ssh.KeyAlgoMLDSA87,
-		ssh.CertAlgoRSAv01, ssh.CertAlgoDSAv01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
+		ssh.CertAlgoRSAv01, certAlgoDSA, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
 		ssh.CertAlgoECDSA521v01, ssh.CertAlgoSKECDSA256v01, ssh.CertAlgoED25519v01,
 		ssh.CertAlgoSKED25519v01, ssh.CertAlgoMLDSA44v01Go, ssh.CertAlgoMLDSA65v01Go,
 		ssh.CertAlgoMLDSA87v01Go:

@@ -436,7 +436,6 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, at *attempt,
 		}
 	}
 	var loaded []ssh.Signer // IdentityFile signers, for CertificateFile matching
-	var loadedFrom []string
 	for _, path := range h.IdentityFiles {
 		k := d.keyFile(path)
 		k.load()
@@ -464,7 +463,6 @@ func (d *Dialer) signers(h *sshconfig.Host, ag agent.ExtendedAgent, at *attempt,
 		}
 		add(s, path)
 		loaded = append(loaded, s)
-		loadedFrom = append(loadedFrom, path)
 	}
 	for _, path := range h.CertificateFiles {
 		if err := checkCertFile(path); err != nil {
