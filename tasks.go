@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/loomssh/loom/internal/taskrt"
 )
 
 // Namespace is the type a loomfile declares its namespaces from:
@@ -40,8 +41,25 @@ type Settings struct {
 	ForwardAgent bool
 	// Defaults are the defaults of a task's arguments, by name, as text.
 	Defaults map[string]string
-	// Func is the task function when the group runs one (Execute), else nil.
-	Func any
+}
+
+// Apply sets g's Parallel, Batch, MaxFail and FailFast from those that s
+// sets, leaving the others as they are: this is how a task's settings
+// become its group's, under NewGroup and under the loom command (whose
+// flags then win).
+func (s Settings) Apply(g *Group) {
+	if s.Parallel > 0 {
+		g.Parallel = s.Parallel
+	}
+	if s.Batch.IsSet() {
+		g.Batch = s.Batch
+	}
+	if s.MaxFail.IsSet() {
+		g.MaxFail = s.MaxFail
+	}
+	if s.FailFast {
+		g.FailFast = true
+	}
 }
 
 // An Option sets one of a task's or a group's Settings.
@@ -105,40 +123,6 @@ var registry struct {
 	deps  map[string]*dep
 }
 
-// funcKey identifies a function: its name as the runtime knows it,
-// with a method's receiver written the same whether it is a value or a
-// pointer, and a method value named as its method, so that Deploy,
-// DB.Migrate, (*DB).Migrate and new(DB).Migrate each name one task.
-func funcKey(fn any) (string, bool) {
-	v := reflect.ValueOf(fn)
-	if v.Kind() != reflect.Func || v.IsNil() {
-		return "", false
-	}
-	f := runtime.FuncForPC(v.Pointer())
-	if f == nil {
-		return fmt.Sprintf("func@%#x", v.Pointer()), true
-	}
-	name := strings.TrimSuffix(f.Name(), "-fm")
-	name = strings.Replace(name, "(*", "", 1)
-	name = strings.Replace(name, ").", ".", 1)
-	return name, true
-}
-
-// funcName is fn's Go name without its package: "Deploy", "DB.Migrate".
-func funcName(fn any) string {
-	k, ok := funcKey(fn)
-	if !ok {
-		return fmt.Sprintf("%T", fn)
-	}
-	if i := strings.LastIndex(k, "/"); i >= 0 {
-		k = k[i+1:]
-	}
-	if i := strings.Index(k, "."); i >= 0 {
-		k = k[i+1:]
-	}
-	return k
-}
-
 // Task gives a loomfile's task its settings, in an init function:
 //
 //	func init() {
@@ -153,7 +137,7 @@ func funcName(fn any) string {
 func Task(fn any, opts ...Option) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	k, ok := funcKey(fn)
+	k, ok := taskrt.FuncKey(fn)
 	if !ok {
 		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %T is not a function", fn))
 		return
@@ -162,7 +146,7 @@ func Task(fn any, opts ...Option) {
 		registry.tasks = map[string]*Settings{}
 	}
 	if _, dup := registry.tasks[k]; dup {
-		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %s is given settings twice", funcName(fn)))
+		registry.errs = append(registry.errs, fmt.Errorf("loom.Task: %s is given settings twice", taskrt.FuncName(fn)))
 		return
 	}
 	s := &Settings{}
@@ -174,10 +158,15 @@ func Task(fn any, opts ...Option) {
 	registry.tasks[k] = s
 }
 
-// TaskSettings returns the settings given to the task fn with Task, and
+func init() {
+	taskrt.SettingsOf = func(fn any) (any, bool) { return taskSettings(fn) }
+	taskrt.Errors = taskErrors
+}
+
+// taskSettings returns the settings given to the task fn with Task, and
 // whether it was given any.
-func TaskSettings(fn any) (Settings, bool) {
-	k, ok := funcKey(fn)
+func taskSettings(fn any) (Settings, bool) {
+	k, ok := taskrt.FuncKey(fn)
 	if !ok {
 		return Settings{}, false
 	}
@@ -190,36 +179,21 @@ func TaskSettings(fn any) (Settings, bool) {
 	return *s, true
 }
 
-// TaskErrors returns the mistakes made in calls of Task (a value that is
+// taskErrors returns the mistakes made in calls of Task (a value that is
 // not a function, a task given settings twice), for the program running
 // the tasks to report before it runs any.
-func TaskErrors() error {
+func taskErrors() error {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	return errors.Join(registry.errs...)
 }
 
-// A Launcher makes the Groups that NewGroup and Execute return, from the
-// settings they ask for. The loom command installs one, so that the groups
-// of a loomfile's tasks use its flags (-H, -R, -P…), its connections,
-// prompts and output. A program of your own may install one with
-// WithLauncher.
-type Launcher func(ctx context.Context, s Settings) (*Group, error)
-
-type launcherKey struct{}
-
-// WithLauncher returns a context in which NewGroup and Execute make their
-// groups with l.
-func WithLauncher(ctx context.Context, l Launcher) context.Context {
-	return context.WithValue(ctx, launcherKey{}, l)
-}
-
 // NewGroup returns a Group for the settings opts make. Under the loom
 // command (or another Launcher) the group shares the command's
 // connections and output, and the command line's host selection wins over
-// OnHosts and OnRoles. Without a Launcher it is a Group with a Dialer of
-// default settings on the OnHosts hosts; OnRoles then is an error, since
-// roles come from an inventory.
+// OnHosts and OnRoles. Elsewhere it is a Group with a Dialer of default
+// settings on the OnHosts hosts; OnRoles then is an error, since roles come
+// from an inventory.
 func NewGroup(ctx context.Context, opts ...Option) (*Group, error) {
 	var s Settings
 	for _, o := range opts {
@@ -227,12 +201,18 @@ func NewGroup(ctx context.Context, opts ...Option) (*Group, error) {
 			o(&s)
 		}
 	}
-	return newGroup(ctx, s)
+	return newGroup(ctx, s, nil)
 }
 
-func newGroup(ctx context.Context, s Settings) (*Group, error) {
-	if l, ok := ctx.Value(launcherKey{}).(Launcher); ok && l != nil {
-		return l(ctx, s)
+// newGroup makes the group of NewGroup, or of Execute running fn: through
+// the loom command's launcher when there is one.
+func newGroup(ctx context.Context, s Settings, fn any) (*Group, error) {
+	if l := taskrt.LauncherOf(ctx); l != nil {
+		g, err := l(ctx, s, fn)
+		if err != nil {
+			return nil, err
+		}
+		return g.(*Group), nil
 	}
 	if len(s.Roles) > 0 {
 		return nil, fmt.Errorf("roles %s: roles come from an inventory: run under the loom command or install a Launcher", strings.Join(s.Roles, ","))
@@ -247,7 +227,9 @@ func newGroup(ctx context.Context, s Settings) (*Group, error) {
 	for i := range hosts {
 		hosts[i].ForwardAgent = s.ForwardAgent
 	}
-	return &Group{Hosts: hosts, Parallel: s.Parallel, Batch: s.Batch, MaxFail: s.MaxFail, FailFast: s.FailFast}, nil
+	g := &Group{Hosts: hosts}
+	s.Apply(g)
+	return g, nil
 }
 
 var (
@@ -275,11 +257,10 @@ func Execute(ctx context.Context, fn any, args ...any) *Results {
 	if err != nil {
 		return &Results{err: err}
 	}
-	s, _ := TaskSettings(fn)
-	s.Func = fn
-	g, err := newGroup(ctx, s)
+	s, _ := taskSettings(fn)
+	g, err := newGroup(ctx, s, fn)
 	if err != nil {
-		return &Results{err: fmt.Errorf("%s: %w", funcName(fn), err)}
+		return &Results{err: fmt.Errorf("%s: %w", taskrt.FuncName(fn), err)}
 	}
 	return g.Each(ctx, call)
 }
@@ -292,7 +273,7 @@ func hostCall(fn any, args []any) (func(*Conn) error, error) {
 		return nil, fmt.Errorf("loom.Execute: %T is not a function", fn)
 	}
 	t := v.Type()
-	name := funcName(fn)
+	name := taskrt.FuncName(fn)
 	// A method expression of a namespace (DB.Migrate, (*DB).Migrate)
 	// takes its receiver first: a zero one will do.
 	var recv []reflect.Value
@@ -417,11 +398,11 @@ func runDep(ctx context.Context, fn any) error {
 		call = f
 	default:
 		if t := reflect.TypeOf(fn); t != nil && t.Kind() == reflect.Func && t.NumIn() > 0 && t.In(0) == connType {
-			return fmt.Errorf("loom.Deps: %s is a host task: call it directly, or run it with loom.Execute", funcName(fn))
+			return fmt.Errorf("loom.Deps: %s is a host task: call it directly, or run it with loom.Execute", taskrt.FuncName(fn))
 		}
-		return fmt.Errorf("loom.Deps: %s: want a func(), func() error, func(context.Context) or func(context.Context) error, got %T", funcName(fn), fn)
+		return fmt.Errorf("loom.Deps: %s: want a func(), func() error, func(context.Context) or func(context.Context) error, got %T", taskrt.FuncName(fn), fn)
 	}
-	k, _ := funcKey(fn)
+	k, _ := taskrt.FuncKey(fn)
 	registry.mu.Lock()
 	if registry.deps == nil {
 		registry.deps = map[string]*dep{}
@@ -437,7 +418,7 @@ func runDep(ctx context.Context, fn any) error {
 			defer close(d.done)
 			defer func() {
 				if p := recover(); p != nil {
-					d.err = fmt.Errorf("%s: panic: %v", funcName(fn), p)
+					d.err = fmt.Errorf("%s: panic: %v", taskrt.FuncName(fn), p)
 				}
 			}()
 			d.err = call(ctx)

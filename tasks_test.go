@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/taskrt"
 )
 
 type testNS loom.Namespace
@@ -24,32 +25,39 @@ func settingsTask(c *loom.Conn, version string, extra ...string) error {
 	return c.Err()
 }
 
+// taskSettings is what the loom command reads of a task's settings.
+func taskSettings(fn any) (loom.Settings, bool) {
+	s, ok := taskrt.SettingsOf(fn)
+	v, _ := s.(loom.Settings)
+	return v, ok
+}
+
 func TestTaskSettingsFindsEveryFormOfAFunction(t *testing.T) {
 	loom.Task(settingsTask, loom.OnRoles("web"), loom.Parallel(5), loom.Batches(loom.Percent(25)), loom.MaxFailures(loom.Count(1)), loom.ArgDefault("version", "v1"))
 	loom.Task(testNS.Migrate, loom.Once(), loom.OnHosts("a", "b"))
 	loom.Task((*testNS).Seed, loom.Serial(), loom.FailFast())
 
-	s, ok := loom.TaskSettings(settingsTask)
+	s, ok := taskSettings(settingsTask)
 	if !ok || !slices.Equal(s.Roles, []string{"web"}) || s.Parallel != 5 || s.Batch.String() != "25%" || s.MaxFail.String() != "1" || s.Defaults["version"] != "v1" {
 		t.Fatalf("settingsTask: %+v %v", s, ok)
 	}
 	// A method is found as a method expression of either receiver, or as
 	// a method value: the generated main uses new(DB).Migrate.
 	for _, fn := range []any{testNS.Migrate, (*testNS).Migrate, new(testNS).Migrate} {
-		s, ok := loom.TaskSettings(fn)
+		s, ok := taskSettings(fn)
 		if !ok || !s.Once || !slices.Equal(s.Hosts, []string{"a", "b"}) {
 			t.Fatalf("%T: %+v %v", fn, s, ok)
 		}
 	}
-	if s, ok := loom.TaskSettings(new(testNS).Seed); !ok || s.Parallel != 1 || !s.FailFast {
+	if s, ok := taskSettings(new(testNS).Seed); !ok || s.Parallel != 1 || !s.FailFast {
 		t.Fatalf("Seed: %+v %v", s, ok)
 	}
-	if _, ok := loom.TaskSettings(TestTaskSettingsFindsEveryFormOfAFunction); ok {
+	if _, ok := taskSettings(TestTaskSettingsFindsEveryFormOfAFunction); ok {
 		t.Fatal("settings for a function never given any")
 	}
 	loom.Task(settingsTask)
 	loom.Task(42)
-	err := loom.TaskErrors()
+	err := taskrt.Errors()
 	if err == nil || !strings.Contains(err.Error(), "settingsTask is given settings twice") || !strings.Contains(err.Error(), "int is not a function") {
 		t.Fatalf("TaskErrors: %v", err)
 	}
@@ -136,15 +144,16 @@ func TestExecuteRunsOnTheLaunchersGroup(t *testing.T) {
 	servers, d, cleanup := exampleHosts(3)
 	defer cleanup()
 	var got loom.Settings
-	ctx := loom.WithLauncher(context.Background(), func(ctx context.Context, s loom.Settings) (*loom.Group, error) {
-		got = s
+	var gotFn any
+	ctx := taskrt.WithLauncher(context.Background(), func(ctx context.Context, s, fn any) (any, error) {
+		got, gotFn = s.(loom.Settings), fn
 		return &loom.Group{Dialer: d, Hosts: loom.Hosts(servers[0].Addr(), servers[1].Addr(), servers[2].Addr())}, nil
 	})
 	rs := loom.Execute(ctx, settingsTask, "v2", "a", "b")
 	if err := rs.Err(); err != nil || len(rs.OK()) != 3 {
 		t.Fatalf("Execute: %v", err)
 	}
-	if got.Func == nil || !slices.Equal(got.Roles, []string{"web"}) || got.Parallel != 5 {
+	if k, _ := taskrt.FuncKey(gotFn); !strings.HasSuffix(k, ".settingsTask") || !slices.Equal(got.Roles, []string{"web"}) || got.Parallel != 5 {
 		t.Fatalf("the launcher got %+v, want settingsTask's settings", got)
 	}
 	if out := rs.Hosts[1].Result.Stdout; out != "v2 a b\n" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/loomfile"
+	"github.com/loomssh/loom/internal/taskrt"
 )
 
 // TaskFunc is one task of a compiled loomfile: its name on the command
@@ -52,7 +53,7 @@ func newProgram(infoJSON string, funcs []TaskFunc) (*program, error) {
 			errs = append(errs, fmt.Errorf("%s: %s: %v", t.Pos, t.Func, err))
 		}
 	}
-	if err := loom.TaskErrors(); err != nil {
+	if err := taskrt.Errors(); err != nil {
 		errs = append(errs, err)
 	}
 	return p, errors.Join(errs...)

@@ -13,6 +13,7 @@ import (
 	"github.com/loomssh/loom/internal/hostlist"
 	"github.com/loomssh/loom/internal/loomfile"
 	"github.com/loomssh/loom/internal/shquote"
+	"github.com/loomssh/loom/internal/taskrt"
 )
 
 // tasks answers -l (list the loomfile's tasks) and -h TASK (one task's
@@ -136,7 +137,7 @@ func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
 	}
 	defer e.close()
 	tr := &taskRun{engine: e, prog: prog, many: len(calls) > 1}
-	ctx = loom.WithLauncher(ctx, tr.launch)
+	ctx = taskrt.WithLauncher(ctx, tr.launch)
 	for i, c := range calls {
 		var code int
 		if c.t.Kind == loomfile.Host {
@@ -163,8 +164,9 @@ type taskRun struct {
 
 // settings returns the settings the loomfile gave fn with loom.Task.
 func settings(fn reflect.Value) loom.Settings {
-	s, _ := loom.TaskSettings(fn.Interface())
-	return s
+	s, _ := taskrt.SettingsOf(fn.Interface())
+	v, _ := s.(loom.Settings)
+	return v
 }
 
 // hosts selects the hosts of a task or group: the command line's -H and
@@ -205,18 +207,19 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings) ([]l
 // flag given on the command line wins.
 func (tr *taskRun) taskGroup(hosts []loom.Host, s loom.Settings) *loom.Group {
 	g := tr.group(hosts)
-	if !tr.o.set["P"] && s.Parallel > 0 {
-		g.Parallel = s.Parallel
+	if tr.o.set["P"] {
+		s.Parallel = 0
 	}
-	if !tr.o.set["batch"] && s.Batch.IsSet() {
-		g.Batch = s.Batch
+	if tr.o.set["batch"] {
+		s.Batch = loom.Limit{}
 	}
-	if !tr.o.set["max-fail"] && s.MaxFail.IsSet() {
-		g.MaxFail = s.MaxFail
+	if tr.o.set["max-fail"] {
+		s.MaxFail = loom.Limit{}
 	}
-	if !tr.o.set["fail-fast"] && s.FailFast {
-		g.FailFast = true
+	if tr.o.set["fail-fast"] {
+		s.FailFast = false
 	}
+	s.Apply(g)
 	return g
 }
 
@@ -279,11 +282,11 @@ func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Val
 // launch makes the groups of loom.NewGroup and loom.Execute in a local
 // task: the command line's hosts or the settings', this run's Dialer,
 // and live output with a line for each host that fails.
-func (tr *taskRun) launch(ctx context.Context, s loom.Settings) (*loom.Group, error) {
+func (tr *taskRun) launch(ctx context.Context, settings, fn any) (any, error) {
+	s, _ := settings.(loom.Settings)
 	what := "group"
-	if s.Func != nil {
-		fn := reflect.ValueOf(s.Func)
-		what = taskName(tr.prog, fn)
+	if fn != nil {
+		what = taskName(tr.prog, reflect.ValueOf(fn))
 	}
 	hosts, err := tr.hosts(ctx, what, s)
 	if err != nil {
@@ -316,7 +319,7 @@ func (tr *taskRun) launch(ctx context.Context, s loom.Settings) (*loom.Group, er
 // taskName is the name of the task whose function is fn, or its Go name.
 func taskName(prog *program, fn reflect.Value) string {
 	for name, f := range prog.funcs {
-		if key(f) == key(fn) {
+		if k, _ := taskrt.FuncKey(f.Interface()); k == mustKey(fn) {
 			return name
 		}
 	}
@@ -326,17 +329,9 @@ func taskName(prog *program, fn reflect.Value) string {
 	return fn.Type().String()
 }
 
-// key is a function's name as the runtime knows it, with method values
-// and pointer receivers named as their methods (as loom.TaskSettings
-// matches them).
-func key(fn reflect.Value) string {
-	f := runtime.FuncForPC(fn.Pointer())
-	if f == nil {
-		return ""
-	}
-	name := strings.TrimSuffix(f.Name(), "-fm")
-	name = strings.Replace(name, "(*", "", 1)
-	return strings.Replace(name, ").", ".", 1)
+func mustKey(fn reflect.Value) string {
+	k, _ := taskrt.FuncKey(fn.Interface())
+	return k
 }
 
 func hostNames(hosts []loom.Host) []string {

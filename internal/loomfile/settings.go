@@ -135,11 +135,14 @@ const (
 	readsLiteral = "(loom reads it without compiling)"
 )
 
-// hostOnly are the options that only make sense for a host task.
-var hostOnly = map[string]bool{
-	"OnHosts": true, "OnRoles": true, "Parallel": true, "Serial": true,
-	"Batches": true, "MaxFailures": true, "FailFast": true, "Once": true,
-	"ForwardAgent": true,
+// options is the one table of loom.Task's options, by name: every exported
+// function of package loom that returns a loom.Option is here (a test
+// checks it), and option reads each. hostOnly options make sense for a host
+// task only.
+var options = map[string]struct{ hostOnly bool }{
+	"OnHosts": {true}, "OnRoles": {true}, "Parallel": {true}, "Serial": {true},
+	"Batches": {true}, "MaxFailures": {true}, "FailFast": {true}, "Once": {true},
+	"ForwardAgent": {true}, "ArgDefault": {false},
 }
 
 // settings reads one loom.Task call into the settings of the task it
@@ -190,7 +193,7 @@ func (fs *fileScope) option(t *Task, s *Settings, e ast.Expr) error {
 		return nil
 	}
 	at := fs.pos(call.Pos())
-	if hostOnly[name] && t.Kind == Local {
+	if options[name].hostOnly && t.Kind == Local {
 		return fmt.Errorf("%s: loom.%s: %s is a local task: it runs once on this machine; open groups inside it with loom.NewGroup", at, name, t.Func)
 	}
 	args := call.Args
