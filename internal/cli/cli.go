@@ -295,7 +295,7 @@ func newEngine(o *options, env Env) (*engine, error) {
 		if env.Stdin == nil {
 			return nil, errors.New("--sudo-password-stdin: stdin is a terminal or closed; pipe the password in")
 		}
-		line, err := readLine(env.Stdin)
+		line, err := prompt.ReadLine(env.Stdin)
 		if err != nil || line == "" {
 			return nil, errors.New("--sudo-password-stdin: no password on stdin")
 		}
@@ -455,24 +455,3 @@ type counters struct {
 	started, done, failed atomic.Int64
 }
 
-// readLine reads one line byte by byte, so nothing after it is consumed.
-func readLine(r io.Reader) (string, error) {
-	var b []byte
-	one := make([]byte, 1)
-	for len(b) < 4096 {
-		n, err := r.Read(one)
-		if n == 1 {
-			if one[0] == '\n' {
-				break
-			}
-			b = append(b, one[0])
-		}
-		if err != nil {
-			if err == io.EOF && len(b) > 0 {
-				break
-			}
-			return "", err
-		}
-	}
-	return strings.TrimSuffix(string(b), "\r"), nil
-}

@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/loomssh/loom/internal/suggest"
 )
 
 // kebab turns a Go identifier into a command-line name: lower case, with a
@@ -157,36 +158,7 @@ func suggestParam(t *Task, name string) *Param {
 	return best
 }
 
-// near returns the edit distance from typed to name and whether that is
-// near enough to suggest: at most 1 + a third of typed's length, and less
-// than its length (so "x" does not suggest "d").
-func near(typed, name string) (int, bool) {
-	n := utf8.RuneCountInString(typed)
-	d := levenshtein(typed, name)
-	return d, d <= 1+n/3 && d < n
-}
-
-// levenshtein is the edit distance between a and b, in runes: insertions,
-// deletions and substitutions each count one.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+// near is suggest.Near: whether name is near enough to typed to suggest.
+func near(typed, name string) (int, bool) { return suggest.Near(typed, name) }
 
 func isSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }

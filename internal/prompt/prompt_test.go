@@ -3,6 +3,8 @@ package prompt
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -53,4 +55,22 @@ func TestAcquireOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	release2()
+}
+
+func TestReadLine(t *testing.T) {
+	r := strings.NewReader("pass\r\nrest of stdin\nlast")
+	for _, want := range []string{"pass", "rest of stdin", "last"} {
+		if got, err := ReadLine(r); got != want || err != nil {
+			t.Fatalf("got %q %v, want %q", got, err, want)
+		}
+	}
+	if got, err := ReadLine(r); got != "" || err != io.EOF {
+		t.Fatalf("at the end: %q %v", got, err)
+	}
+	// Nothing after the newline is consumed.
+	r = strings.NewReader("one\ntwo")
+	ReadLine(r)
+	if rest, _ := io.ReadAll(r); string(rest) != "two" {
+		t.Fatalf("rest %q", rest)
+	}
 }

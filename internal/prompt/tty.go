@@ -3,6 +3,8 @@ package prompt
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -40,12 +42,12 @@ func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string,
 		return "", err
 	}
 	type answer struct {
-		line []byte
+		line string
 		err  error
 	}
 	ch := make(chan answer, 1)
 	go func() {
-		line, err := readLine(tty)
+		line, err := ReadLine(tty)
 		ch <- answer{line, err}
 	}()
 	select {
@@ -53,7 +55,7 @@ func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string,
 		if !echo {
 			tty.WriteString("\n") // the Enter the user typed was not echoed
 		}
-		return string(a.line), a.err
+		return a.line, a.err
 	case <-ctx.Done():
 		if tty.SetReadDeadline(time.Now()) == nil {
 			<-ch // the read stopped; nothing more is taken from the terminal
@@ -63,24 +65,33 @@ func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string,
 	}
 }
 
-// readLine reads up to a newline, byte by byte, so nothing after it is
-// consumed. A carriage return is dropped.
-func readLine(f *os.File) ([]byte, error) {
+// maxLine bounds a line ReadLine reads.
+const maxLine = 64 << 10
+
+// ReadLine reads one line from r byte by byte, so that nothing after its
+// newline is consumed (the rest of a piped stdin stays for the command). A
+// carriage return is dropped. At the end of r a last line without a newline
+// is returned as a line; with nothing read, io.EOF.
+func ReadLine(r io.Reader) (string, error) {
 	var line []byte
 	b := make([]byte, 1)
-	for {
-		n, err := f.Read(b)
+	for len(line) < maxLine {
+		n, err := r.Read(b)
 		if n == 1 {
 			switch b[0] {
 			case '\n':
-				return line, nil
+				return string(line), nil
 			case '\r':
 			default:
 				line = append(line, b[0])
 			}
 		}
+		if err == io.EOF && len(line) > 0 {
+			return string(line), nil
+		}
 		if err != nil {
-			return line, err
+			return string(line), err
 		}
 	}
+	return "", fmt.Errorf("a line longer than %d bytes", maxLine)
 }
