@@ -454,4 +454,3 @@ func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*l
 type counters struct {
 	started, done, failed atomic.Int64
 }
-
