@@ -32,6 +32,7 @@ import (
 
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/internal/testkit"
 	"github.com/loomssh/loom/loomtest"
 )
 
@@ -200,23 +201,8 @@ func leaks(texts map[string]string, secrets ...string) []string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the tests' buffer safe for concurrent writes.
+type syncBuffer = testkit.SyncBuffer
 
 // TestSecretsCanaryLibrary runs a Group over 20 hosts with an encrypted key
 // (its passphrase given by the Prompter) and, where sudo can be tested, a

@@ -10,10 +10,10 @@ import (
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/loomssh/loom/internal/testkit"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -326,25 +326,8 @@ func TestServeChannelCap(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) take() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
-}
+// syncBuffer is the tests' buffer safe for concurrent writes.
+type syncBuffer = testkit.SyncBuffer
 
 // TestServeWritesNoLog: refused and failed requests reach the event log
 // only, never the standard logger (agent.ServeAgent logs each one with
@@ -377,11 +360,11 @@ func TestServeWritesNoLog(t *testing.T) {
 		}
 	}
 	exercise(func(a *Agent, c net.Conn) { serveConn(context.Background(), a, c) })
-	if s := buf.take(); s != "" {
+	if s := buf.Take(); s != "" {
 		t.Errorf("serveConn wrote to the standard logger:\n%s", s)
 	}
 	exercise(func(a *Agent, c net.Conn) { agent.ServeAgent(a, c) })
-	if s := buf.take(); s == "" {
+	if s := buf.Take(); s == "" {
 		t.Log("agent.ServeAgent no longer logs refused requests")
 	} else {
 		t.Logf("agent.ServeAgent logs, for comparison:\n%s", s)

@@ -3,34 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// refusedAddr returns a loopback address where connections are refused
-// for the whole test: a port bound but not listening, which no server
-// started later can be handed.
-func refusedAddr(t testing.TB) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-}
+	"github.com/loomssh/loom/internal/testkit"
+)
 
 func TestJSONOutput(t *testing.T) {
 	cfg, _ := lab(t, 3)
@@ -213,3 +193,5 @@ func TestTerminalEscapesSanitised(t *testing.T) {
 		t.Fatalf("output: %q", out)
 	}
 }
+
+func refusedAddr(t testing.TB) string { return testkit.RefusedAddr(t) }

@@ -1,0 +1,48 @@
+// Package testkit holds the helpers that tests of several packages share:
+// a buffer safe for concurrent writes and an address where connections are
+// refused. Only tests import it.
+package testkit
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+)
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and a reader.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Take returns what was written so far and forgets it.
+func (s *SyncBuffer) Take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.b.String()
+	s.b.Reset()
+	return out
+}
+
+// RefusedAddr returns a loopback address where connections are refused for
+// the whole test: a port bound but not listening (on Unix), so that unlike
+// a listener closed at once, its port cannot be handed to a server started
+// later in the test.
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	return refusedAddr(t)
+}
