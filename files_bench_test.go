@@ -104,7 +104,7 @@ func TestPutSpeedVsScp(t *testing.T) {
 		}
 		loomBest = minNonZero(loomBest, time.Since(start))
 		start = time.Now()
-		// scp includes its own connection setup (~20 ms on loopback)
+		// scp includes its own connection setup
 		if out, err := exec.Command(scp, "-q", "-F", cfg, src, "target:"+dst).CombinedOutput(); err != nil {
 			t.Fatalf("scp: %v: %s", err, out)
 		}

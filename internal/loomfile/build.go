@@ -484,7 +484,7 @@ func (b *builder) buildApart(ctx context.Context, out string) error {
 		return err
 	}
 	// Not -trimpath: it would make the first build on a machine compile the
-	// standard library and every dependency again (15 s here instead of 2 s),
+	// standard library and every dependency again (BENCHMARKS.md, Loomfiles),
 	// for a saving only when Loom's source is extracted anew.
 	args := []string{"build", "-tags", "loom", "-o", out, "."}
 	// The user's GOFLAGS still apply (-trimpath, say); -mod=mod lets the go
