@@ -97,10 +97,10 @@ func init() {
 	def(&keyword{name: "IgnoreUnknown", class: supported, parse: parseOne})
 	def(&keyword{name: "RefuseConnection", class: supported, parse: parseFlag})
 
-	// Unsupported: they change what ssh would do. ProxyCommand is
-	// parsed like a supported keyword because it competes with
-	// ProxyJump (whichever comes first wins).
-	def(&keyword{name: "ProxyCommand", class: unsupported, parse: parseCommand, inert: isNone})
+	// ProxyCommand competes with ProxyJump (whichever comes first wins).
+	def(&keyword{name: "ProxyCommand", class: supported, parse: parseCommand})
+
+	// Unsupported: they change what ssh would do.
 	for _, n := range []string{"ControlPath", "KnownHostsCommand", "LocalCommand", "RemoteCommand", "PKCS11Provider", "ChannelTimeout"} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, inert: isNone})
 	}

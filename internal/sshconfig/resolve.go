@@ -127,11 +127,14 @@ type Host struct {
 	// it); a later hop is reached through the hops before it, which
 	// replace its own ProxyJump, while the first hop keeps its own.
 	ProxyJump []string
-	// ProxyCommand is the raw ProxyCommand, when it is in effect (it was
-	// obtained before any ProxyJump). Loom does not run it: it is also
-	// listed in Unsupported, and a caller should refuse to connect
-	// directly rather than bypass it.
+	// ProxyCommand is the raw ProxyCommand, as `ssh -G` prints it, when
+	// it is in effect (it was obtained before any ProxyJump); "" when
+	// unset or "none".
 	ProxyCommand string
+	// ProxyCommandLine is ProxyCommand with its tokens (%h %k %n %p %r
+	// %%) expanded, as ssh(1) runs it through the user's shell after
+	// "exec ".
+	ProxyCommandLine string
 
 	// ForwardAgent enables agent forwarding.
 	ForwardAgent bool
@@ -637,6 +640,9 @@ func (s *state) build() (*Host, error) {
 	}
 	if pc := s.str("ProxyCommand", "none"); !isNone(pc) {
 		h.ProxyCommand = pc
+		if h.ProxyCommandLine, err = expandProxyCommand(h, pc); err != nil {
+			return nil, s.vals["ProxyCommand"].src.errorf("ProxyCommand: %v", err)
+		}
 	}
 
 	ids := s.lists["IdentityFile"]
@@ -730,6 +736,17 @@ func (s *state) expandJump(h *Host, st setting) ([]string, error) {
 		hops = append(hops, t.String())
 	}
 	return hops, nil
+}
+
+// expandProxyCommand expands the tokens ssh(1) expands in a ProxyCommand:
+// %h (host name), %k (HostKeyAlias, else the alias), %n (alias), %p, %r
+// and %%.
+func expandProxyCommand(h *Host, cmd string) (string, error) {
+	k := h.HostKeyAlias
+	if k == "" {
+		k = h.Alias
+	}
+	return expandTokens(cmd, map[byte]string{'h': h.HostName, 'k': k, 'n': h.Alias, 'p': strconv.Itoa(h.Port), 'r': h.User}, nil)
 }
 
 // unsupported lists the unsupported directives in effect.

@@ -82,6 +82,9 @@ type Dialer struct {
 	Logf func(format string, args ...any)
 	// Warnf receives warnings that should be shown even without -v.
 	Warnf func(format string, args ...any)
+	// ProxyStderr receives each line a host's ProxyCommand writes to its
+	// stderr; nil: Warnf, as "host: ProxyCommand: line".
+	ProxyStderr func(host, line string)
 
 	initOnce   sync.Once
 	agentSlots chan struct{}
@@ -164,6 +167,15 @@ func (d *Dialer) logf(format string, args ...any) {
 	if d.Logf != nil {
 		d.Logf(format, args...)
 	}
+}
+
+// proxyStderr shows a line a host's ProxyCommand wrote to its stderr.
+func (d *Dialer) proxyStderr(host, line string) {
+	if d.ProxyStderr != nil {
+		d.ProxyStderr(host, line)
+		return
+	}
+	d.warnf("%s: ProxyCommand: %s", host, line)
 }
 
 func (d *Dialer) warnf(format string, args ...any) {
@@ -270,7 +282,7 @@ func droppedEarly(err error) bool {
 // jumpClient returns the shared connection to hop, dialing it on first use
 // or when the previous one died.
 func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, chain []*sshconfig.Host) (*Client, error) {
-	key := hop.User + "@" + hop.Addr() + " via " + strings.Join(hop.ProxyJump, ",")
+	key := hop.User + "@" + hop.Addr() + " via " + strings.Join(hop.ProxyJump, ",") + " proxy " + hop.ProxyCommandLine
 	d.mu.Lock()
 	if d.jumps == nil {
 		d.jumps = make(map[string]*jump)
@@ -401,9 +413,18 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	var conn net.Conn
-	if via != nil {
+	var proxy *proxyConn
+	switch {
+	case via != nil:
 		conn, err = via.DialContext(dctx, "tcp", addr)
-	} else {
+	case h.ProxyCommandLine != "":
+		d.logf("%s: running ProxyCommand %s", h.Alias, h.ProxyCommandLine)
+		if proxy, err = startProxy(h.ProxyCommandLine, func(l string) { d.proxyStderr(h.Alias, l) }); err != nil {
+			cancel()
+			return fail(Unreachable, fmt.Errorf("ProxyCommand %q: %v", h.ProxyCommandLine, err))
+		}
+		conn = proxy
+	default:
 		var nd net.Dialer
 		conn, err = nd.DialContext(dctx, "tcp", addr)
 	}
@@ -459,6 +480,12 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(Timeout, ctx.Err())
 	}
 	if err != nil {
+		conn.Close()
+		if proxy != nil {
+			if perr := proxy.exitError(); perr != nil {
+				return fail(Unreachable, perr)
+			}
+		}
 		return fail(at.classify(err, alog.failure(h.User, err)))
 	}
 	conn.SetDeadline(time.Time{})
@@ -484,6 +511,9 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 				c.deadErr = fmt.Errorf("connection to %s lost: %v", h.Alias, cleanErr(err))
 			}
 			c.deadMu.Unlock()
+		}
+		if proxy != nil {
+			proxy.Close() // the command ends with the connection
 		}
 		c.markClosed()
 	}()
