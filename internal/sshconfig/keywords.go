@@ -156,7 +156,7 @@ func init() {
 // unsupportedMatch lists the Match criteria ssh(1) knows and Loom does not
 // evaluate (a Match line using one never matches in Loom).
 var unsupportedMatch = map[string]bool{
-	"exec": true, "tagged": true, "localnetwork": true, "version": true,
+	"tagged": true, "localnetwork": true, "version": true,
 	"sessiontype": true, "command": true,
 }
 

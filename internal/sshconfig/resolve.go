@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,9 +46,13 @@ type Options struct {
 	LocalHostname string
 	// UID is the local numeric user ID (%i). Empty means os.Getuid.
 	UID string
-	// LookupEnv reads environment variables for "${NAME}" and
-	// "IdentityAgent $NAME". Nil means os.LookupEnv.
+	// LookupEnv reads environment variables for "${NAME}",
+	// "IdentityAgent $NAME" and $SHELL (which runs Match exec commands).
+	// Nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Stderr receives what Match exec commands write to their stderr
+	// (ssh(1) leaves it on its own). Nil means os.Stderr.
+	Stderr io.Writer
 }
 
 // Host is the effective configuration for one destination, as `ssh -G`
@@ -255,6 +260,8 @@ type state struct {
 	lists      map[string][]setting // accumulated values
 	notes      []string             // unsupported Match criteria met
 	hostTokens map[byte]string
+	cfg        *Config // for the Match exec cache
+	stderr     io.Writer
 }
 
 // Resolve computes the effective settings for one target, as `ssh -G`
@@ -287,6 +294,8 @@ func (c *Config) ResolveTarget(t Target, o Options) (*Host, error) {
 		loc:       loc,
 		vals:      map[string]setting{},
 		lists:     map[string][]setting{},
+		cfg:       c,
+		stderr:    o.Stderr,
 	}
 	for _, u := range []struct{ user, src string }{{t.User, "target"}, {o.User, "command line (-l)"}} {
 		if u.user == "" {
@@ -440,6 +449,14 @@ func (s *state) evalMatch(ln *line) (bool, error) {
 			r = matchList(s.remoteUser(), c.arg, false)
 		case "localuser":
 			r = matchList(s.loc.user, c.arg, false)
+		case "exec":
+			if !result {
+				continue // as ssh(1): not run when an earlier criterion failed
+			}
+			var err error
+			if r, err = s.matchExec(ln, c.arg); err != nil {
+				return false, err
+			}
 		default:
 			unsup = append(unsup, "Match "+c.name)
 			continue
@@ -463,6 +480,16 @@ func (s *state) evalMatch(ln *line) (bool, error) {
 // currentHostName is the host name as known so far: HostName with %h
 // expanded, or the alias; lower-cased.
 func (s *state) currentHostName() (string, error) {
+	h, err := s.rawHostName()
+	if err != nil || s.fixed {
+		return h, err
+	}
+	return canonicalHost(h), nil
+}
+
+// rawHostName is currentHostName before the final pass without the
+// lower-casing: what ssh(1) gives a Match exec as %h then.
+func (s *state) rawHostName() (string, error) {
 	if s.fixed {
 		return s.hostname, nil
 	}
@@ -477,7 +504,7 @@ func (s *state) currentHostName() (string, error) {
 		}
 		h = v
 	}
-	return canonicalHost(h), nil
+	return h, nil
 }
 
 // canonicalHost lower-cases a host name and writes an IP address in its
@@ -502,13 +529,12 @@ func (s *state) tokens(h *Host) map[byte]string {
 		return s.hostTokens
 	}
 	port := strconv.Itoa(h.Port)
-	sum := sha1.Sum([]byte(s.loc.hostname + h.HostName + port + h.User))
 	k := h.HostKeyAlias
 	if k == "" {
 		k = h.Alias
 	}
 	s.hostTokens = map[byte]string{
-		'C': hex.EncodeToString(sum[:]),
+		'C': sha1Hex(s.loc.hostname + h.HostName + port + h.User),
 		'd': s.loc.home,
 		'h': h.HostName,
 		'i': s.loc.uid,
@@ -522,6 +548,12 @@ func (s *state) tokens(h *Host) map[byte]string {
 		'u': s.loc.user,
 	}
 	return s.hostTokens
+}
+
+// sha1Hex is the hex SHA-1 of s (the %C token).
+func sha1Hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // expandPath expands "~", %-tokens and ${VAR} in a path-like value.

@@ -293,17 +293,9 @@ func TestMatchUnsupported(t *testing.T) {
 		target string
 		want   fields
 	}{
-		{"exec never matches", "Match exec true\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
-		{"negated exec never matches either", "Match !exec false\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
-		{"not noted when other criteria fail", "Match host other exec true\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string(nil)}},
-		{"noted when other criteria hold", "Match host h exec \"test -f /x\"\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
 		{"tagged", "Match tagged prod\n  Port 9\n", "h",
 			fields{"Port": 22, "Unsupported": []string{"Match tagged"}}},
-		{"following blocks still work", "Match exec true\n  Port 9\nHost *\n  Port 10\n", "h",
+		{"following blocks still work", "Match tagged x\n  Port 9\nHost *\n  Port 10\n", "h",
 			fields{"Port": 10}},
 	}
 	for _, tt := range tests {
@@ -556,7 +548,7 @@ Host *
 			t.Errorf("UnsupportedDirectives not sorted: %q before %q", list[i-1], list[i])
 		}
 	}
-	for _, n := range []string{"ControlMaster", "LocalForward", "Match exec", "SendEnv", "GSSAPIAuthentication"} {
+	for _, n := range []string{"ControlMaster", "LocalForward", "Match tagged", "SendEnv", "GSSAPIAuthentication"} {
 		found := false
 		for _, l := range list {
 			found = found || l == n
