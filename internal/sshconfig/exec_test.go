@@ -58,7 +58,7 @@ Match exec false
 // an error naming file:line.
 func TestMatchExecErrors(t *testing.T) {
 	for cfg, want := range map[string]string{
-		"Match exec \"test %x\"\n":  `test.conf:1: Match exec: unknown token %x in "test %x"`,
+		"Match exec \"test %x\"\n":   `test.conf:1: Match exec: unknown token %x in "test %x"`,
 		"\nMatch exec \"kill $$\"\n": `test.conf:2: Match exec "kill $$": ended: signal: terminated`,
 	} {
 		c := mustParse(t, cfg)
