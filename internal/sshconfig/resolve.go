@@ -118,8 +118,19 @@ type Host struct {
 	// and recording host keys.
 	HostKeyAlias string
 	// HostKeyAlgorithms is the raw HostKeyAlgorithms value ("" if unset),
-	// possibly starting with '+', '-' or '^'.
-	HostKeyAlgorithms string
+	// possibly starting with '+', '-' or '^'; the names in it are known to
+	// OpenSSH (checked when parsed). KexAlgorithms, Ciphers, MACs,
+	// PubkeyAcceptedAlgorithms and CASignatureAlgorithms are the same for
+	// their keywords. See AssembleAlgorithms.
+	HostKeyAlgorithms        string
+	KexAlgorithms            string
+	Ciphers                  string
+	MACs                     string
+	PubkeyAcceptedAlgorithms string
+	CASignatureAlgorithms    string
+	// RequiredRSASize is the smallest RSA key accepted, host or user, in
+	// bits (default 1024, as ssh(1)).
+	RequiredRSASize int
 	// RevokedHostKeys are the expanded paths of the revoked host keys
 	// files (nil if unset or "none"): public keys, one a line, or OpenSSH
 	// KRLs. OpenSSH refuses every host key when one of them cannot be read.
@@ -655,6 +666,12 @@ func (s *state) build() (*Host, error) {
 		HashKnownHosts:               s.flag("HashKnownHosts", false),
 		HostKeyAlias:                 strings.ToLower(s.str("HostKeyAlias", "")),
 		HostKeyAlgorithms:            s.str("HostKeyAlgorithms", ""),
+		KexAlgorithms:                s.str("KexAlgorithms", ""),
+		Ciphers:                      s.str("Ciphers", ""),
+		MACs:                         s.str("MACs", ""),
+		PubkeyAcceptedAlgorithms:     s.str("PubkeyAcceptedAlgorithms", ""),
+		CASignatureAlgorithms:        s.str("CASignatureAlgorithms", ""),
+		RequiredRSASize:              s.num("RequiredRSASize", 1024),
 		BatchMode:                    s.flag("BatchMode", false),
 		PasswordAuthentication:       s.flag("PasswordAuthentication", true),
 		KbdInteractiveAuthentication: s.flag("KbdInteractiveAuthentication", true),

@@ -533,7 +533,7 @@ Host *
   TCPKeepAlive no
 `
 	h := resolve(t, cfg, "h", nil)
-	want := []string{"Ciphers", "ControlPath", "ControlPersist", "ForwardX11", "LocalForward", "SendEnv"}
+	want := []string{"ControlPath", "ControlPersist", "ForwardX11", "LocalForward", "SendEnv"}
 	checkFields(t, h, fields{"Unsupported": want})
 
 	// Only directives that apply to the host count.

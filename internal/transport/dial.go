@@ -399,6 +399,19 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		name, port = h.HostKeyAlias, 22
 	}
 	hostCB, algos := db.Callback(name, port, pol, func(msg string) { d.warnf("%s: %s", h.Alias, msg) })
+	algs, err := hostAlgorithms(h)
+	if err != nil {
+		return fail(Protocol, err)
+	}
+	for _, n := range algs.notes {
+		d.logf("%s: %s", h.Alias, n)
+	}
+	if algs.hostKeys != nil {
+		// As ssh(1): a HostKeyAlgorithms list is offered as given, not
+		// reordered for the keys known_hosts holds.
+		algos = algs.hostKeys
+	}
+	hostCB = algs.checkHostKey(h, hostCB)
 
 	if via != nil {
 		d.logf("%s: dialing %s through %s", h.Alias, addr, via.Host.Alias)
@@ -463,6 +476,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	alog := &authLog{}
 	cfg := &ssh.ClientConfig{
+		Config:            algs.config,
 		User:              h.User,
 		Auth:              d.authMethods(ctx, h, ag, at, alog),
 		AuthCallback:      alog.callback,
@@ -489,6 +503,9 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(at.classify(err, alog.failure(h.User, err)))
 	}
 	conn.SetDeadline(time.Time{})
+	if n := alog.negotiated(); n != nil {
+		d.logf("%s: negotiated kex %s, host key %s, cipher %s, MAC %s", h.Alias, n.KeyExchange, n.HostKey, n.Write.Cipher, orAEAD(n.Write.MAC))
+	}
 
 	maxSess := d.MaxSessions
 	if maxSess <= 0 {
@@ -527,6 +544,14 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	go c.keepalive(interval, count)
 	d.logf("%s: connected to %s as %s", h.Alias, addr, h.User)
 	return c, nil
+}
+
+// orAEAD names the MAC of a cipher that has its own (GCM, ChaCha20-Poly1305).
+func orAEAD(mac string) string {
+	if mac == "" {
+		return "(implicit)"
+	}
+	return mac
 }
 
 // attempt is one connection's handshake as its auth methods see it.
