@@ -274,10 +274,6 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, err
 	}
-	if h.ProxyCommand != "" {
-		// Connecting directly would quietly bypass the user's proxy.
-		return nil, fmt.Errorf("%s: ssh_config ProxyCommand is not supported by Loom; use ProxyJump", h.Alias)
-	}
 	for _, u := range h.Unsupported {
 		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
 	}

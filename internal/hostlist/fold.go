@@ -214,7 +214,7 @@ func parseNumber(s string) number {
 // foldNumbers writes a set of digit strings as range elements,
 // "01-03,05", in the form Expand reads back, and returns the lowest one.
 // A run of consecutive numbers is one element when all of them are
-// written with the padding of its first one.
+// written with the padding of its first one and, if padded, its width.
 func foldNumbers(vals []string) (canon, first string) {
 	nums := make([]number, 0, len(vals))
 	present := make(map[string]bool, len(vals))
@@ -246,7 +246,9 @@ func foldNumbers(vals []string) (canon, first string) {
 		last, cur := n.s, n.v
 		for {
 			next := formatNum(cur+1, n.pad)
-			if !present[next] || used[next] {
+			// A zero-padded run keeps its width: ClusterShell rejects
+			// "08-101" (write "08-99,100-101").
+			if !present[next] || used[next] || n.pad > 0 && len(next) != len(n.s) {
 				break
 			}
 			used[next] = true

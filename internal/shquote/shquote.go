@@ -22,7 +22,8 @@ import "strings"
 // A string made only of the characters A-Z a-z 0-9 _ @ % + = : , . / - is
 // returned as it is, unless it would mean something else in the command
 // position of a simple command: a reserved word such as "if" or "done", or a
-// variable assignment such as "A=b". Those, the empty string and every other
+// variable assignment such as "A=b", or, to zsh, a word starting with '='
+// ("=ls" is the path of ls). Those, the empty string and every other
 // string are put in single quotes, with each single quote inside written as
 // close quote, backslash-escaped quote, open quote:
 //
@@ -76,7 +77,9 @@ func isBare(s string) bool {
 			return false
 		}
 	}
-	return !reserved[s] && !isAssignment(s)
+	// zsh (in its native mode, a common login shell) expands a word
+	// starting with '=' to a command's path: "=ls", "==".
+	return s[0] != '=' && !reserved[s] && !isAssignment(s)
 }
 
 // safe reports whether c never has a special meaning to a POSIX shell.

@@ -15,6 +15,9 @@ var quoteTests = []struct{ in, want string }{
 	{"ABC_xyz-0.9", "ABC_xyz-0.9"},
 	{"/usr/local/bin", "/usr/local/bin"},
 	{"user@host:/path,a+b%c", "user@host:/path,a+b%c"},
+	// zsh expands a leading '=' ("=ls" is /usr/bin/ls; "==" is an error).
+	{"=ls", "'=ls'"},
+	{"==", "'=='"},
 	{"-rf", "-rf"},
 	{"--opt=value", "--opt=value"},
 	{"a b", "'a b'"},
@@ -54,7 +57,7 @@ var quoteTests = []struct{ in, want string }{
 	{"_x1=", "'_x1='"},
 	{"PATH=/bin:~/bin", "'PATH=/bin:~/bin'"},
 	{"1A=b", "1A=b"},
-	{"=b", "=b"},
+	{"=b", "'=b'"},
 	{"a.b=c", "a.b=c"},
 }
 
@@ -87,7 +90,7 @@ func TestJoin(t *testing.T) {
 // shells returns the POSIX shells on this machine to check against.
 func shells(t testing.TB) []string {
 	var found []string
-	for _, sh := range []string{"/bin/sh", "dash", "bash", "ksh", "mksh", "busybox"} {
+	for _, sh := range []string{"/bin/sh", "dash", "bash", "ksh", "mksh", "busybox", "zsh"} {
 		p, err := exec.LookPath(sh)
 		if err != nil {
 			continue

@@ -113,6 +113,12 @@ Host *
   HostKeyAlgorithms ssh-ed25519,rsa-sha2-512
 `,
 		"Port=2201\nUser = \"a b\"\nHostName \"x\"   # comment\nGlobalKnownHostsFile /g1 /g2\n",
+		// The "=" form of Match criteria.
+		"Match host=web,db user= deploy\n  Port 2345\nMatch originalhost=web\n  User eq\n",
+		// "Match !final" asks for the final pass too.
+		"Host web\n  HostName realweb\nMatch !final\n  ConnectionAttempts 4\nHost realweb\n  Port 77\n",
+		// Match exec, its tokens, and a command skipped after a failed criterion.
+		"Match exec \"test %h = web\"\n  Port 2001\nMatch host nothere exec false\n  Port 2002\nMatch !exec \"test %n = db\"\n  User notdb\n",
 	}
 	targets := []struct {
 		target string

@@ -81,7 +81,13 @@ func init() {
 	def(&keyword{name: "UserKnownHostsFile", class: supported, parse: parseList})
 	def(&keyword{name: "GlobalKnownHostsFile", class: supported, parse: parseList})
 	def(&keyword{name: "HostKeyAlias", class: supported, parse: parseOne})
-	def(&keyword{name: "HostKeyAlgorithms", class: supported, parse: parseOne})
+	def(&keyword{name: "HostKeyAlgorithms", class: supported, parse: parseAlgorithms(keyKind)})
+	def(&keyword{name: "KexAlgorithms", class: supported, parse: parseAlgorithms(kexKind)})
+	def(&keyword{name: "Ciphers", class: supported, parse: parseAlgorithms(cipherKind)})
+	def(&keyword{name: "MACs", class: supported, parse: parseAlgorithms(macKind)})
+	def(&keyword{name: "PubkeyAcceptedAlgorithms", class: supported, parse: parseAlgorithms(keyKind)})
+	def(&keyword{name: "CASignatureAlgorithms", class: supported, parse: parseAlgorithms(sigKind)})
+	def(&keyword{name: "RequiredRSASize", class: supported, parse: parseRSASize})
 	def(&keyword{name: "HashKnownHosts", class: supported, parse: parseFlag})
 	def(&keyword{name: "RevokedHostKeys", class: supported, parse: parseRevoked})
 	def(&keyword{name: "ProxyJump", class: supported, parse: parseProxyJump})
@@ -97,10 +103,10 @@ func init() {
 	def(&keyword{name: "IgnoreUnknown", class: supported, parse: parseOne})
 	def(&keyword{name: "RefuseConnection", class: supported, parse: parseFlag})
 
-	// Unsupported: they change what ssh would do. ProxyCommand is
-	// parsed like a supported keyword because it competes with
-	// ProxyJump (whichever comes first wins).
-	def(&keyword{name: "ProxyCommand", class: unsupported, parse: parseCommand, inert: isNone})
+	// ProxyCommand competes with ProxyJump (whichever comes first wins).
+	def(&keyword{name: "ProxyCommand", class: supported, parse: parseCommand})
+
+	// Unsupported: they change what ssh would do.
 	for _, n := range []string{"ControlPath", "KnownHostsCommand", "LocalCommand", "RemoteCommand", "PKCS11Provider", "ChannelTimeout"} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, inert: isNone})
 	}
@@ -123,9 +129,7 @@ func init() {
 	def(&keyword{name: "SessionType", class: unsupported, parse: parseAny, inert: valueIn("default")})
 	def(&keyword{name: "SecurityKeyProvider", class: unsupported, parse: parseAny, inert: valueIn("internal")})
 	for _, n := range []string{
-		"BindAddress", "BindInterface", "CASignatureAlgorithms", "Ciphers", "HostbasedAcceptedAlgorithms",
-		"IPQoS", "KexAlgorithms", "MACs", "PubkeyAcceptedAlgorithms", "RekeyLimit", "RequiredRSASize",
-		"SmartcardDevice",
+		"BindAddress", "BindInterface", "HostbasedAcceptedAlgorithms", "IPQoS", "RekeyLimit", "SmartcardDevice",
 	} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny})
 	}
@@ -156,7 +160,7 @@ func init() {
 // unsupportedMatch lists the Match criteria ssh(1) knows and Loom does not
 // evaluate (a Match line using one never matches in Loom).
 var unsupportedMatch = map[string]bool{
-	"exec": true, "tagged": true, "localnetwork": true, "version": true,
+	"tagged": true, "localnetwork": true, "version": true,
 	"sessiontype": true, "command": true,
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -68,6 +69,7 @@ type Config struct {
 	files     []*cfile
 	warnings  []string
 	wantFinal bool // some Match line asks for a final pass
+	execs     execCache
 }
 
 // Warnings returns notes about lines Loom parsed but ignored, e.g. a
@@ -366,7 +368,8 @@ func (l *loader) parseLine(text string, src source, kind Kind, depth int) (*line
 			return nil, src.errorf("Match: %v", err)
 		}
 		for _, c := range crit {
-			if c.name == "final" && !c.negate {
+			// As in ssh(1), "!final" asks for the final pass too.
+			if c.name == "final" {
 				l.final = true
 			}
 		}
@@ -409,6 +412,13 @@ func parseCriteria(args []string) ([]criterion, error) {
 	var out []criterion
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		// ssh(1) also splits at one '=': "host=web1", "host= web1".
+		if name, val, ok := strings.Cut(a, "="); ok && name != "" {
+			a = name
+			if val != "" {
+				args = slices.Insert(slices.Clone(args), i+1, val)
+			}
+		}
 		c := criterion{}
 		if strings.HasPrefix(a, "!") {
 			c.negate = true

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -45,9 +46,13 @@ type Options struct {
 	LocalHostname string
 	// UID is the local numeric user ID (%i). Empty means os.Getuid.
 	UID string
-	// LookupEnv reads environment variables for "${NAME}" and
-	// "IdentityAgent $NAME". Nil means os.LookupEnv.
+	// LookupEnv reads environment variables for "${NAME}",
+	// "IdentityAgent $NAME" and $SHELL (which runs Match exec commands).
+	// Nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Stderr receives what Match exec commands write to their stderr
+	// (ssh(1) leaves it on its own). Nil means os.Stderr.
+	Stderr io.Writer
 }
 
 // Host is the effective configuration for one destination, as `ssh -G`
@@ -113,8 +118,19 @@ type Host struct {
 	// and recording host keys.
 	HostKeyAlias string
 	// HostKeyAlgorithms is the raw HostKeyAlgorithms value ("" if unset),
-	// possibly starting with '+', '-' or '^'.
-	HostKeyAlgorithms string
+	// possibly starting with '+', '-' or '^'; the names in it are known to
+	// OpenSSH (checked when parsed). KexAlgorithms, Ciphers, MACs,
+	// PubkeyAcceptedAlgorithms and CASignatureAlgorithms are the same for
+	// their keywords. See AssembleAlgorithms.
+	HostKeyAlgorithms        string
+	KexAlgorithms            string
+	Ciphers                  string
+	MACs                     string
+	PubkeyAcceptedAlgorithms string
+	CASignatureAlgorithms    string
+	// RequiredRSASize is the smallest RSA key accepted, host or user, in
+	// bits (default 1024, as ssh(1)).
+	RequiredRSASize int
 	// RevokedHostKeys are the expanded paths of the revoked host keys
 	// files (nil if unset or "none"): public keys, one a line, or OpenSSH
 	// KRLs. OpenSSH refuses every host key when one of them cannot be read.
@@ -127,11 +143,14 @@ type Host struct {
 	// it); a later hop is reached through the hops before it, which
 	// replace its own ProxyJump, while the first hop keeps its own.
 	ProxyJump []string
-	// ProxyCommand is the raw ProxyCommand, when it is in effect (it was
-	// obtained before any ProxyJump). Loom does not run it: it is also
-	// listed in Unsupported, and a caller should refuse to connect
-	// directly rather than bypass it.
+	// ProxyCommand is the raw ProxyCommand, as `ssh -G` prints it, when
+	// it is in effect (it was obtained before any ProxyJump); "" when
+	// unset or "none".
 	ProxyCommand string
+	// ProxyCommandLine is ProxyCommand with its tokens (%h %k %n %p %r
+	// %%) expanded, as ssh(1) runs it through the user's shell after
+	// "exec ".
+	ProxyCommandLine string
 
 	// ForwardAgent enables agent forwarding.
 	ForwardAgent bool
@@ -252,6 +271,8 @@ type state struct {
 	lists      map[string][]setting // accumulated values
 	notes      []string             // unsupported Match criteria met
 	hostTokens map[byte]string
+	cfg        *Config // for the Match exec cache
+	stderr     io.Writer
 }
 
 // Resolve computes the effective settings for one target, as `ssh -G`
@@ -284,6 +305,8 @@ func (c *Config) ResolveTarget(t Target, o Options) (*Host, error) {
 		loc:       loc,
 		vals:      map[string]setting{},
 		lists:     map[string][]setting{},
+		cfg:       c,
+		stderr:    o.Stderr,
 	}
 	for _, u := range []struct{ user, src string }{{t.User, "target"}, {o.User, "command line (-l)"}} {
 		if u.user == "" {
@@ -437,6 +460,14 @@ func (s *state) evalMatch(ln *line) (bool, error) {
 			r = matchList(s.remoteUser(), c.arg, false)
 		case "localuser":
 			r = matchList(s.loc.user, c.arg, false)
+		case "exec":
+			if !result {
+				continue // as ssh(1): not run when an earlier criterion failed
+			}
+			var err error
+			if r, err = s.matchExec(ln, c.arg); err != nil {
+				return false, err
+			}
 		default:
 			unsup = append(unsup, "Match "+c.name)
 			continue
@@ -460,6 +491,16 @@ func (s *state) evalMatch(ln *line) (bool, error) {
 // currentHostName is the host name as known so far: HostName with %h
 // expanded, or the alias; lower-cased.
 func (s *state) currentHostName() (string, error) {
+	h, err := s.rawHostName()
+	if err != nil || s.fixed {
+		return h, err
+	}
+	return canonicalHost(h), nil
+}
+
+// rawHostName is currentHostName before the final pass without the
+// lower-casing: what ssh(1) gives a Match exec as %h then.
+func (s *state) rawHostName() (string, error) {
 	if s.fixed {
 		return s.hostname, nil
 	}
@@ -474,7 +515,7 @@ func (s *state) currentHostName() (string, error) {
 		}
 		h = v
 	}
-	return canonicalHost(h), nil
+	return h, nil
 }
 
 // canonicalHost lower-cases a host name and writes an IP address in its
@@ -499,13 +540,12 @@ func (s *state) tokens(h *Host) map[byte]string {
 		return s.hostTokens
 	}
 	port := strconv.Itoa(h.Port)
-	sum := sha1.Sum([]byte(s.loc.hostname + h.HostName + port + h.User))
 	k := h.HostKeyAlias
 	if k == "" {
 		k = h.Alias
 	}
 	s.hostTokens = map[byte]string{
-		'C': hex.EncodeToString(sum[:]),
+		'C': sha1Hex(s.loc.hostname + h.HostName + port + h.User),
 		'd': s.loc.home,
 		'h': h.HostName,
 		'i': s.loc.uid,
@@ -519,6 +559,12 @@ func (s *state) tokens(h *Host) map[byte]string {
 		'u': s.loc.user,
 	}
 	return s.hostTokens
+}
+
+// sha1Hex is the hex SHA-1 of s (the %C token).
+func sha1Hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // expandPath expands "~", %-tokens and ${VAR} in a path-like value.
@@ -620,6 +666,12 @@ func (s *state) build() (*Host, error) {
 		HashKnownHosts:               s.flag("HashKnownHosts", false),
 		HostKeyAlias:                 strings.ToLower(s.str("HostKeyAlias", "")),
 		HostKeyAlgorithms:            s.str("HostKeyAlgorithms", ""),
+		KexAlgorithms:                s.str("KexAlgorithms", ""),
+		Ciphers:                      s.str("Ciphers", ""),
+		MACs:                         s.str("MACs", ""),
+		PubkeyAcceptedAlgorithms:     s.str("PubkeyAcceptedAlgorithms", ""),
+		CASignatureAlgorithms:        s.str("CASignatureAlgorithms", ""),
+		RequiredRSASize:              s.num("RequiredRSASize", 1024),
 		BatchMode:                    s.flag("BatchMode", false),
 		PasswordAuthentication:       s.flag("PasswordAuthentication", true),
 		KbdInteractiveAuthentication: s.flag("KbdInteractiveAuthentication", true),
@@ -637,6 +689,9 @@ func (s *state) build() (*Host, error) {
 	}
 	if pc := s.str("ProxyCommand", "none"); !isNone(pc) {
 		h.ProxyCommand = pc
+		if h.ProxyCommandLine, err = expandProxyCommand(h, pc); err != nil {
+			return nil, s.vals["ProxyCommand"].src.errorf("ProxyCommand: %v", err)
+		}
 	}
 
 	ids := s.lists["IdentityFile"]
@@ -730,6 +785,17 @@ func (s *state) expandJump(h *Host, st setting) ([]string, error) {
 		hops = append(hops, t.String())
 	}
 	return hops, nil
+}
+
+// expandProxyCommand expands the tokens ssh(1) expands in a ProxyCommand:
+// %h (host name), %k (HostKeyAlias, else the alias), %n (alias), %p, %r
+// and %%.
+func expandProxyCommand(h *Host, cmd string) (string, error) {
+	k := h.HostKeyAlias
+	if k == "" {
+		k = h.Alias
+	}
+	return expandTokens(cmd, map[byte]string{'h': h.HostName, 'k': k, 'n': h.Alias, 'p': strconv.Itoa(h.Port), 'r': h.User}, nil)
 }
 
 // unsupported lists the unsupported directives in effect.

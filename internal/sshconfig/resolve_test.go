@@ -36,6 +36,7 @@ func TestDefaults(t *testing.T) {
 		"HostKeyAlgorithms":            "",
 		"ProxyJump":                    []string(nil),
 		"ProxyCommand":                 "",
+		"ProxyCommandLine":             "",
 		"ForwardAgent":                 false,
 		"BatchMode":                    false,
 		"PasswordAuthentication":       true,
@@ -292,17 +293,9 @@ func TestMatchUnsupported(t *testing.T) {
 		target string
 		want   fields
 	}{
-		{"exec never matches", "Match exec true\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
-		{"negated exec never matches either", "Match !exec false\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
-		{"not noted when other criteria fail", "Match host other exec true\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string(nil)}},
-		{"noted when other criteria hold", "Match host h exec \"test -f /x\"\n  Port 9\n", "h",
-			fields{"Port": 22, "Unsupported": []string{"Match exec"}}},
 		{"tagged", "Match tagged prod\n  Port 9\n", "h",
 			fields{"Port": 22, "Unsupported": []string{"Match tagged"}}},
-		{"following blocks still work", "Match exec true\n  Port 9\nHost *\n  Port 10\n", "h",
+		{"following blocks still work", "Match tagged x\n  Port 9\nHost *\n  Port 10\n", "h",
 			fields{"Port": 10}},
 	}
 	for _, tt := range tests {
@@ -415,18 +408,33 @@ func TestProxyJump(t *testing.T) {
 		{"-o beats files", "ProxyJump bastion\n", func(o *Options) { o.Set = []string{"ProxyJump=none"} },
 			fields{"ProxyJump": []string(nil)}},
 		{"ProxyCommand first wins", "ProxyCommand nc %h %p\nProxyJump j\n", nil,
-			fields{"ProxyJump": []string(nil), "ProxyCommand": "nc %h %p", "Unsupported": []string{"ProxyCommand"}}},
+			fields{"ProxyJump": []string(nil), "ProxyCommand": "nc %h %p", "ProxyCommandLine": "nc h 22", "Unsupported": []string(nil)}},
 		{"ProxyJump first wins", "ProxyJump j\nProxyCommand nc %h %p\n", nil,
 			fields{"ProxyJump": []string{"j"}, "ProxyCommand": "", "Unsupported": []string(nil)}},
 		{"ProxyJump none does not block ProxyCommand", "ProxyJump none\nProxyCommand nc\n", nil,
 			fields{"ProxyJump": []string(nil), "ProxyCommand": "nc"}},
 		{"ProxyCommand none blocks ProxyJump", "ProxyCommand none\nProxyJump j\n", nil,
 			fields{"ProxyJump": []string(nil), "ProxyCommand": "", "Unsupported": []string(nil)}},
+		{"ProxyCommand tokens", "HostName real.%h\nUser deploy\nPort 2200\nHostKeyAlias kA\nProxyCommand ssh -W %h:%p %r@j-%n -o X=%k %%\n", nil,
+			fields{"ProxyCommand": "ssh -W %h:%p %r@j-%n -o X=%k %%", "ProxyCommandLine": "ssh -W real.h:2200 deploy@j-h -o X=ka %"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			checkFields(t, resolve(t, tt.cfg, "h", tt.mod), tt.want)
 		})
+	}
+}
+
+func TestProxyCommandErrors(t *testing.T) {
+	c, err := Parse(strings.NewReader("Host other\n  ProxyCommand nc %x\nHost h\n  ProxyCommand nc %C %h\n"), "test.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve("other", Options{}); err == nil || err.Error() != `test.conf:2: ProxyCommand: unknown token %x in "nc %x"` {
+		t.Errorf("other: %v", err)
+	}
+	if _, err := c.Resolve("h", Options{}); err == nil || err.Error() != `test.conf:4: ProxyCommand: unknown token %C in "nc %C %h"` {
+		t.Errorf("h: %v", err)
 	}
 }
 
@@ -525,14 +533,14 @@ Host *
   TCPKeepAlive no
 `
 	h := resolve(t, cfg, "h", nil)
-	want := []string{"Ciphers", "ControlPath", "ControlPersist", "ForwardX11", "LocalForward", "SendEnv"}
+	want := []string{"ControlPath", "ControlPersist", "ForwardX11", "LocalForward", "SendEnv"}
 	checkFields(t, h, fields{"Unsupported": want})
 
 	// Only directives that apply to the host count.
 	h = resolve(t, "Host other\n  ProxyCommand nc %h %p\n", "h", nil)
 	checkFields(t, h, fields{"Unsupported": []string(nil), "ProxyCommand": ""})
 	h = resolve(t, "", "h", func(o *Options) { o.Set = []string{"ProxyCommand=nc %h %p", "RemoteCommand=uptime"} })
-	checkFields(t, h, fields{"Unsupported": []string{"ProxyCommand", "RemoteCommand"}, "ProxyCommand": "nc %h %p"})
+	checkFields(t, h, fields{"Unsupported": []string{"RemoteCommand"}, "ProxyCommand": "nc %h %p"})
 
 	list := UnsupportedDirectives()
 	for i := 1; i < len(list); i++ {
@@ -540,7 +548,7 @@ Host *
 			t.Errorf("UnsupportedDirectives not sorted: %q before %q", list[i-1], list[i])
 		}
 	}
-	for _, n := range []string{"ProxyCommand", "ControlMaster", "LocalForward", "Match exec", "SendEnv", "GSSAPIAuthentication"} {
+	for _, n := range []string{"ControlMaster", "LocalForward", "Match tagged", "SendEnv", "GSSAPIAuthentication"} {
 		found := false
 		for _, l := range list {
 			found = found || l == n

@@ -281,6 +281,17 @@ func (d *Dialer) authMethods(ctx context.Context, h *sshconfig.Host, ag agent.Ex
 	var methods []ssh.AuthMethod
 	if h.PubkeyAuthentication {
 		signers, descs := d.signers(h, ag, at, alog)
+		if algs, err := hostAlgorithms(h); err == nil {
+			kept, keptDescs := signers[:0:0], descs[:0:0]
+			for i, s := range signers {
+				if ns, why := algs.signer(h, s); ns != nil {
+					kept, keptDescs = append(kept, ns), append(keptDescs, descs[i])
+				} else {
+					d.logf("%s: key %s not offered: %s", h.Alias, descs[i], why)
+				}
+			}
+			signers, descs = kept, keptDescs
+		}
 		if len(signers) > 0 {
 			methods = append(methods, ssh.PublicKeys(signers...))
 		}
@@ -570,6 +581,18 @@ type authLog struct {
 	cause   error    // a key or secret that could not be used (wrong passphrase...)
 	notes   []authNote
 	own     []string // methods that failed on this side (no password to give)
+	algs    ssh.NegotiatedAlgorithms
+}
+
+// negotiated returns the algorithms of the key exchange, once known.
+func (l *authLog) negotiated() *ssh.NegotiatedAlgorithms {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.reached {
+		return nil
+	}
+	a := l.algs
+	return &a
 }
 
 // authNote says why a method could not be tried.
@@ -584,6 +607,7 @@ func (l *authLog) callback(ctx *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reached = true
+	l.algs = ctx.Algorithms
 	l.allowed = slices.Clone(ctx.AllowedMethods)
 	l.tried = slices.Clone(ctx.TriedMethods)
 	return nil, nil

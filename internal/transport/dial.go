@@ -82,6 +82,9 @@ type Dialer struct {
 	Logf func(format string, args ...any)
 	// Warnf receives warnings that should be shown even without -v.
 	Warnf func(format string, args ...any)
+	// ProxyStderr receives each line a host's ProxyCommand writes to its
+	// stderr; nil: Warnf, as "host: ProxyCommand: line".
+	ProxyStderr func(host, line string)
 
 	initOnce   sync.Once
 	agentSlots chan struct{}
@@ -164,6 +167,15 @@ func (d *Dialer) logf(format string, args ...any) {
 	if d.Logf != nil {
 		d.Logf(format, args...)
 	}
+}
+
+// proxyStderr shows a line a host's ProxyCommand wrote to its stderr.
+func (d *Dialer) proxyStderr(host, line string) {
+	if d.ProxyStderr != nil {
+		d.ProxyStderr(host, line)
+		return
+	}
+	d.warnf("%s: ProxyCommand: %s", host, line)
 }
 
 func (d *Dialer) warnf(format string, args ...any) {
@@ -270,7 +282,7 @@ func droppedEarly(err error) bool {
 // jumpClient returns the shared connection to hop, dialing it on first use
 // or when the previous one died.
 func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, chain []*sshconfig.Host) (*Client, error) {
-	key := hop.User + "@" + hop.Addr() + " via " + strings.Join(hop.ProxyJump, ",")
+	key := hop.User + "@" + hop.Addr() + " via " + strings.Join(hop.ProxyJump, ",") + " proxy " + hop.ProxyCommandLine
 	d.mu.Lock()
 	if d.jumps == nil {
 		d.jumps = make(map[string]*jump)
@@ -387,6 +399,19 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		name, port = h.HostKeyAlias, 22
 	}
 	hostCB, algos := db.Callback(name, port, pol, func(msg string) { d.warnf("%s: %s", h.Alias, msg) })
+	algs, err := hostAlgorithms(h)
+	if err != nil {
+		return fail(Protocol, err)
+	}
+	for _, n := range algs.notes {
+		d.logf("%s: %s", h.Alias, n)
+	}
+	if algs.hostKeys != nil {
+		// As ssh(1): a HostKeyAlgorithms list is offered as given, not
+		// reordered for the keys known_hosts holds.
+		algos = algs.hostKeys
+	}
+	hostCB = algs.checkHostKey(h, hostCB)
 
 	if via != nil {
 		d.logf("%s: dialing %s through %s", h.Alias, addr, via.Host.Alias)
@@ -401,9 +426,18 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	var conn net.Conn
-	if via != nil {
+	var proxy *proxyConn
+	switch {
+	case via != nil:
 		conn, err = via.DialContext(dctx, "tcp", addr)
-	} else {
+	case h.ProxyCommandLine != "":
+		d.logf("%s: running ProxyCommand %s", h.Alias, h.ProxyCommandLine)
+		if proxy, err = startProxy(h.ProxyCommandLine, func(l string) { d.proxyStderr(h.Alias, l) }); err != nil {
+			cancel()
+			return fail(Unreachable, fmt.Errorf("ProxyCommand %q: %v", h.ProxyCommandLine, err))
+		}
+		conn = proxy
+	default:
 		var nd net.Dialer
 		conn, err = nd.DialContext(dctx, "tcp", addr)
 	}
@@ -442,6 +476,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	}
 	alog := &authLog{}
 	cfg := &ssh.ClientConfig{
+		Config:            algs.config,
 		User:              h.User,
 		Auth:              d.authMethods(ctx, h, ag, at, alog),
 		AuthCallback:      alog.callback,
@@ -459,9 +494,18 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		return fail(Timeout, ctx.Err())
 	}
 	if err != nil {
+		conn.Close()
+		if proxy != nil {
+			if perr := proxy.exitError(); perr != nil {
+				return fail(Unreachable, perr)
+			}
+		}
 		return fail(at.classify(err, alog.failure(h.User, err)))
 	}
 	conn.SetDeadline(time.Time{})
+	if n := alog.negotiated(); n != nil {
+		d.logf("%s: negotiated kex %s, host key %s, cipher %s, MAC %s", h.Alias, n.KeyExchange, n.HostKey, n.Write.Cipher, orAEAD(n.Write.MAC))
+	}
 
 	maxSess := d.MaxSessions
 	if maxSess <= 0 {
@@ -485,6 +529,9 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 			}
 			c.deadMu.Unlock()
 		}
+		if proxy != nil {
+			proxy.Close() // the command ends with the connection
+		}
 		c.markClosed()
 	}()
 	interval, count := h.ServerAliveInterval, h.ServerAliveCountMax
@@ -497,6 +544,14 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	go c.keepalive(interval, count)
 	d.logf("%s: connected to %s as %s", h.Alias, addr, h.User)
 	return c, nil
+}
+
+// orAEAD names the MAC of a cipher that has its own (GCM, ChaCha20-Poly1305).
+func orAEAD(mac string) string {
+	if mac == "" {
+		return "(implicit)"
+	}
+	return mac
 }
 
 // attempt is one connection's handshake as its auth methods see it.
