@@ -58,6 +58,8 @@ func TestPtyChild(t *testing.T) {
 		os.Exit(taskPromptScenario(c.Args))
 	case "interrupt":
 		os.Exit(interruptScenario())
+	case "confirm":
+		os.Exit(confirmScenario(c.Args))
 	}
 	os.Exit(98)
 }
@@ -94,6 +96,37 @@ func taskPromptScenario(args []string) int {
 				}
 			}
 			return c.Shell("echo done").Err
+		}
+	})
+}
+
+// confirmScenario runs a group whose every host asks the same
+// loom.Confirm: the question must be asked once, and every host gets the
+// answer.
+func confirmScenario(args []string) int {
+	o, _, err := parseFlags(args, os.Stderr)
+	if err != nil {
+		return ExitUsage
+	}
+	env := Env{Stdout: os.Stdout, Stderr: os.Stderr, Prompt: loom.Terminal(), Progress: true}
+	hosts, err := selectHosts(context.Background(), o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return ExitUsage
+	}
+	e, err := newEngine(o, env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return ExitUsage
+	}
+	defer e.close()
+	return e.runGroup(context.Background(), "task", e.group(hosts), func(*report) func(*loom.Conn) error {
+		return func(c *loom.Conn) error {
+			ok, err := loom.Confirm(c.Context(), "Restart the app?")
+			if err != nil || !ok {
+				return fmt.Errorf("confirm: %v %v", ok, err)
+			}
+			return c.Shell("echo restarted").Err
 		}
 	})
 }
@@ -328,6 +361,26 @@ func TestTaskPromptOnPty(t *testing.T) {
 	}
 	if out := r.String(); !strings.Contains(out, q+"yes\n") || !strings.Contains(out, "5 ok") {
 		t.Fatalf("the answer was not shown where it was typed, or a host failed:\n%s", out)
+	}
+}
+
+// TestConfirmOnPtyAskedOnce: a loom.Confirm in every host's work is asked
+// once, held on screen while the progress line would redraw, and its answer
+// reaches every host.
+func TestConfirmOnPtyAskedOnce(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := sshConfigFor(t, s, s.ClientKey)
+	r := startPty(t, childSpec{Mode: "confirm", Args: []string{"-F", cfg, "-H", "h[01-05]", "--"}})
+	const q = "Restart the app? [y/N] "
+	r.waitFor("the question", time.Minute, func(s *ptytest.Screen) bool { return strings.HasSuffix(s.Last(), q) })
+	r.holds(q, 2*time.Second)
+	r.typeLine("y")
+	if code := r.exit(); code != ExitOK {
+		t.Fatalf("exit %d; the terminal shows:\n%s", code, r.String())
+	}
+	out := r.String()
+	if strings.Count(out, "Restart the app?") != 1 || strings.Count(out, "restarted") != 5 || !strings.Contains(out, "5 ok") {
+		t.Fatalf("want the question once and 5 hosts restarted; the terminal shows:\n%s", out)
 	}
 }
 
