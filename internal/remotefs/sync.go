@@ -1,4 +1,4 @@
-package loom
+package remotefs
 
 import (
 	"bytes"
@@ -13,31 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Sync makes the remote directory remoteDir a copy of the local directory
-// localDir, sending only what changed: files whose size, modification time
-// or mode differ (or, with Checksum, whose SHA-256 differs), new
-// directories and changed symbolic links. Files are written atomically as
-// by Put and given the local modification time, so a second Sync of an
-// unchanged tree sends nothing (Transfer.Files == 0, Skipped counts the
-// files left alone).
-//
-// The remote tree is listed one directory at a time (one SFTP request per
-// directory, not one per file). With Delete, remote files and directories
-// that are not in localDir are removed; with Exclude, matching paths are
-// neither sent nor deleted. A remote file where a local directory is (or
-// the reverse) is replaced only with Delete, and an error otherwise. With
-// DryRun nothing changes: Changed and Removed list what would. With
-// UseSudo, writes and deletions are done with sudo (the remote tree must
-// still be listable by the login user).
-func (c *Conn) Sync(localDir, remoteDir string, opts ...FileOption) *Transfer {
-	op, t := c.newOp("sync", opts)
-	if op == nil {
-		return t
-	}
-	return op.finish(op.sync(localDir, remoteDir))
-}
+	"github.com/loomssh/loom/internal/shquote"
+)
 
 // remoteEntry is a file, directory or link found on the remote side.
 type remoteEntry struct {
@@ -47,7 +25,8 @@ type remoteEntry struct {
 	mtime time.Time
 }
 
-func (op *fileOp) sync(localDir, remoteDir string) error {
+// Sync makes remoteDir a copy of localDir (loom's Conn.Sync).
+func (op *Op) Sync(localDir, remoteDir string) error {
 	if localDir == "" || remoteDir == "" {
 		return op.fail(localDir, remoteDir, errors.New("empty path"))
 	}
@@ -62,8 +41,8 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	if err != nil {
 		return op.fail(localDir, remoteDir, err)
 	}
-	R := op.c.abs(fc, remoteDir)
-	if op.o.delete && R == "/" {
+	R := op.abs(fc, remoteDir)
+	if op.o.Delete && R == "/" {
 		return op.fail(localDir, R, errors.New("refusing to sync into / with Delete"))
 	}
 	var items []*putItem
@@ -99,7 +78,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	var send, sums []*putItem
 	var clear []string // remote paths in the way of a local one, removed first (Delete)
 	conflict := func(it *putItem, what string) error {
-		if !op.o.delete {
+		if !op.o.Delete {
 			return op.fail(it.local, it.remote, fmt.Errorf("the remote %s is in the way (use Delete to replace it)", what))
 		}
 		clear = append(clear, it.remote)
@@ -117,8 +96,8 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 		}
 		re := remotes[r]
 		want := it.mode
-		if op.o.modeSet {
-			want = op.o.mode
+		if op.o.ModeSet {
+			want = op.o.Mode
 		}
 		var err error
 		switch {
@@ -137,7 +116,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 			}
 		case re.kind != kFile || re.size != it.size || re.mode != want:
 			send = append(send, it)
-		case op.o.checksum:
+		case op.o.Checksum:
 			sums = append(sums, it)
 		case re.mtime.Unix() != it.mtime.Unix():
 			send = append(send, it)
@@ -159,7 +138,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	}
 
 	var extra []string
-	if op.o.delete {
+	if op.o.Delete {
 		for r := range remotes {
 			if locals[r] != nil {
 				continue
@@ -176,7 +155,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	if !remoteExists {
 		base = path.Dir(R)
 	}
-	if op.o.dryRun {
+	if op.o.DryRun {
 		op.t.Removed = append(append(op.t.Removed, clear...), extra...)
 		return op.send(fc, base, send, true)
 	}
@@ -192,7 +171,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 // listRemote lists the remote tree under root/rel into out, descending
 // only into directories that also exist locally (the others are either
 // new on neither side or deleted whole).
-func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*remoteEntry, localDirs map[string]bool) error {
+func (op *Op) listRemote(fc *fsClient, root, rel string, out map[string]*remoteEntry, localDirs map[string]bool) error {
 	dir := path.Join(root, rel)
 	entries, err := fc.ReadDir(dir)
 	if err != nil {
@@ -206,7 +185,7 @@ func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*rem
 		if op.o.excluded(r) {
 			continue
 		}
-		re := &remoteEntry{kind: kFile, mode: fileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
+		re := &remoteEntry{kind: kFile, mode: FileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
 			re.kind = kDir
@@ -227,7 +206,7 @@ func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*rem
 
 // differ returns the items whose content differs from the remote file's,
 // comparing SHA-256 sums (the remote ones computed by one sha256sum run).
-func (op *fileOp) differ(fc *fsClient, R string, items []*putItem) ([]*putItem, error) {
+func (op *Op) differ(fc *fsClient, R string, items []*putItem) ([]*putItem, error) {
 	rels := make([]string, len(items))
 	for i, it := range items {
 		rels[i], _ = relTo(R, it.remote)
@@ -266,14 +245,14 @@ func localSum(name string) (string, error) {
 // path. The paths go to sha256sum through xargs on stdin, NUL-separated,
 // never through a shell. Where sha256sum is missing (exit 127), the files
 // are read over SFTP and summed here.
-func (op *fileOp) remoteSums(fc *fsClient, R string, rels []string) (map[string]string, error) {
+func (op *Op) remoteSums(fc *fsClient, R string, rels []string) (map[string]string, error) {
 	var in bytes.Buffer
 	for _, r := range rels {
 		in.WriteString("./" + r + "\x00")
 	}
-	res := op.shell("cd "+Quote(R)+" && xargs -0 sha256sum --", &in)
+	res := op.shell("cd "+shquote.Quote(R)+" && xargs -0 sha256sum --", &in)
 	sums := map[string]string{}
-	if res.ExitCode == 127 && !op.o.sudo {
+	if res.ExitCode == 127 && !op.o.Sudo {
 		for _, r := range rels {
 			f, err := fc.Open(path.Join(R, r))
 			if err != nil {
@@ -311,7 +290,7 @@ func (op *fileOp) remoteSums(fc *fsClient, R string, rels []string) (map[string]
 
 // remove deletes remote paths (files, links, or whole directories without
 // following links), recording them in Removed.
-func (op *fileOp) remove(fc *fsClient, R string, paths []string) error {
+func (op *Op) remove(fc *fsClient, R string, paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -320,13 +299,13 @@ func (op *fileOp) remove(fc *fsClient, R string, paths []string) error {
 			return op.fail("", p, fmt.Errorf("internal error: %s is not under %s", p, R))
 		}
 	}
-	if op.o.sudo {
+	if op.o.Sudo {
 		var in bytes.Buffer
 		for _, p := range paths {
 			r, _ := relTo(R, p)
 			in.WriteString("./" + r + "\x00")
 		}
-		res := op.shell("cd "+Quote(R)+" && xargs -0 rm -rf --", &in)
+		res := op.shell("cd "+shquote.Quote(R)+" && xargs -0 rm -rf --", &in)
 		if res.Err != nil {
 			return op.fail("", R, stepErr("sudo rm", res))
 		}

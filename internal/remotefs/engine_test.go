@@ -1,9 +1,10 @@
-package loom
+package remotefs
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,10 +43,10 @@ type lockedBuf struct{ b *bytes.Buffer }
 func (l *lockedBuf) Write(p []byte) (int, error) { return l.b.Write(p) } // one writer goroutine at a time
 
 func TestExclude(t *testing.T) {
-	var o fileOptions
-	Exclude("*.pyc", "/static/cache/", "logs/*.gz", ".git")(&o)
-	if o.err != nil {
-		t.Fatal(o.err)
+	var o Options
+	o.AddExclude("*.pyc", "/static/cache/", "logs/*.gz", ".git")
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
 	for rel, want := range map[string]bool{
 		"a.pyc": true, "x/y/b.pyc": true, "static/cache": true, "static/cache/f": false,
@@ -58,14 +59,14 @@ func TestExclude(t *testing.T) {
 	if !o.excludedUnder("static/cache/f") || o.excludedUnder("static/other") {
 		t.Error("excludedUnder")
 	}
-	var bad fileOptions
-	Exclude("[")(&bad)
-	if bad.err == nil {
+	var bad Options
+	bad.AddExclude("[")
+	if bad.Err == nil {
 		t.Error("a bad pattern was accepted")
 	}
-	var own fileOptions
-	Owner("root; rm -rf /", "")(&own)
-	if own.err == nil {
+	var own Options
+	own.SetOwner("root; rm -rf /", "")
+	if own.Err == nil {
 		t.Error("a bad owner was accepted")
 	}
 }
@@ -98,7 +99,8 @@ func TestSudoScriptsParse(t *testing.T) {
 }
 
 func TestLocalPathTemplate(t *testing.T) {
-	op := &fileOp{c: &Conn{h: &host{name: "deploy@web1:22"}}}
+	h := &fakeHost{name: "deploy@web1:22"}
+	op := &Op{h: h}
 	dir := t.TempDir()
 	for tmpl, want := range map[string]string{
 		"logs/{host}/{basename}": "logs/deploy@web1:22/syslog",
@@ -113,21 +115,12 @@ func TestLocalPathTemplate(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{"a/../b": "a%2F..%2Fb/x", "..": "%2E%2E/x", ".": "%2E/x", "x\x1b[0m": "x%1B[0m/x"} {
-		op.c.h.name = name
+		h.name = name
 		if got := op.localPath(dir+"/{host}/x", "/x"); got != filepath.Join(dir, want) {
 			t.Errorf("host %q: %q, want %q", name, got, filepath.Join(dir, want))
 		}
 	}
 }
-
-func writeTestFile(t *testing.T, name, s string) {
-	t.Helper()
-	if err := writeFileBytes(name, []byte(s)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeFileBytes(name string, b []byte) error { return os.WriteFile(name, b, 0o644) }
 
 func TestModes(t *testing.T) {
 	for _, c := range []struct {
@@ -141,11 +134,40 @@ func TestModes(t *testing.T) {
 		{0o1777, "1777"},
 		{0o640 | fs.ModeSymlink, "0640"},
 	} {
-		if got := octal(fileMode(c.in)); got != c.octal {
-			t.Errorf("octal(fileMode(%v)) = %s, want %s", c.in, got, c.octal)
+		if got := octal(FileMode(c.in)); got != c.octal {
+			t.Errorf("octal(FileMode(%v)) = %s, want %s", c.in, got, c.octal)
 		}
 	}
-	if fileMode(0o4755) != 0o755|fs.ModeSetuid {
+	if FileMode(0o4755) != 0o755|fs.ModeSetuid {
 		t.Error("0o4755 is not setuid")
 	}
+}
+
+// fakeHost is a Host on this machine that records the commands it is given
+// and answers them from a script of results.
+type fakeHost struct {
+	name string
+	dir  string
+	slot Slot
+	cmds []Cmd
+	// answer gives the result of a command; nil: exit 0, no output
+	answer func(Cmd) Result
+}
+
+func (h *fakeHost) Name() string                           { return h.name }
+func (h *fakeHost) Context() context.Context               { return context.Background() }
+func (h *fakeHost) Timeout() time.Duration                 { return 0 }
+func (h *fakeHost) Dir() string                            { return h.dir }
+func (h *fakeHost) Slot() *Slot                            { return &h.slot }
+func (h *fakeHost) OpenSFTP(context.Context) (Pipe, error) { return LocalPipe() }
+func (h *fakeHost) Run(_ context.Context, c Cmd) Result {
+	if c.Stdin != nil {
+		b, _ := io.ReadAll(c.Stdin)
+		c.Stdin = bytes.NewReader(b)
+	}
+	h.cmds = append(h.cmds, c)
+	if h.answer != nil {
+		return h.answer(c)
+	}
+	return Result{}
 }
