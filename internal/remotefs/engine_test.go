@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -170,4 +171,69 @@ func (h *fakeHost) Run(_ context.Context, c Cmd) Result {
 		return h.answer(c)
 	}
 	return Result{}
+}
+
+// A Sync is planned before anything changes: the plan holds what is in
+// the way, what is sent and what is extra, and a dry run reports exactly
+// the plan and leaves the remote tree as it was.
+func TestSyncPlan(t *testing.T) {
+	T := t.TempDir()
+	local, remote := filepath.Join(T, "l"), filepath.Join(T, "r")
+	for _, d := range []string{local + "/d", local + "/x", remote + "/old", remote} {
+		os.MkdirAll(d, 0o755)
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(local+"/same", "same")
+	write(remote+"/same", "same")
+	mtime := time.Now().Add(-time.Hour)
+	os.Chtimes(local+"/same", mtime, mtime)
+	os.Chtimes(remote+"/same", mtime, mtime)
+	write(local+"/changed", "new")
+	write(remote+"/changed", "older")
+	write(local+"/d/new", "n")
+	write(local+"/x/f", "f")
+	write(remote+"/x", "a file where a directory goes")
+	write(remote+"/old/f", "o")
+
+	op := New(&fakeHost{name: "web1"}, "sync", Options{Delete: true, DryRun: true})
+	p := &syncPlan{}
+	if err := op.planSync(p, local, remote); err != nil {
+		t.Fatal(err)
+	}
+	var send []string
+	for _, it := range p.send {
+		send = append(send, strings.TrimPrefix(it.remote, remote))
+	}
+	for what, c := range map[string]struct{ got, want []string }{
+		"clear": {p.clear, []string{remote + "/x"}},
+		"send":  {send, []string{"/changed", "/d", "/d/new", "/x", "/x/f"}},
+		"extra": {p.extra, []string{remote + "/old"}},
+	} {
+		if strings.Join(c.got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s: %q, want %q", what, c.got, c.want)
+		}
+	}
+	if p.skipped != 1 || p.base != remote {
+		t.Errorf("skipped %d, base %q", p.skipped, p.base)
+	}
+
+	op = New(&fakeHost{name: "web1"}, "sync", Options{Delete: true, DryRun: true})
+	tr, err := op.Finish(op.Sync(local, remote))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.DryRun || strings.Join(tr.Changed, " ") != remote+"/changed "+remote+"/d/new "+remote+"/x/f" ||
+		strings.Join(tr.Removed, " ") != remote+"/x "+remote+"/old" || tr.Files != 3 || tr.Skipped != 1 {
+		t.Errorf("dry run: %+v", tr)
+	}
+	if b, _ := os.ReadFile(remote + "/changed"); string(b) != "older" {
+		t.Error("the dry run wrote")
+	}
+	if _, err := os.Stat(remote + "/old/f"); err != nil {
+		t.Error("the dry run deleted")
+	}
 }

@@ -25,8 +25,56 @@ type remoteEntry struct {
 	mtime time.Time
 }
 
-// Sync makes remoteDir a copy of localDir (loom's Conn.Sync).
+// Sync makes remoteDir a copy of localDir (loom's Conn.Sync): it plans,
+// then applies the plan; with DryRun the plan is the Transfer.
 func (op *Op) Sync(localDir, remoteDir string) error {
+	p := &syncPlan{}
+	err := op.planSync(p, localDir, remoteDir)
+	op.t.Skipped += p.skipped
+	switch {
+	case err != nil:
+		return err
+	case op.o.DryRun:
+		op.t.DryRun = true
+		op.t.Removed = append(append(op.t.Removed, p.clear...), p.extra...)
+		for _, it := range p.send {
+			if it.kind != kDir {
+				op.t.Files++
+				op.t.Bytes += max(it.size, 0)
+				op.t.Changed = append(op.t.Changed, it.remote)
+			}
+		}
+		return nil
+	}
+	return op.applySync(p)
+}
+
+// syncPlan is what a Sync does, found without changing anything.
+type syncPlan struct {
+	fc      *fsClient
+	root    string     // the remote directory
+	base    string     // a directory holding everything written (root, or its parent if root is new)
+	clear   []string   // remote paths in the way of local ones, removed first (Delete)
+	send    []*putItem // what is written, in the order of the local walk
+	extra   []string   // remote paths not in localDir, removed last (Delete)
+	skipped int        // files already up to date
+}
+
+// applySync carries out p: removes what is in the way, writes, then
+// removes what is extra.
+func (op *Op) applySync(p *syncPlan) error {
+	if err := op.remove(p.fc, p.root, p.clear); err != nil {
+		return err
+	}
+	if err := op.send(p.fc, p.base, p.send, true); err != nil {
+		return err
+	}
+	return op.remove(p.fc, p.root, p.extra)
+}
+
+// planSync fills p with what syncing localDir to remoteDir takes: the
+// remote tree is listed (and, with Checksum, summed), nothing changed.
+func (op *Op) planSync(p *syncPlan, localDir, remoteDir string) error {
 	if localDir == "" || remoteDir == "" {
 		return op.fail(localDir, remoteDir, errors.New("empty path"))
 	}
@@ -112,7 +160,7 @@ func (op *Op) Sync(localDir, remoteDir string) error {
 			if t, e := fc.ReadLink(it.remote); re.kind != kLink || e != nil || t != it.link {
 				send = append(send, it)
 			} else {
-				op.t.Skipped++
+				p.skipped++
 			}
 		case re.kind != kFile || re.size != it.size || re.mode != want:
 			send = append(send, it)
@@ -121,7 +169,7 @@ func (op *Op) Sync(localDir, remoteDir string) error {
 		case re.mtime.Unix() != it.mtime.Unix():
 			send = append(send, it)
 		default:
-			op.t.Skipped++
+			p.skipped++
 		}
 		if err != nil {
 			return err
@@ -133,7 +181,7 @@ func (op *Op) Sync(localDir, remoteDir string) error {
 			return err
 		}
 		send = append(send, changed...)
-		op.t.Skipped += len(sums) - len(changed)
+		p.skipped += len(sums) - len(changed)
 		sort.SliceStable(send, func(i, j int) bool { return order[send[i]] < order[send[j]] })
 	}
 
@@ -151,21 +199,12 @@ func (op *Op) Sync(localDir, remoteDir string) error {
 		sort.Strings(extra)
 	}
 
-	base := R
+	p.fc, p.root, p.base = fc, R, R
 	if !remoteExists {
-		base = path.Dir(R)
+		p.base = path.Dir(R)
 	}
-	if op.o.DryRun {
-		op.t.Removed = append(append(op.t.Removed, clear...), extra...)
-		return op.send(fc, base, send, true)
-	}
-	if err := op.remove(fc, R, clear); err != nil {
-		return err
-	}
-	if err := op.send(fc, base, send, true); err != nil {
-		return err
-	}
-	return op.remove(fc, R, extra)
+	p.clear, p.send, p.extra = clear, send, extra
+	return nil
 }
 
 // listRemote lists the remote tree under root/rel into out, descending
