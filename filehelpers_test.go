@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -507,4 +508,29 @@ func ownerOf(t *testing.T, name string) (int, int) {
 	}
 	st := fi.Sys().(*syscallStat)
 	return int(st.Uid), int(st.Gid)
+}
+
+// As is for Sudo: a file operation without UseSudo on a Conn with As works
+// as the login user, its own helper commands (getent for Owner, sha256sum
+// for Checksum) included, rather than failing on them.
+func TestFilesAsWithoutSudo(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Skip(err)
+	}
+	c := loom.Local().As("nobody")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "l", "f"), "new", 0o644)
+	writeFile(t, filepath.Join(dir, "r", "f"), "old", 0o644)
+	if tr := c.Put(filepath.Join(dir, "l", "f"), filepath.Join(dir, "owned"), loom.Owner(me.Username, "")); tr.Err != nil {
+		t.Errorf("put with Owner: %v", tr.Err)
+	}
+	c.ResetErr()
+	tr := c.Sync(filepath.Join(dir, "l"), filepath.Join(dir, "r"), loom.Checksum())
+	if tr.Err != nil {
+		t.Fatalf("sync with Checksum: %v", tr.Err)
+	}
+	if got := readFile(t, filepath.Join(dir, "r", "f")); got != "new" {
+		t.Errorf("sync with Checksum left %q", got)
+	}
 }

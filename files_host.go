@@ -22,15 +22,19 @@ func (h fileHost) Dir() string                                         { return 
 func (h fileHost) Slot() *remotefs.Slot                                { return &h.c.h.files.Slot }
 func (h fileHost) OpenSFTP(ctx context.Context) (remotefs.Pipe, error) { return h.c.h.r.sftp(ctx) }
 
-// Run runs an engine command on a Conn of its own: the same connection and
-// sudo user, ctx, but none of the caller's cd, env, prefixes, output
-// streams or responders, no MaxOutput cap (a sudo Get reads whole files
-// through stdout), and its own error state, so that a failing step is
-// reported once, as the operation's FileError.
+// Run runs an engine command on a Conn of its own: the same connection,
+// ctx, but none of the caller's cd, env, prefixes, output streams or
+// responders, no MaxOutput cap (a sudo Get reads whole files through
+// stdout), and its own error state, so that a failing step is reported
+// once, as the operation's FileError. The As user applies to the sudo
+// commands only: an operation without UseSudo is the login user's.
 func (h fileHost) Run(ctx context.Context, cmd remotefs.Cmd) remotefs.Result {
 	c := h.c
-	own := &Conn{h: &host{name: c.h.name, d: c.h.d, r: c.h.r, vars: c.h.vars},
-		sc: scope{ctx: ctx, user: c.sc.user, stdin: cmd.Stdin, maxOutput: -1}}
+	sc := scope{ctx: ctx, stdin: cmd.Stdin, maxOutput: -1}
+	if cmd.Sudo {
+		sc.user = c.sc.user
+	}
+	own := &Conn{h: &host{name: c.h.name, d: c.h.d, r: c.h.r, vars: c.h.vars}, sc: sc}
 	var r *Result
 	switch {
 	case cmd.Args != nil && cmd.Sudo:

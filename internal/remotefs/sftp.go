@@ -42,11 +42,11 @@ type fsClient struct {
 	dead chan struct{} // closed when the client has shut down
 }
 
-func (f *fsClient) shut() { f.once.Do(func() { f.stop() }) }
+func (fc *fsClient) shut() { fc.once.Do(func() { fc.stop() }) }
 
-func (f *fsClient) isDead() bool {
+func (fc *fsClient) isDead() bool {
 	select {
-	case <-f.dead:
+	case <-fc.dead:
 		return true
 	default:
 		return false
