@@ -54,7 +54,7 @@ type host struct {
 	err  error
 	last *Result // the latest operation's result, for Group's HostResult
 
-	files sftpSlot // the SFTP client of file operations, opened on first use (files_sftp.go)
+	files sftpSlot // the SFTP client of file operations, opened on first use (files_host.go)
 }
 
 // scope is the per-Conn context operations run in. It is copied on every

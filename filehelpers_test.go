@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -238,6 +239,9 @@ func TestLocalFiles(t *testing.T) {
 	noTemps(t, dir)
 }
 
+// TestFilesSudo runs every file operation with UseSudo against a
+// directory only root can enter, step by step on one connection; a step
+// that fails stops the ones after it, which build on what it wrote.
 func TestFilesSudo(t *testing.T) {
 	if ok, why := sshdtest.CanSudo(); !ok {
 		t.Skip(why)
@@ -249,143 +253,284 @@ func TestFilesSudo(t *testing.T) {
 	t.Cleanup(func() { d.Close() })
 	c := dial(t, d, "target").Timeout(60 * time.Second)
 	uid, gid := loginIDs(t, s)
+	step := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
 
 	// a root-owned directory the login user can't even enter
 	root := filepath.Join(s.Dir, "etc") // s.Dir: readable, not writable, by the login user
 	if err := os.Mkdir(root, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	local := t.TempDir()
+	local, out := t.TempDir(), t.TempDir()
 	src := filepath.Join(local, "app.conf")
+	dst := filepath.Join(root, "app", "app.conf")
 	writeFile(t, src, "secret = 1\n", 0o640)
 
-	dst := filepath.Join(root, "app", "app.conf")
-	if tr := c.Put(src, dst); tr.Err == nil {
-		t.Fatal("put into a root-only directory without sudo succeeded")
-	}
-	c.ResetErr()
-	tr := c.Put(src, dst, loom.UseSudo(), loom.Owner(s.User, "root"))
-	if tr.Err != nil {
-		t.Fatal(tr.Err)
-	}
-	fi, err := os.Stat(dst)
+	step("put without sudo is refused", func(t *testing.T) {
+		if tr := c.Put(src, dst); tr.Err == nil {
+			t.Fatal("put into a root-only directory without sudo succeeded")
+		}
+		c.ResetErr()
+	})
+	step("put with owner", func(t *testing.T) {
+		tr := c.Put(src, dst, loom.UseSudo(), loom.Owner(s.User, "root"))
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Files != 1 {
+			t.Errorf("Files = %d, want 1", tr.Files)
+		}
+		if got := readFile(t, dst); got != "secret = 1\n" {
+			t.Errorf("content %q", got)
+		}
+		if m := modeOf(t, dst); m != 0o640 {
+			t.Errorf("mode %o, want the local file's 0640", m)
+		}
+		if u, g := ownerOf(t, dst); u != uid || g != 0 {
+			t.Errorf("owner %d:%d, want %d:0", u, g, uid)
+		}
+	})
+	step("put again with a mode", func(t *testing.T) { // the old owner is not kept by Put
+		writeFile(t, src, "secret = 2\n", 0o644)
+		if tr := c.Put(src, dst, loom.UseSudo(), loom.Mode(0o600)); tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if got := readFile(t, dst); got != "secret = 2\n" {
+			t.Errorf("content %q", got)
+		}
+		if m := modeOf(t, dst); m != 0o600 {
+			t.Errorf("mode %o, want 0600", m)
+		}
+	})
+	step("put a tree", func(t *testing.T) { // into the same directory: merged, atomic per file
+		writeFile(t, filepath.Join(local, "tree", "a"), "A", 0o644)
+		writeFile(t, filepath.Join(local, "tree", "sub", "b"), "B", 0o600)
+		writeFile(t, filepath.Join(local, "tree", "suid"), "S", 0o755)
+		os.Chmod(filepath.Join(local, "tree", "suid"), 0o755|fs.ModeSetuid)
+		os.Symlink("a", filepath.Join(local, "tree", "link"))
+		tr := c.Put(filepath.Join(local, "tree"), filepath.Join(root, "app"), loom.UseSudo())
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Files != 4 {
+			t.Errorf("Files = %d, want 4", tr.Files)
+		}
+		if got := strings.Join(tree(t, filepath.Join(root, "app")), ","); got != "a=A,app.conf=secret = 2\n,link->a,sub/b=B,suid=S" {
+			t.Errorf("tree: %q", got)
+		}
+		noTemps(t, root)
+	})
+
+	step("get a file", func(t *testing.T) {
+		if tr := c.Get(dst, filepath.Join(out, "{host}", "{basename}"), loom.UseSudo()); tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		got := filepath.Join(out, "target", "app.conf")
+		if s := readFile(t, got); s != "secret = 2\n" {
+			t.Errorf("content %q", s)
+		}
+		if m := modeOf(t, got); m != 0o600 {
+			t.Errorf("mode %o, want the remote file's 0600", m)
+		}
+	})
+	step("get a tree with Exclude", func(t *testing.T) {
+		if tr := c.Get(filepath.Join(root, "app"), filepath.Join(out, "tree"), loom.UseSudo(), loom.Exclude("sub")); tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if got := strings.Join(tree(t, filepath.Join(out, "tree")), ","); got != "a=A,app.conf=secret = 2\n,link->a,suid=S" {
+			t.Errorf("tree: %q", got)
+		}
+	})
+	step("get a glob", func(t *testing.T) {
+		tr := c.Get(filepath.Join(root, "app", "*"), filepath.Join(out, "glob", "{basename}"), loom.UseSudo())
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Files != 5 {
+			t.Errorf("Files = %d, want 5", tr.Files)
+		}
+	})
+	step("get a missing file", func(t *testing.T) {
+		if tr := c.Get(filepath.Join(root, "nope"), out+"/", loom.UseSudo()); !errors.Is(tr.Err, fs.ErrNotExist) {
+			t.Errorf("err %v, want fs.ErrNotExist", tr.Err)
+		}
+		c.ResetErr()
+	})
+	step("get a file holding the sudo password", func(t *testing.T) { // comes back intact
+		withPw := "user=x\npassword=" + s.Password + "\n"
+		writeFile(t, filepath.Join(root, "pw"), withPw, 0o600)
+		if tr := c.Get(filepath.Join(root, "pw"), filepath.Join(out, "pw"), loom.UseSudo()); tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if got := readFile(t, filepath.Join(out, "pw")); got != withPw {
+			t.Errorf("content %q, want %q", got, withPw)
+		}
+	})
+
+	// helpers and templates with sudo keep the owner of a root file
+	hosts := filepath.Join(root, "hosts")
+	step("append twice", func(t *testing.T) {
+		writeFile(t, hosts, "127.0.0.1 localhost\n", 0o644)
+		os.Chown(hosts, 0, gid)
+		for i := 0; i < 2; i++ {
+			if err := c.AppendLine(hosts, "10.0.0.1 db", loom.UseSudo()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := readFile(t, hosts); got != "127.0.0.1 localhost\n10.0.0.1 db\n" {
+			t.Errorf("content %q", got)
+		}
+		if u, g := ownerOf(t, hosts); u != 0 || g != gid {
+			t.Errorf("owner %d:%d, want the old 0:%d", u, g, gid)
+		}
+		if m := modeOf(t, hosts); m != 0o644 {
+			t.Errorf("mode %o, want the old 0644", m)
+		}
+	})
+	step("contains and exists", func(t *testing.T) {
+		if !c.Contains(hosts, "10.0.0.1 db", loom.UseSudo()) {
+			t.Errorf("Contains is false: %v", c.Err())
+		}
+		if !c.Exists(hosts, loom.UseSudo()) {
+			t.Errorf("Exists is false: %v", c.Err())
+		}
+		if c.Exists(hosts+".no", loom.UseSudo()) {
+			t.Error("Exists of a missing file is true")
+		}
+		if err := c.Err(); err != nil {
+			t.Error(err)
+		}
+	})
+	step("replace", func(t *testing.T) {
+		if err := c.Replace(hosts, regexp.MustCompile(`10\.0\.0\.1`), "10.0.0.2", loom.UseSudo()); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, hosts); !strings.Contains(got, "10.0.0.2 db") {
+			t.Errorf("content %q", got)
+		}
+	})
+	step("template twice", func(t *testing.T) {
+		tmpl := filepath.Join(local, "t.tmpl")
+		writeFile(t, tmpl, "host {{.Host}}\n", 0o644)
+		if tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo()); tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if got := readFile(t, filepath.Join(root, "t.conf")); got != "host target\n" {
+			t.Errorf("content %q", got)
+		}
+		tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo())
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Skipped != 1 {
+			t.Errorf("again: Skipped = %d, want 1", tr.Skipped)
+		}
+	})
+
+	// sudo sync (the listing is done by the login user)
+	synced := filepath.Join(root, "synced")
+	step("sync with owner", func(t *testing.T) {
+		os.Chmod(root, 0o755)
+		tr := c.Sync(filepath.Join(local, "tree"), synced, loom.UseSudo(), loom.Owner(s.User, ""))
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Files != 4 {
+			t.Errorf("Files = %d, want 4", tr.Files)
+		}
+		if u, _ := ownerOf(t, filepath.Join(synced, "suid")); u != uid {
+			t.Errorf("owner %d, want %d", u, uid)
+		}
+		if fi, err := os.Stat(filepath.Join(synced, "suid")); err != nil || fi.Mode()&fs.ModeSetuid == 0 {
+			t.Errorf("setuid lost to chown: %v %v", fi.Mode(), err)
+		}
+	})
+	step("sync again", func(t *testing.T) {
+		tr := c.Sync(filepath.Join(local, "tree"), synced, loom.UseSudo())
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if tr.Files != 0 {
+			t.Errorf("Files = %d, want 0", tr.Files)
+		}
+	})
+	step("sync with delete", func(t *testing.T) {
+		writeFile(t, filepath.Join(synced, "extra"), "x", 0o644)
+		tr := c.Sync(filepath.Join(local, "tree"), synced, loom.UseSudo(), loom.Delete())
+		if tr.Err != nil {
+			t.Fatal(tr.Err)
+		}
+		if len(tr.Removed) != 1 {
+			t.Errorf("Removed = %q, want the one extra file", tr.Removed)
+		}
+	})
+
+	step("ensure dir", func(t *testing.T) {
+		e := filepath.Join(root, "d", "e")
+		if err := c.EnsureDir(e, 0o750, loom.UseSudo(), loom.Owner(s.User, "")); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := ownerOf(t, e); u != uid {
+			t.Errorf("owner %d, want %d", u, uid)
+		}
+		if m := modeOf(t, e); m != 0o750 {
+			t.Errorf("mode %o, want 0750", m)
+		}
+	})
+	step("symlink, replaced", func(t *testing.T) {
+		cur := filepath.Join(root, "current")
+		if err := c.Symlink("d", cur, loom.UseSudo()); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Symlink("synced", cur, loom.UseSudo()); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := os.Readlink(cur); l != "synced" {
+			t.Errorf("link -> %q, want synced", l)
+		}
+		if _, err := os.Lstat(filepath.Join(root, "d", "synced")); err == nil {
+			t.Error("the link was moved into the directory it pointed at")
+		}
+		noTemps(t, root)
+	})
+}
+
+// ownerOf returns the uid and gid of a local file.
+func ownerOf(t *testing.T, name string) (int, int) {
+	t.Helper()
+	fi, err := os.Lstat(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := fi.Sys().(*syscallStat)
-	if readFile(t, dst) != "secret = 1\n" || fi.Mode().Perm() != 0o640 || int(st.Uid) != uid || st.Gid != 0 || tr.Files != 1 {
-		t.Fatalf("sudo put: mode %o owner %d:%d, %+v", fi.Mode().Perm(), st.Uid, st.Gid, tr)
-	}
-	// replace it, with a mode; the old owner is not kept by Put
-	writeFile(t, src, "secret = 2\n", 0o644)
-	if tr := c.Put(src, dst, loom.UseSudo(), loom.Mode(0o600)); tr.Err != nil || readFile(t, dst) != "secret = 2\n" || modeOf(t, dst) != 0o600 {
-		t.Fatalf("sudo put again: %v mode %o", tr.Err, modeOf(t, dst))
-	}
-	// a tree with sudo, into the same directory: merged, atomic per file
-	writeFile(t, filepath.Join(local, "tree", "a"), "A", 0o644)
-	writeFile(t, filepath.Join(local, "tree", "sub", "b"), "B", 0o600)
-	writeFile(t, filepath.Join(local, "tree", "suid"), "S", 0o755)
-	os.Chmod(filepath.Join(local, "tree", "suid"), 0o755|fs.ModeSetuid)
-	os.Symlink("a", filepath.Join(local, "tree", "link"))
-	if tr := c.Put(filepath.Join(local, "tree"), filepath.Join(root, "app"), loom.UseSudo()); tr.Err != nil || tr.Files != 4 {
-		t.Fatalf("sudo tree: %+v", tr)
-	}
-	if got := strings.Join(tree(t, filepath.Join(root, "app")), ","); got != "a=A,app.conf=secret = 2\n,link->a,sub/b=B,suid=S" {
-		t.Fatalf("sudo tree: %q", got)
-	}
-	noTemps(t, root)
+	return int(st.Uid), int(st.Gid)
+}
 
-	// sudo get of a root-only file, and of the tree
-	out := t.TempDir()
-	tr = c.Get(dst, filepath.Join(out, "{host}", "{basename}"), loom.UseSudo())
-	if tr.Err != nil || readFile(t, filepath.Join(out, "target", "app.conf")) != "secret = 2\n" || modeOf(t, filepath.Join(out, "target", "app.conf")) != 0o600 {
-		t.Fatalf("sudo get: %v", tr.Err)
+// As is for Sudo: a file operation without UseSudo on a Conn with As works
+// as the login user, its own helper commands (getent for Owner, sha256sum
+// for Checksum) included, rather than failing on them.
+func TestFilesAsWithoutSudo(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Skip(err)
 	}
-	tr = c.Get(filepath.Join(root, "app"), filepath.Join(out, "tree"), loom.UseSudo(), loom.Exclude("sub"))
-	if got := strings.Join(tree(t, filepath.Join(out, "tree")), ","); tr.Err != nil || got != "a=A,app.conf=secret = 2\n,link->a,suid=S" {
-		t.Fatalf("sudo get tree: %v %q", tr.Err, got)
-	}
-	tr = c.Get(filepath.Join(root, "app", "*"), filepath.Join(out, "glob", "{basename}"), loom.UseSudo())
-	if tr.Err != nil || tr.Files != 5 {
-		t.Fatalf("sudo get glob: %+v", tr)
-	}
-	if tr := c.Get(filepath.Join(root, "nope"), out+"/", loom.UseSudo()); !errors.Is(tr.Err, fs.ErrNotExist) {
-		t.Fatalf("sudo get of a missing file: %v", tr.Err)
+	c := loom.Local().As("nobody")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "l", "f"), "new", 0o644)
+	writeFile(t, filepath.Join(dir, "r", "f"), "old", 0o644)
+	if tr := c.Put(filepath.Join(dir, "l", "f"), filepath.Join(dir, "owned"), loom.Owner(me.Username, "")); tr.Err != nil {
+		t.Errorf("put with Owner: %v", tr.Err)
 	}
 	c.ResetErr()
-
-	// a file holding the sudo password still comes back intact
-	withPw := "user=x\npassword=" + s.Password + "\n"
-	writeFile(t, filepath.Join(root, "pw"), withPw, 0o600)
-	if tr := c.Get(filepath.Join(root, "pw"), filepath.Join(out, "pw"), loom.UseSudo()); tr.Err != nil || readFile(t, filepath.Join(out, "pw")) != withPw {
-		t.Fatalf("sudo get of a file with the password: %v", tr.Err)
+	tr := c.Sync(filepath.Join(dir, "l"), filepath.Join(dir, "r"), loom.Checksum())
+	if tr.Err != nil {
+		t.Fatalf("sync with Checksum: %v", tr.Err)
 	}
-
-	// helpers and templates with sudo keep the owner of a root file
-	hosts := filepath.Join(root, "hosts")
-	writeFile(t, hosts, "127.0.0.1 localhost\n", 0o644)
-	os.Chown(hosts, 0, gid)
-	for i := 0; i < 2; i++ {
-		if err := c.AppendLine(hosts, "10.0.0.1 db", loom.UseSudo()); err != nil {
-			t.Fatal(err)
-		}
+	if got := readFile(t, filepath.Join(dir, "r", "f")); got != "new" {
+		t.Errorf("sync with Checksum left %q", got)
 	}
-	fi, _ = os.Stat(hosts)
-	st = fi.Sys().(*syscallStat)
-	if readFile(t, hosts) != "127.0.0.1 localhost\n10.0.0.1 db\n" || st.Uid != 0 || int(st.Gid) != gid || fi.Mode().Perm() != 0o644 {
-		t.Fatalf("sudo append: %q owner %d:%d", readFile(t, hosts), st.Uid, st.Gid)
-	}
-	if !c.Contains(hosts, "10.0.0.1 db", loom.UseSudo()) || !c.Exists(hosts, loom.UseSudo()) || c.Exists(hosts+".no", loom.UseSudo()) {
-		t.Fatalf("sudo contains/exists: %v", c.Err())
-	}
-	if err := c.Replace(hosts, regexp.MustCompile(`10\.0\.0\.1`), "10.0.0.2", loom.UseSudo()); err != nil || !strings.Contains(readFile(t, hosts), "10.0.0.2 db") {
-		t.Fatalf("sudo replace: %v", err)
-	}
-	tmpl := filepath.Join(local, "t.tmpl")
-	writeFile(t, tmpl, "host {{.Host}}\n", 0o644)
-	if tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo()); tr.Err != nil || readFile(t, filepath.Join(root, "t.conf")) != "host target\n" {
-		t.Fatalf("sudo template: %v", tr.Err)
-	}
-	if tr := c.Template(tmpl, filepath.Join(root, "t.conf"), nil, loom.UseSudo()); tr.Err != nil || tr.Skipped != 1 {
-		t.Fatalf("sudo template again: %+v", tr)
-	}
-
-	// sudo sync, twice (the listing is done by the login user)
-	os.Chmod(root, 0o755)
-	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Owner(s.User, "")); tr.Err != nil || tr.Files != 4 {
-		t.Fatalf("sudo sync: %+v", tr)
-	}
-	fi, _ = os.Stat(filepath.Join(root, "synced", "suid"))
-	if st := fi.Sys().(*syscallStat); int(st.Uid) != uid || fi.Mode()&fs.ModeSetuid == 0 {
-		t.Fatalf("sudo sync with owner: owner %d mode %v (setuid lost to chown?)", st.Uid, fi.Mode())
-	}
-	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo()); tr.Err != nil || tr.Files != 0 {
-		t.Fatalf("sudo sync again: %+v", tr)
-	}
-	writeFile(t, filepath.Join(root, "synced", "extra"), "x", 0o644)
-	if tr := c.Sync(filepath.Join(local, "tree"), filepath.Join(root, "synced"), loom.UseSudo(), loom.Delete()); tr.Err != nil || len(tr.Removed) != 1 {
-		t.Fatalf("sudo sync delete: %+v", tr)
-	}
-
-	// EnsureDir and Symlink with sudo
-	if err := c.EnsureDir(filepath.Join(root, "d", "e"), 0o750, loom.UseSudo(), loom.Owner(s.User, "")); err != nil {
-		t.Fatal(err)
-	}
-	fi, _ = os.Stat(filepath.Join(root, "d", "e"))
-	if st := fi.Sys().(*syscallStat); int(st.Uid) != uid || fi.Mode().Perm() != 0o750 {
-		t.Fatalf("sudo ensure dir: %d %o", st.Uid, fi.Mode().Perm())
-	}
-	if err := c.Symlink("d", filepath.Join(root, "current"), loom.UseSudo()); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Symlink("synced", filepath.Join(root, "current"), loom.UseSudo()); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := os.Readlink(filepath.Join(root, "current")); l != "synced" {
-		t.Fatalf("sudo symlink -> %q", l)
-	}
-	if _, err := os.Lstat(filepath.Join(root, "d", "synced")); err == nil {
-		t.Fatal("the link was moved into the directory it pointed at")
-	}
-	noTemps(t, root)
 }

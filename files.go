@@ -1,23 +1,22 @@
 package loom
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"strconv"
+	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/loomssh/loom/internal/remotefs"
 )
 
 // File operations: Put, PutReader, Get, Sync, Template and the helpers
 // (Exists, Contains, AppendLine, Replace, EnsureDir, Symlink). They share
 // the sticky-error model of Run: each records its failure on the Conn and
-// is skipped after an earlier one. See docs/files.md.
+// is skipped after an earlier one. The engine behind them is
+// internal/remotefs, over a fileHost (files_host.go). See docs/files.md.
 
 // Transfer is what a file operation did.
 type Transfer struct {
@@ -95,23 +94,7 @@ func causeText(host string, err error) string {
 }
 
 // FileOption configures a file operation.
-type FileOption func(*fileOptions)
-
-type fileOptions struct {
-	mode      fs.FileMode
-	modeSet   bool
-	user      string
-	group     string
-	sudo      bool
-	exclude   []string
-	checksum  bool
-	delete    bool
-	dryRun    bool
-	overwrite bool
-	diff      io.Writer
-	progress  io.Writer
-	err       error // a bad option, reported by the operation
-}
+type FileOption func(*remotefs.Options)
 
 // Mode sets the permission bits of the files written (setuid, setgid and
 // sticky included, given as fs.ModeSetuid... or as 0o4000...). Without it Put and
@@ -121,7 +104,7 @@ type fileOptions struct {
 // (never setuid, setgid or sticky, as scp and sftp do). For EnsureDir, use
 // its mode argument.
 func Mode(m fs.FileMode) FileOption {
-	return func(o *fileOptions) { o.mode, o.modeSet = fileMode(m), true }
+	return func(o *remotefs.Options) { o.SetMode(m) }
 }
 
 // Owner sets the owner and group of the files written (either may be
@@ -129,32 +112,7 @@ func Mode(m fs.FileMode) FileOption {
 // Giving a file to another user needs root: add UseSudo unless the login
 // user is root.
 func Owner(user, group string) FileOption {
-	return func(o *fileOptions) {
-		for _, n := range []string{user, group} {
-			if n != "" && !validOwnerName(n) {
-				o.err = fmt.Errorf("invalid user or group name %q", n)
-				return
-			}
-		}
-		if user == "" && group == "" {
-			o.err = errors.New("owner: no user or group given")
-			return
-		}
-		o.user, o.group = user, group
-	}
-}
-
-func validOwnerName(n string) bool {
-	if n == "" || n[0] == '-' || len(n) > 64 {
-		return false
-	}
-	for _, r := range n {
-		if !(r == '_' || r == '-' || r == '.' || r == '$' || r == '@' ||
-			r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
+	return func(o *remotefs.Options) { o.SetOwner(user, group) }
 }
 
 // UseSudo makes the operation act with sudo (as root, or as the user set
@@ -164,7 +122,7 @@ func validOwnerName(n string) bool {
 // stay atomic; reads run tar under sudo. The sudo password flow is Sudo's:
 // the password is sent on stdin, never on a command line. Paths are quoted;
 // nothing given reaches a shell unquoted.
-func UseSudo() FileOption { return func(o *fileOptions) { o.sudo = true } }
+func UseSudo() FileOption { return func(o *remotefs.Options) { o.Sudo = true } }
 
 // Exclude leaves out of a tree (Put, Get, Sync) the files and directories
 // whose path matches one of the patterns (path.Match syntax). A pattern
@@ -173,428 +131,275 @@ func UseSudo() FileOption { return func(o *fileOptions) { o.sudo = true } }
 // "logs/*.gz"). An excluded directory is left out whole. With Sync and
 // Delete, excluded remote files are never deleted.
 func Exclude(patterns ...string) FileOption {
-	return func(o *fileOptions) {
-		for _, p := range patterns {
-			p = strings.Trim(p, "/")
-			if _, err := path.Match(p, ""); err != nil || p == "" {
-				o.err = fmt.Errorf("bad exclude pattern %q", p)
-				return
-			}
-			o.exclude = append(o.exclude, p)
-		}
-	}
+	return func(o *remotefs.Options) { o.AddExclude(patterns...) }
 }
 
 // Checksum makes Sync compare file contents by SHA-256 instead of by size
 // and modification time: sha256sum runs on the remote host once, for all
 // the files whose sizes match. (Template always compares whole contents.)
-func Checksum() FileOption { return func(o *fileOptions) { o.checksum = true } }
+func Checksum() FileOption { return func(o *remotefs.Options) { o.Checksum = true } }
 
 // Delete makes Sync remove remote files and directories that do not exist
 // locally (never outside the remote directory, and never excluded ones).
-func Delete() FileOption { return func(o *fileOptions) { o.delete = true } }
+func Delete() FileOption { return func(o *remotefs.Options) { o.Delete = true } }
 
 // DryRun makes an operation report what it would write and delete
 // (Transfer.Changed, Removed, Files, Bytes; DryRun set) without changing
 // anything: Sync, Put, PutReader, Get, Template and the helpers.
-func DryRun() FileOption { return func(o *fileOptions) { o.dryRun = true } }
+func DryRun() FileOption { return func(o *remotefs.Options) { o.DryRun = true } }
 
 // Overwrite lets Get replace local files and links that already exist.
 // Without it Get refuses, before it writes anything, when a local path it
 // would write is taken (fs.ErrExist), and a file appearing there while Get
 // runs is not replaced either. Put, PutReader, Sync and Template replace
 // remote files whatever the options: that is what they are for.
-func Overwrite() FileOption { return func(o *fileOptions) { o.overwrite = true } }
+func Overwrite() FileOption { return func(o *remotefs.Options) { o.Overwrite = true } }
 
 // ShowDiff makes Template (and AppendLine and Replace) write a unified
 // diff of the change to w before writing the file (nothing when the file
 // is unchanged). The diff shows the file's content: do not use it for
 // files that hold secrets.
-func ShowDiff(w io.Writer) FileOption { return func(o *fileOptions) { o.diff = w } }
+func ShowDiff(w io.Writer) FileOption { return func(o *remotefs.Options) { o.Diff = w } }
 
 // Progress writes progress lines to w during transfers that last more than
 // a second: "web1: put app.tar 45.0 MB/100.0 MB (45%) 52.3 MB/s", at most
 // one a second, each ending in a newline, and a last one when the transfer
 // ends. Writes to w are not concurrent within one operation.
-func Progress(w io.Writer) FileOption { return func(o *fileOptions) { o.progress = w } }
+func Progress(w io.Writer) FileOption { return func(o *remotefs.Options) { o.Progress = w } }
 
-// excluded reports whether the relative path rel (slash-separated, no
-// leading slash) is excluded.
-func (o *fileOptions) excluded(rel string) bool {
-	if rel == "" || rel == "." {
-		return false
-	}
-	base := path.Base(rel)
-	for _, p := range o.exclude {
-		var ok bool
-		if strings.Contains(p, "/") {
-			ok, _ = path.Match(p, rel)
-		} else {
-			ok, _ = path.Match(p, base)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
+// Put copies local to the remote host: a file, a directory tree, or the
+// files and trees a local glob matches.
+//
+//   - A file goes to remote; if remote ends in "/" or is an existing
+//     directory, to remote/NAME.
+//   - A directory's contents go to the directory remote (created if
+//     missing, merged into if it exists): Put("build", "/srv/app") makes
+//     /srv/app/index.html of build/index.html. Exclude leaves paths out.
+//   - A glob ("dist/*.tar.gz", used when no file has that literal name)
+//     puts each match into the directory remote.
+//
+// Every file is written atomically: to a temporary file in its target
+// directory with its owner (Owner) and mode (the local file's, or Mode),
+// synced to disk, then renamed over the target; a reader never sees a part
+// of a file, and a failed or cancelled Put leaves no temporary file behind.
+// Directories Put creates get the local directory's mode; existing ones are
+// left as they are. Symbolic links in a tree are copied as links; sockets
+// and devices are skipped.
+//
+// Remote paths that are relative are relative to the Conn's Cd directory,
+// or to the login user's home; "~/" is the home. With UseSudo the files are
+// written with sudo (see UseSudo). Put does not follow the Conn's Stream,
+// Env or Prefix scopes; Timeout applies to the whole Put.
+func (c *Conn) Put(local, remote string, opts ...FileOption) *Transfer {
+	return c.fileOp("put", opts, func(op *remotefs.Op) error { return op.Put(local, remote) })
 }
 
-// excludedUnder reports whether rel or one of the directories above it is
-// excluded (for listings that are not walked, like a tar archive).
-func (o *fileOptions) excludedUnder(rel string) bool {
-	for p := rel; p != "." && p != "/" && p != ""; p = path.Dir(p) {
-		if o.excluded(p) {
-			return true
-		}
+// PutReader writes what r holds (read to EOF) to the remote file remote,
+// atomically like Put, with mode 0644 unless Mode is given. If reading r
+// fails, nothing is written. With UseSudo, r is first copied to a private
+// local temporary file (the archive sudo unpacks needs the size).
+//
+//	c.PutReader(strings.NewReader(version+"\n"), "/srv/app/REVISION")
+func (c *Conn) PutReader(r io.Reader, remote string, opts ...FileOption) *Transfer {
+	return c.fileOp("put", opts, func(op *remotefs.Op) error { return op.PutReader(r, remote) })
+}
+
+// Get copies remote from the host to this machine: a file, a directory
+// tree, or the files and trees a glob in remote's last element matches
+// ("/var/log/app/*.log").
+//
+// local is a template, so that many hosts never write to the same place:
+//
+//	{host}      the host's name, as Conn.Host gives it
+//	{basename}  the last element of the remote path
+//	{dirname}   the remote path's directory, without the leading slash
+//	{path}      the remote path, without the leading slash
+//
+// e.g. "logs/{host}/{basename}"; an empty local means "{host}/{basename}".
+// If the expanded path ends in a slash or is an existing directory, the
+// file goes inside it, under its base name. A tree is written under the
+// expanded path. Two matches of a glob expanding to the same path are an
+// error, not an overwrite.
+//
+// {host} is always one path element of the host's own: "." and "..",
+// "/", "\", "%" and control characters in a name are percent-encoded
+// ("..": "%2E%2E").
+//
+// Get never replaces a local file or link that is already there unless
+// Overwrite is given: it refuses, before writing anything, when one of its
+// local paths is taken. So several hosts (a Group) getting into a path
+// without {host} have the first host's file, and the others fail with
+// fs.ErrExist rather than replace it.
+//
+// Each local file is written atomically (a temporary file in its directory,
+// then a link or rename) with the remote file's permission bits less the
+// umask (never setuid, setgid or sticky: a host cannot plant a setuid
+// program, as scp and sftp ensure too), or exactly Mode, and the remote
+// modification time; a failed Get leaves no temporary file. A file is
+// never longer than the size the host gave for it: a host that sends more
+// (a log growing while read, or a lying host) has the file cut there,
+// listed in Transfer.Cut. Local directories are created with mode 0755
+// (less the umask). Symbolic links inside a tree are copied as links; a
+// remote name that could escape the local directory ("..", a slash) is an
+// error. With UseSudo the remote files are read with sudo (as a tar
+// archive; meant for configuration files and logs, as the archive is held
+// in memory).
+func (c *Conn) Get(remote, local string, opts ...FileOption) *Transfer {
+	return c.fileOp("get", opts, func(op *remotefs.Op) error { return op.Get(remote, local) })
+}
+
+// Sync makes the remote directory remoteDir a copy of the local directory
+// localDir, sending only what changed: files whose size, modification time
+// or mode differ (or, with Checksum, whose SHA-256 differs), new
+// directories and changed symbolic links. Files are written atomically as
+// by Put and given the local modification time, so a second Sync of an
+// unchanged tree sends nothing (Transfer.Files == 0, Skipped counts the
+// files left alone).
+//
+// The remote tree is listed one directory at a time (one SFTP request per
+// directory, not one per file). With Delete, remote files and directories
+// that are not in localDir are removed; with Exclude, matching paths are
+// neither sent nor deleted. A remote file where a local directory is (or
+// the reverse) is replaced only with Delete, and an error otherwise. With
+// DryRun nothing changes: Changed and Removed list what would. With
+// UseSudo, writes and deletions are done with sudo (the remote tree must
+// still be listable by the login user).
+func (c *Conn) Sync(localDir, remoteDir string, opts ...FileOption) *Transfer {
+	return c.fileOp("sync", opts, func(op *remotefs.Op) error { return op.Sync(localDir, remoteDir) })
+}
+
+// TemplateData is what a template given to Template is executed with.
+type TemplateData struct {
+	Host string            // the host's name (Conn.Host)
+	Vars map[string]string // the host's variables (Conn.Vars)
+	Data any               // the data passed to Template
+}
+
+// Vars returns a copy of the host's variables (Host.Vars, from the
+// inventory or the code that built the Host); nil when it has none.
+func (c *Conn) Vars() map[string]string {
+	if c.h.vars == nil {
+		return nil
 	}
-	return false
-}
-
-// chownSpec is the owner for chown(1): "user:group", "user" or ":group".
-func (o *fileOptions) chownSpec() string {
-	switch {
-	case o.user == "" && o.group == "":
-		return ""
-	case o.group == "":
-		return o.user
+	m := make(map[string]string, len(c.h.vars))
+	for k, v := range c.h.vars {
+		m[k] = v
 	}
-	return o.user + ":" + o.group
+	return m
 }
 
-// fileOp is one running file operation.
-type fileOp struct {
-	c      *Conn
-	name   string
-	o      fileOptions
-	ctx    context.Context
-	cancel context.CancelFunc
-	t      *Transfer
-	start  time.Time
-
-	fc       *fsClient
-	finished chan struct{}
-	prog     *progress
-	owner    *ids // resolved Owner, for writes without sudo
-	// getBase is the local directory Get writes below: the part of its
-	// local template before any {placeholder}. Nothing below it that a
-	// host's names decided may be a symbolic link.
-	getBase string
+// Template renders the local text/template file localTmpl with a
+// TemplateData (.Host, .Vars, .Data) and writes the result to the remote
+// file remote, atomically as Put does, unless the remote file already holds
+// exactly that: then nothing is written and Transfer.Skipped is 1. A key
+// missing from a map (a host variable, say) is an error, not "<no value>".
+//
+// The file keeps the mode and owner of the file it replaces (0644 for a
+// new file) unless Mode or Owner says otherwise; with Mode, an unchanged
+// file whose mode differs is chmodded. ShowDiff writes a unified diff of
+// the change first; DryRun shows it without writing. With UseSudo the
+// current file is read and the new one written with sudo.
+func (c *Conn) Template(localTmpl, remote string, data any, opts ...FileOption) *Transfer {
+	td := TemplateData{Host: c.Host(), Vars: c.Vars(), Data: data}
+	if td.Vars == nil {
+		td.Vars = map[string]string{}
+	}
+	return c.fileOp("template", opts, func(op *remotefs.Op) error { return op.Template(localTmpl, remote, td) })
 }
 
-// newOp starts a file operation, or returns a Transfer with the reason it
-// cannot (skipped after an earlier failure, or a bad scope or option).
-func (c *Conn) newOp(name string, opts []FileOption) (*fileOp, *Transfer) {
+// Exists reports whether the remote path exists (following symbolic
+// links, like test -e). A missing path is false; an error that says
+// nothing either way (permission denied, a lost connection) is recorded as
+// the Conn's failure, and Exists returns false. After an earlier failure
+// Exists returns false without checking.
+func (c *Conn) Exists(p string, opts ...FileOption) bool {
+	var ok bool
+	t := c.fileOp("exists", opts, func(op *remotefs.Op) (err error) { ok, err = op.Exists(p); return err })
+	return ok && t.Err == nil
+}
+
+// Contains reports whether the remote file path holds text, compared
+// literally (not a pattern; it may span lines). A missing file is false;
+// other errors are recorded as the Conn's failure, as for Exists. The file
+// is read whole.
+func (c *Conn) Contains(p, text string, opts ...FileOption) bool {
+	var ok bool
+	t := c.fileOp("contains", opts, func(op *remotefs.Op) (err error) { ok, err = op.Contains(p, text); return err })
+	return ok && t.Err == nil
+}
+
+// AppendLine adds line (and a newline) at the end of the remote file path
+// unless the file already has a line equal to it; a missing file is
+// created (mode 0644, or Mode). The file is rewritten atomically, keeping
+// its mode and owner. line must not contain a newline.
+func (c *Conn) AppendLine(p, line string, opts ...FileOption) error {
+	return c.fileOp("append", opts, func(op *remotefs.Op) error { return op.AppendLine(p, line) }).Err
+}
+
+// Replace replaces, in the remote file path, every match of re with repl
+// (as regexp.ReplaceAll: $1 and ${name} expand to submatches). The file is
+// read, edited here and written back atomically, keeping its mode and
+// owner; the pattern never reaches a shell, so it may hold any character.
+// A file with no match is left as it is. A missing file is an error.
+func (c *Conn) Replace(p string, re *regexp.Regexp, repl string, opts ...FileOption) error {
+	return c.fileOp("replace", opts, func(op *remotefs.Op) error { return op.Replace(p, re, repl) }).Err
+}
+
+// EnsureDir makes sure the remote directory path exists (with its parents,
+// like mkdir -p) with mode (0 leaves the mode of an existing directory
+// alone, and gives a new one the server's default) and, with Owner, that
+// owner.
+func (c *Conn) EnsureDir(p string, mode fs.FileMode, opts ...FileOption) error {
+	return c.fileOp("mkdir", opts, func(op *remotefs.Op) error { return op.EnsureDir(p, mode) }).Err
+}
+
+// Symlink makes the remote path link a symbolic link to target (kept as
+// given: a relative target is relative to link's directory), replacing an
+// existing link or file atomically: a new link is made next to it and
+// renamed over it, so that something resolving link at any moment finds
+// the old target or the new one (the "current -> releases/20260101" switch
+// of a deployment). A directory at link is an error. A link that already
+// points at target is left alone. Owner needs UseSudo.
+func (c *Conn) Symlink(target, link string, opts ...FileOption) error {
+	return c.fileOp("symlink", opts, func(op *remotefs.Op) error { return op.Symlink(target, link) }).Err
+}
+
+// fileOp runs one file operation: skipped after an earlier failure,
+// refused for a bad scope or option, otherwise run by the engine; its
+// failure is recorded on the Conn.
+func (c *Conn) fileOp(name string, opts []FileOption, run func(*remotefs.Op) error) *Transfer {
 	t := &Transfer{Host: c.h.name}
 	if err := c.Err(); err != nil {
 		t.Err = fmt.Errorf("%w: %w", ErrSkipped, err)
-		return nil, t
+		return t
 	}
-	op := &fileOp{c: c, name: name, t: t, start: time.Now(), finished: make(chan struct{})}
+	var o remotefs.Options
 	for _, f := range opts {
 		if f != nil {
-			f(&op.o)
+			f(&o)
 		}
 	}
-	var bad error
-	switch {
-	case c.sc.err != nil:
-		bad = c.sc.err
-	case op.o.err != nil:
-		bad = op.o.err
+	bad := c.sc.err
+	if bad == nil {
+		bad = o.Err
 	}
 	if bad != nil {
 		t.Err = &FileError{Host: c.h.name, Op: name, Err: bad}
 		c.Fail(t.Err)
-		return nil, t
+		return t
 	}
-	op.ctx, op.cancel = c.Context(), func() {}
-	if c.sc.timeout > 0 {
-		op.ctx, op.cancel = context.WithTimeout(op.ctx, c.sc.timeout)
-	}
-	return op, t
-}
-
-// fs returns the connection's SFTP client. If the operation's context ends
-// and the operation still has not returned 5 seconds later (a server that
-// stopped answering), the client is closed so that the operation fails
-// instead of hanging; the next operation opens a new one.
-func (op *fileOp) fs() (*fsClient, error) {
-	if op.fc != nil {
-		return op.fc, nil
-	}
-	fc, err := op.c.sftp(op.ctx)
+	op := remotefs.New(fileHost{c}, name, o)
+	done, err := op.Finish(run(op))
+	t.Files, t.Bytes, t.Skipped, t.DryRun, t.Duration = done.Files, done.Bytes, done.Skipped, done.DryRun, done.Duration
+	t.Changed, t.Removed, t.Cut = done.Changed, done.Removed, done.Cut
 	if err != nil {
-		return nil, err
-	}
-	op.fc = fc
-	go func() {
-		select {
-		case <-op.finished:
-			return
-		case <-op.ctx.Done():
+		fe := &FileError{Host: c.h.name, Op: name, Err: err}
+		var e *remotefs.Error
+		if errors.As(err, &e) && error(e) == err {
+			fe.Op, fe.Local, fe.Remote, fe.Err = e.Op, e.Local, e.Remote, e.Err
 		}
-		select {
-		case <-op.finished:
-		case <-time.After(5 * time.Second):
-			op.c.h.files.drop(fc)
-		}
-	}()
-	return fc, nil
-}
-
-// finish ends the operation: it records err (if any) on the Conn.
-func (op *fileOp) finish(err error) *Transfer {
-	close(op.finished)
-	if op.prog != nil {
-		op.prog.stop()
+		t.Err = fe
+		c.Fail(t.Err)
 	}
-	t := op.t
-	t.Duration = time.Since(op.start)
-	if err != nil {
-		t.Err = op.fail("", "", err)
-		op.c.Fail(t.Err)
-	}
-	op.cancel()
 	return t
 }
-
-// finishErr is finish for the helpers that return an error.
-func (op *fileOp) finishErr(err error) error { return op.finish(err).Err }
-
-// fail wraps err with the paths it concerns.
-func (op *fileOp) fail(local, remote string, err error) error {
-	var fe *FileError
-	if errors.As(err, &fe) {
-		return err
-	}
-	if op.c.sc.timeout > 0 && errors.Is(err, context.DeadlineExceeded) && op.c.Context().Err() == nil {
-		err = fmt.Errorf("timed out after %v: %w", op.c.sc.timeout, err)
-	}
-	return &FileError{Host: op.c.h.name, Op: op.name, Local: local, Remote: remote, Err: err}
-}
-
-// cmd returns a Conn for the operation's own commands: same connection and
-// sudo user, the operation's context, but none of the caller's cd, env,
-// prefixes, output streams or responders, and its own error state, so a
-// failing step is reported once, as the operation's FileError.
-func (op *fileOp) cmd(stdin io.Reader) *Conn {
-	c := op.c
-	h := &host{name: c.h.name, d: c.h.d, r: c.h.r, vars: c.h.vars}
-	// No MaxOutput cap: a sudo Get reads whole files through stdout.
-	return &Conn{h: h, sc: scope{ctx: op.ctx, user: c.sc.user, stdin: stdin, maxOutput: -1}}
-}
-
-// shell runs script (with sudo when the operation has UseSudo) and returns
-// its result; stdin, if not nil, is the script's input.
-func (op *fileOp) shell(script string, stdin io.Reader) *Result {
-	if op.o.sudo {
-		return op.cmd(stdin).SudoShell(script)
-	}
-	return op.cmd(stdin).Shell(script)
-}
-
-// ownerIDs resolves the Owner option to numeric ids for SFTP (writes
-// without sudo), once per operation.
-func (op *fileOp) ownerIDs() (*ids, error) {
-	if op.o.user == "" && op.o.group == "" {
-		return nil, nil
-	}
-	if op.owner != nil {
-		return op.owner, nil
-	}
-	id := &ids{-1, -1}
-	for _, x := range []struct {
-		name, db string
-		dst      *int
-	}{{op.o.user, "passwd", &id.uid}, {op.o.group, "group", &id.gid}} {
-		if x.name == "" {
-			continue
-		}
-		if n, err := strconv.Atoi(x.name); err == nil {
-			*x.dst = n
-			continue
-		}
-		r := op.cmd(nil).Run("getent", x.db, x.name)
-		f := strings.Split(r.Text(), ":")
-		if r.Err != nil || len(f) < 3 {
-			return nil, fmt.Errorf("unknown %s %q", map[string]string{"passwd": "user", "group": "group"}[x.db], x.name)
-		}
-		n, err := strconv.Atoi(f[2])
-		if err != nil {
-			return nil, fmt.Errorf("getent %s %s: bad id %q", x.db, x.name, f[2])
-		}
-		*x.dst = n
-	}
-	op.owner = id
-	return id, nil
-}
-
-// reader wraps r: reads stop with the context's error once it is done, and
-// count towards progress.
-func (op *fileOp) reader(r io.Reader) io.Reader { return &opReader{ctx: op.ctx, r: r, p: op.prog} }
-
-type opReader struct {
-	ctx context.Context
-	r   io.Reader
-	p   *progress
-}
-
-func (r *opReader) Read(b []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := r.r.Read(b)
-	r.p.add(n)
-	return n, err
-}
-
-// writer wraps w like reader wraps a reader.
-func (op *fileOp) writer(w io.Writer) io.Writer { return &opWriter{ctx: op.ctx, w: w, p: op.prog} }
-
-type opWriter struct {
-	ctx context.Context
-	w   io.Writer
-	p   *progress
-}
-
-func (w *opWriter) Write(b []byte) (int, error) {
-	if err := w.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := w.w.Write(b)
-	w.p.add(n)
-	return n, err
-}
-
-// startProgress starts progress reporting (if asked) for about total bytes
-// (-1: unknown).
-func (op *fileOp) startProgress(label string, total int64) {
-	if op.o.progress == nil || op.o.dryRun {
-		return
-	}
-	op.prog = newProgress(op.o.progress, op.c.h.name, op.name+" "+label, total)
-}
-
-// progressEvery is how often progress lines are written.
-var progressEvery = time.Second
-
-type progress struct {
-	w     io.Writer
-	label string
-	total int64
-	done  atomic.Int64
-	start time.Time
-	quit  chan struct{}
-	wg    sync.WaitGroup
-	lines int
-}
-
-func newProgress(w io.Writer, host, label string, total int64) *progress {
-	p := &progress{w: w, label: host + ": " + label, total: total, start: time.Now(), quit: make(chan struct{})}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(progressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.quit:
-				return
-			case <-t.C:
-				p.line(false)
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) add(n int) {
-	if p != nil && n > 0 {
-		p.done.Add(int64(n))
-	}
-}
-
-func (p *progress) line(final bool) {
-	done := p.done.Load()
-	el := time.Since(p.start)
-	rate := float64(done) / max(el.Seconds(), 0.001)
-	var b strings.Builder
-	b.WriteString(p.label + " " + humanBytes(done))
-	if p.total > 0 {
-		fmt.Fprintf(&b, "/%s (%d%%)", humanBytes(p.total), min(100, done*100/p.total))
-	}
-	fmt.Fprintf(&b, " %s/s", humanBytes(int64(rate)))
-	if final {
-		fmt.Fprintf(&b, " in %v", el.Round(10*time.Millisecond))
-	}
-	b.WriteString("\n")
-	io.WriteString(p.w, b.String())
-	p.lines++
-}
-
-// stop ends reporting, with a last line if any line was written.
-func (p *progress) stop() {
-	close(p.quit)
-	p.wg.Wait()
-	if p.lines > 0 {
-		p.line(true)
-	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, u := float64(n), 0
-	for f >= unit && u < 4 {
-		f /= unit
-		u++
-	}
-	return fmt.Sprintf("%.1f %cB", f, " kMGT"[u])
-}
-
-// globMatch matches a name against a glob as a shell does: like
-// path.Match, except that a leading dot must be matched by a dot in the
-// pattern ("*" does not match ".env").
-func globMatch(pattern, name string) bool {
-	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
-		return false
-	}
-	ok, _ := path.Match(pattern, name)
-	return ok
-}
-
-// fileMode keeps what chmod sets of m: the permission bits and setuid,
-// setgid and sticky, taken from Go's fs.ModeSetuid, fs.ModeSetgid and
-// fs.ModeSticky or from the Unix bits 0o4000, 0o2000 and 0o1000.
-func fileMode(m fs.FileMode) fs.FileMode {
-	out := m.Perm() | m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-	for unix, goBit := range map[fs.FileMode]fs.FileMode{0o4000: fs.ModeSetuid, 0o2000: fs.ModeSetgid, 0o1000: fs.ModeSticky} {
-		if m&unix != 0 {
-			out |= goBit
-		}
-	}
-	return out
-}
-
-// unixMode is m as chmod(1) and tar take it: 0o7777 bits.
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
-}
-
-// octal is m for chmod(1): "0644", "4755".
-func octal(m fs.FileMode) string { return fmt.Sprintf("%04o", unixMode(m)) }
-
-// hasMeta reports whether s holds glob metacharacters.
-func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/loomssh/loom/internal/remotefs"
 	"github.com/loomssh/loom/internal/transport"
 )
 
@@ -22,6 +23,8 @@ import (
 type runner interface {
 	start(ctx context.Context, cmd string, pty bool, stdout, stderr io.Writer) (process, error)
 	close() error
+	// sftp starts an SFTP server for file operations (files_host.go).
+	sftp(ctx context.Context) (remotefs.Pipe, error)
 }
 
 // process is one running command.

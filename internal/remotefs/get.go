@@ -1,4 +1,4 @@
-package loom
+package remotefs
 
 import (
 	"archive/tar"
@@ -18,55 +18,9 @@ import (
 	"time"
 
 	"github.com/loomssh/loom/internal/localpath"
-)
 
-// Get copies remote from the host to this machine: a file, a directory
-// tree, or the files and trees a glob in remote's last element matches
-// ("/var/log/app/*.log").
-//
-// local is a template, so that many hosts never write to the same place:
-//
-//	{host}      the host's name, as Conn.Host gives it
-//	{basename}  the last element of the remote path
-//	{dirname}   the remote path's directory, without the leading slash
-//	{path}      the remote path, without the leading slash
-//
-// e.g. "logs/{host}/{basename}"; an empty local means "{host}/{basename}".
-// If the expanded path ends in a slash or is an existing directory, the
-// file goes inside it, under its base name. A tree is written under the
-// expanded path. Two matches of a glob expanding to the same path are an
-// error, not an overwrite.
-//
-// {host} is always one path element of the host's own: "." and "..",
-// "/", "\", "%" and control characters in a name are percent-encoded
-// ("..": "%2E%2E").
-//
-// Get never replaces a local file or link that is already there unless
-// Overwrite is given: it refuses, before writing anything, when one of its
-// local paths is taken. So several hosts (a Group) getting into a path
-// without {host} have the first host's file, and the others fail with
-// fs.ErrExist rather than replace it.
-//
-// Each local file is written atomically (a temporary file in its directory,
-// then a link or rename) with the remote file's permission bits less the
-// umask (never setuid, setgid or sticky: a host cannot plant a setuid
-// program, as scp and sftp ensure too), or exactly Mode, and the remote
-// modification time; a failed Get leaves no temporary file. A file is
-// never longer than the size the host gave for it: a host that sends more
-// (a log growing while read, or a lying host) has the file cut there,
-// listed in Transfer.Cut. Local directories are created with mode 0755
-// (less the umask). Symbolic links inside a tree are copied as links; a
-// remote name that could escape the local directory ("..", a slash) is an
-// error. With UseSudo the remote files are read with sudo (as a tar
-// archive; meant for configuration files and logs, as the archive is held
-// in memory).
-func (c *Conn) Get(remote, local string, opts ...FileOption) *Transfer {
-	op, t := c.newOp("get", opts)
-	if op == nil {
-		return t
-	}
-	return op.finish(op.get(remote, local))
-}
+	"github.com/loomssh/loom/internal/shquote"
+)
 
 // getItem is one local thing Get writes.
 type getItem struct {
@@ -79,7 +33,8 @@ type getItem struct {
 	link   string
 }
 
-func (op *fileOp) get(remote, local string) error {
+// Get copies remote to local (loom's Conn.Get).
+func (op *Op) Get(remote, local string) error {
 	if remote == "" {
 		return op.fail(local, remote, errors.New("empty path"))
 	}
@@ -91,13 +46,13 @@ func (op *fileOp) get(remote, local string) error {
 	if err != nil {
 		return op.fail(local, remote, err)
 	}
-	R := op.c.abs(fc, remote)
+	R := op.abs(fc, remote)
 	dir, pattern := path.Split(R)
 	dir = path.Clean(dir)
 	if hasMeta(dir) {
 		return op.fail(local, remote, errors.New("a glob is only allowed in the last element of a remote path"))
 	}
-	if op.o.sudo {
+	if op.o.Sudo {
 		return op.getSudo(dir, pattern, local)
 	}
 	var tops []string
@@ -136,7 +91,7 @@ func (op *fileOp) get(remote, local string) error {
 			if !fi.Mode().IsRegular() {
 				return op.fail(dst, top, errors.New("not a regular file"))
 			}
-			items = append(items, &getItem{kind: kFile, remote: top, local: dst, mode: fileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
+			items = append(items, &getItem{kind: kFile, remote: top, local: dst, mode: FileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
 			continue
 		}
 		items = append(items, &getItem{kind: kDir, remote: top, local: dst})
@@ -157,7 +112,7 @@ var errLocalExists = fmt.Errorf("%w (Get replaces local files only with Overwrit
 // checkLocal refuses, before anything is written, a Get whose local paths
 // are taken: by a file or link (unless Overwrite), or by anything but a
 // directory where a directory goes.
-func (op *fileOp) checkLocal(items []*getItem) error {
+func (op *Op) checkLocal(items []*getItem) error {
 	for _, it := range items {
 		if it.kind == kDir {
 			if fi, err := os.Stat(it.local); err == nil && !fi.IsDir() {
@@ -172,7 +127,7 @@ func (op *fileOp) checkLocal(items []*getItem) error {
 			return op.fail(it.local, it.remote, err)
 		case fi.IsDir():
 			return op.fail(it.local, it.remote, errors.New("is a directory"))
-		case !op.o.overwrite:
+		case !op.o.Overwrite:
 			return op.fail(it.local, it.remote, errLocalExists)
 		}
 	}
@@ -186,8 +141,8 @@ func validName(n string) bool {
 }
 
 // localPath expands Get's local template for the remote path p.
-func (op *fileOp) localPath(tmpl, p string) string {
-	out := localpath.Expand(tmpl, op.c.h.name, p)
+func (op *Op) localPath(tmpl, p string) string {
+	out := localpath.Expand(tmpl, op.h.Name(), p)
 	intoDir := strings.HasSuffix(out, "/") || strings.HasSuffix(out, string(filepath.Separator))
 	out = filepath.Clean(out)
 	if !intoDir {
@@ -203,7 +158,7 @@ func (op *fileOp) localPath(tmpl, p string) string {
 
 // walkRemote lists the remote tree at root (rel is the path under it) into
 // items, one directory listing per directory.
-func (op *fileOp) walkRemote(fc *fsClient, root, rel, local string, items *[]*getItem) error {
+func (op *Op) walkRemote(fc *fsClient, root, rel, local string, items *[]*getItem) error {
 	dir := path.Join(root, rel)
 	entries, err := fc.ReadDir(dir)
 	if err != nil {
@@ -217,7 +172,7 @@ func (op *fileOp) walkRemote(fc *fsClient, root, rel, local string, items *[]*ge
 		if op.o.excluded(r) {
 			continue
 		}
-		it := &getItem{remote: path.Join(root, r), local: filepath.Join(local, filepath.FromSlash(r)), mode: fileMode(e.Mode()), mtime: e.ModTime()}
+		it := &getItem{remote: path.Join(root, r), local: filepath.Join(local, filepath.FromSlash(r)), mode: FileMode(e.Mode()), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
 			it.kind = kDir
@@ -243,14 +198,14 @@ func (op *fileOp) walkRemote(fc *fsClient, root, rel, local string, items *[]*ge
 
 // receive writes items locally: directories first, then files by several
 // at a time, then links.
-func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
+func (op *Op) receive(fc *fsClient, items []*getItem) error {
 	var total int64
 	for _, it := range items {
 		if it.kind == kFile {
 			total += it.size
 		}
 	}
-	if op.o.dryRun {
+	if op.o.DryRun {
 		op.t.DryRun = true
 		for _, it := range items {
 			if it.kind != kDir {
@@ -317,7 +272,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 		switch {
 		case it.kind == kDir:
 		case it.kind == kLink && firstErr == nil:
-			if err := localSymlink(it.link, it.local, op.o.overwrite); err != nil {
+			if err := localSymlink(it.link, it.local, op.o.Overwrite); err != nil {
 				firstErr = op.fail(it.local, it.remote, err)
 				continue
 			}
@@ -338,7 +293,7 @@ func (op *fileOp) receive(fc *fsClient, items []*getItem) error {
 // fetchFile copies one remote file to a local temporary file, then moves
 // it into place. It reads no more than the size the host gave: cut reports
 // that the host had more to send.
-func (op *fileOp) fetchFile(fc *fsClient, it *getItem) (n int64, cut bool, err error) {
+func (op *Op) fetchFile(fc *fsClient, it *getItem) (n int64, cut bool, err error) {
 	rf, err := fc.Open(it.remote)
 	if err != nil {
 		return 0, false, err
@@ -393,10 +348,10 @@ type localFile struct {
 // localFile is how Get writes a file whose remote mode is mode: its
 // permission bits less the umask, without setuid, setgid or sticky (as
 // scp and sftp do), unless Mode was given.
-func (op *fileOp) localFile(mode fs.FileMode, mtime time.Time) localFile {
-	lf := localFile{perm: mode.Perm(), mtime: mtime, overwrite: op.o.overwrite}
-	if op.o.modeSet {
-		lf.chmod, lf.mode = true, op.o.mode
+func (op *Op) localFile(mode fs.FileMode, mtime time.Time) localFile {
+	lf := localFile{perm: mode.Perm(), mtime: mtime, overwrite: op.o.Overwrite}
+	if op.o.ModeSet {
+		lf.chmod, lf.mode = true, op.o.Mode
 	}
 	return lf
 }
@@ -508,7 +463,7 @@ func localSymlink(target, link string, overwrite bool) error {
 
 // getSudo is Get with UseSudo: the remote files come as one tar archive
 // made with sudo.
-func (op *fileOp) getSudo(dir, pattern, local string) error {
+func (op *Op) getSudo(dir, pattern, local string) error {
 	var tops []string
 	if hasMeta(pattern) {
 		if _, err := path.Match(pattern, ""); err != nil {
@@ -529,11 +484,11 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 	} else {
 		tops = []string{pattern}
 	}
-	if op.o.dryRun { // nothing is read: only the top paths are checked
+	if op.o.DryRun { // nothing is read: only the top paths are checked
 		op.t.DryRun = true
 		for _, t := range tops {
 			dst := op.localPath(local, path.Join(dir, t))
-			if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() && !op.o.overwrite {
+			if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() && !op.o.Overwrite {
 				return op.fail(dst, path.Join(dir, t), errLocalExists)
 			}
 			op.t.Changed = append(op.t.Changed, dst)
@@ -584,7 +539,7 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 			}
 			dst = filepath.Join(dst, filepath.FromSlash(rest))
 		}
-		it := &getItem{remote: path.Join(dir, name), local: dst, mode: fileMode(fs.FileMode(h.Mode)), mtime: h.ModTime, size: h.Size}
+		it := &getItem{remote: path.Join(dir, name), local: dst, mode: FileMode(fs.FileMode(h.Mode)), mtime: h.ModTime, size: h.Size}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			it.kind = kDir
@@ -662,7 +617,7 @@ func (op *fileOp) getSudo(dir, pattern, local string) error {
 		if err := op.mkdirLocal(filepath.Dir(l.local)); err != nil {
 			return op.fail(l.local, l.remote, err)
 		}
-		if err := localSymlink(l.link, l.local, op.o.overwrite); err != nil {
+		if err := localSymlink(l.link, l.local, op.o.Overwrite); err != nil {
 			return op.fail(l.local, l.remote, err)
 		}
 		op.t.Files++
@@ -678,8 +633,8 @@ var errNotRun = errors.New("not fetched")
 const errNoFile = 3
 
 // sudoList lists the names in the remote directory dir with sudo.
-func (op *fileOp) sudoList(dir string) ([]string, error) {
-	script := "cd " + Quote(dir) + ` || exit 1
+func (op *Op) sudoList(dir string) ([]string, error) {
+	script := "cd " + shquote.Quote(dir) + ` || exit 1
 for f in * .[!.]* ..?*; do
   if [ -e "$f" ] || [ -L "$f" ]; then printf "%s\0" "$f"; fi
 done`
@@ -710,13 +665,13 @@ const maxSudoScript = 96 << 10
 // encoded in base64, which has no "[" for the mask to hide behind; if a
 // mask shows up all the same, it is fetched again as hexadecimal, which
 // a password with any other character cannot appear in.
-func (op *fileOp) sudoFetch(dir string, names []string) ([]byte, error) {
+func (op *Op) sudoFetch(dir string, names []string) ([]byte, error) {
 	var args strings.Builder
 	for _, n := range names {
-		args.WriteString(" " + Quote("./"+n))
+		args.WriteString(" " + shquote.Quote("./"+n))
 	}
 	for _, enc := range []string{"base64", "od -An -v -tx1"} {
-		script := "cd " + Quote(dir) + ` || exit 1
+		script := "cd " + shquote.Quote(dir) + ` || exit 1
 set --` + args.String() + `
 for f do
   if [ ! -e "$f" ] && [ ! -L "$f" ]; then echo "loom: ${f#./}: no such file or directory" >&2; exit ` + fmt.Sprint(errNoFile) + `; fi
@@ -767,7 +722,7 @@ func templateBase(local string) string {
 // below the template's base: a host could otherwise plant a link in one
 // Get (a tree may hold links) and have the next Get write through it,
 // anywhere the operator can write.
-func (op *fileOp) mkdirLocal(dir string) error {
+func (op *Op) mkdirLocal(dir string) error {
 	base := op.getBase
 	if base == "" {
 		base = "."

@@ -1,11 +1,10 @@
-package loom
+package remotefs
 
 import (
 	"context"
 	"io"
 	"strings"
 	"sync"
-	"time"
 )
 
 // A janitor removes the temporary files of uploads that never finished
@@ -32,33 +31,14 @@ while IFS= read -r f; do
 done <"$l"
 rm -f -- "$l"`
 
-// startJanitor opens the janitor's session; nil when it cannot (the host
-// refuses another session, say): uploads then go on without it.
-func (r *sshRunner) startJanitor(ctx context.Context) *janitor {
-	s, release, err := r.c.NewSession(ctx)
+// startJanitor starts the janitor with start; nil when it cannot (the
+// host refuses another session, say): uploads then go on without it.
+func startJanitor(ctx context.Context, start func(ctx context.Context, script string) (io.WriteCloser, func(), error)) *janitor {
+	in, end, err := start(ctx, janitorScript)
 	if err != nil {
 		return nil
 	}
-	in, err := s.StdinPipe()
-	if err == nil {
-		err = s.Start(janitorScript)
-	}
-	if err != nil {
-		s.Close()
-		release()
-		return nil
-	}
-	return &janitor{in: in, end: func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { s.Wait(); close(done) }()
-		select { // let the list be checked before the connection closes
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-		s.Close()
-		release()
-	}}
+	return &janitor{in: in, end: end}
 }
 
 // register names a temp file about to be created.

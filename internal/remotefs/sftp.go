@@ -1,4 +1,4 @@
-package loom
+package remotefs
 
 import (
 	"context"
@@ -20,8 +20,9 @@ import (
 // first use and shared by every Conn derived from it, and the atomic write
 // (temp file in the target directory, fsync, chmod/chown, rename).
 
-// sftpSlot holds a connection's SFTP client. The zero value is ready.
-type sftpSlot struct {
+// Slot holds a connection's SFTP client, opened on first use and shared
+// by every operation on the connection. The zero value is ready.
+type Slot struct {
 	mu     sync.Mutex
 	fc     *fsClient
 	closed bool
@@ -41,19 +42,19 @@ type fsClient struct {
 	dead chan struct{} // closed when the client has shut down
 }
 
-func (f *fsClient) shut() { f.once.Do(func() { f.stop() }) }
+func (fc *fsClient) shut() { fc.once.Do(func() { fc.stop() }) }
 
-func (f *fsClient) isDead() bool {
+func (fc *fsClient) isDead() bool {
 	select {
-	case <-f.dead:
+	case <-fc.dead:
 		return true
 	default:
 		return false
 	}
 }
 
-// close closes the client for good (Conn.Close).
-func (s *sftpSlot) close() {
+// Close closes the client for good (the connection closes).
+func (s *Slot) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -66,7 +67,7 @@ func (s *sftpSlot) close() {
 // drop forgets fc (if it is still the current client) and closes it, so the
 // next operation opens a fresh one: used when an operation was stopped
 // while the server did not answer.
-func (s *sftpSlot) drop(fc *fsClient) {
+func (s *Slot) drop(fc *fsClient) {
 	s.mu.Lock()
 	if s.fc == fc {
 		s.fc = nil
@@ -85,9 +86,9 @@ var sftpOptions = []sftp.ClientOption{
 	sftp.UseFstat(true),
 }
 
-// sftp returns the connection's SFTP client, opening it on first use.
-func (c *Conn) sftp(ctx context.Context) (*fsClient, error) {
-	s := &c.h.files
+// get returns the slot's client, opening one over h on first use (or
+// when the last one died).
+func (s *Slot) get(ctx context.Context, h Host) (*fsClient, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -96,7 +97,11 @@ func (c *Conn) sftp(ctx context.Context) (*fsClient, error) {
 	if s.fc != nil && !s.fc.isDead() {
 		return s.fc, nil
 	}
-	fc, err := c.openSFTP(ctx)
+	p, err := h.OpenSFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fc, err := open(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -104,88 +109,40 @@ func (c *Conn) sftp(ctx context.Context) (*fsClient, error) {
 	return fc, nil
 }
 
-// openSFTP starts the sftp subsystem on a session of the connection (so it
-// counts against the per-connection session cap), or, for Local, an
-// in-process SFTP server on this machine's file system.
-func (c *Conn) openSFTP(ctx context.Context) (*fsClient, error) {
-	var (
-		rd   io.Reader
-		wr   io.WriteCloser
-		stop func()
-		opts = sftpOptions
-	)
-	switch r := c.h.r.(type) {
-	case *sshRunner:
-		sess, release, err := r.c.NewSession(ctx)
-		if err != nil {
-			return nil, err
-		}
-		w, err1 := sess.StdinPipe()
-		o, err2 := sess.StdoutPipe()
-		sess.Stderr = io.Discard
-		err = errors.Join(err1, err2)
-		if err == nil {
-			err = sess.RequestSubsystem("sftp")
-		}
-		if err != nil {
-			sess.Close()
-			release()
-			if r.c.Closed() {
-				return nil, fmt.Errorf("%w: %v", ErrConnLost, err)
-			}
-			return nil, fmt.Errorf("cannot start the sftp subsystem: %w", err)
-		}
-		rd, wr = o, w
-		stop = func() { sess.Close(); release() }
-		if strings.Contains(string(r.c.ServerVersion()), "OpenSSH") {
-			// OpenSSH's sftp-server takes messages up to 256 KiB and reads
-			// up to 255 KiB at once: 8 times fewer requests than the 32 KiB
-			// every server must accept (a 100 MB put: ~30% faster).
-			opts = append(opts[:len(opts):len(opts)], sftp.MaxPacketUnchecked(255<<10))
-		}
-	case localRunner:
-		cr, sw := io.Pipe() // server to client
-		sr, cw := io.Pipe() // client to server
-		srv, err := sftp.NewServer(pipeRWC{sr, sw})
-		if err != nil {
-			return nil, err
-		}
-		go func() {
-			srv.Serve()
-			srv.Close()
-			cr.Close()
-		}()
-		rd, wr = cr, cw
-		stop = func() { cw.Close(); sr.Close() }
-	default:
-		return nil, errors.New("file operations are not supported on this connection")
+// open starts an SFTP client on p.
+func open(ctx context.Context, p Pipe) (*fsClient, error) {
+	opts := sftpOptions
+	if p.BigPackets {
+		// OpenSSH's sftp-server takes messages up to 256 KiB and reads
+		// up to 255 KiB at once: 8 times fewer requests than the 32 KiB
+		// every server must accept (a 100 MB put: ~30% faster).
+		opts = append(opts[:len(opts):len(opts)], sftp.MaxPacketUnchecked(255<<10))
 	}
-
 	type opened struct {
 		cl  *sftp.Client
 		err error
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		cl, err := sftp.NewClientPipe(rd, wr, opts...)
+		cl, err := sftp.NewClientPipe(p.R, p.W, opts...)
 		ch <- opened{cl, err}
 	}()
 	var o opened
 	select {
 	case o = <-ch:
 	case <-ctx.Done():
-		stop()
+		p.Close()
 		return nil, ctx.Err()
 	}
 	if o.err != nil {
-		stop()
+		p.Close()
 		return nil, fmt.Errorf("sftp: %w", o.err)
 	}
 	fc := &fsClient{Client: o.cl, dead: make(chan struct{})}
-	if r, ok := c.h.r.(*sshRunner); ok {
-		fc.jan = r.startJanitor(ctx)
+	if p.StartJanitor != nil {
+		fc.jan = startJanitor(ctx, p.StartJanitor)
 	}
-	fc.stop = func() { stop(); o.cl.Close(); fc.jan.close() } // the session first: Close waits for the reader to end
+	fc.stop = func() { p.Close(); o.cl.Close(); fc.jan.close() } // the session first: Close waits for the reader to end
 	go func() {
 		o.cl.Wait()
 		close(fc.dead)
@@ -196,7 +153,7 @@ func (c *Conn) openSFTP(ctx context.Context) (*fsClient, error) {
 		return nil, fmt.Errorf("sftp: working directory: %w", err)
 	}
 	fc.wd, fc.home = wd, wd
-	if _, local := c.h.r.(localRunner); local {
+	if p.Local {
 		if h, err := os.UserHomeDir(); err == nil {
 			fc.home = h
 		}
@@ -204,6 +161,22 @@ func (c *Conn) openSFTP(ctx context.Context) (*fsClient, error) {
 	_, fc.fsync = o.cl.HasExtension("fsync@openssh.com")
 	_, fc.posix = o.cl.HasExtension("posix-rename@openssh.com")
 	return fc, nil
+}
+
+// LocalPipe is an in-process SFTP server on this machine's file system.
+func LocalPipe() (Pipe, error) {
+	cr, sw := io.Pipe() // server to client
+	sr, cw := io.Pipe() // client to server
+	srv, err := sftp.NewServer(pipeRWC{sr, sw})
+	if err != nil {
+		return Pipe{}, err
+	}
+	go func() {
+		srv.Serve()
+		srv.Close()
+		cr.Close()
+	}()
+	return Pipe{R: cr, W: cw, Close: func() { cw.Close(); sr.Close() }, Local: true}, nil
 }
 
 type pipeRWC struct {
@@ -219,7 +192,7 @@ func (p pipeRWC) Close() error {
 // abs returns the absolute remote path of p: a leading ~ is the login
 // user's home, and a relative path is relative to the Conn's Cd scope (or to
 // the home when there is none), as it would be for a command.
-func (c *Conn) abs(fc *fsClient, p string) string {
+func (op *Op) abs(fc *fsClient, p string) string {
 	switch {
 	case path.IsAbs(p):
 		return path.Clean(p)
@@ -227,7 +200,7 @@ func (c *Conn) abs(fc *fsClient, p string) string {
 		return path.Join(fc.home, p[1:])
 	}
 	base := fc.wd
-	if d := c.sc.dir; d != "" {
+	if d := op.h.Dir(); d != "" {
 		switch {
 		case path.IsAbs(d):
 			base = d
@@ -286,7 +259,7 @@ type staged struct {
 // temporary file in dst's directory, given its owner and mode, written,
 // fsynced when the server can, given its time, then renamed, so readers of
 // dst see the old file or the new one, never a part.
-func (op *fileOp) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st staged, err error) {
+func (op *Op) stage(fc *fsClient, dst string, f remoteFile, fsync bool) (st staged, err error) {
 	st = staged{tmp: tempName(dst), dst: dst}
 	fc.jan.register(st.tmp)
 	w, err := fc.OpenFile(st.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
@@ -380,7 +353,7 @@ func (fc *fsClient) explain(err error, dir string) error {
 }
 
 // commit renames a staged file over its target, or removes it.
-func (op *fileOp) commit(fc *fsClient, st staged) error {
+func (op *Op) commit(fc *fsClient, st staged) error {
 	err := op.ctx.Err()
 	if err == nil {
 		err = fc.rename(st.tmp, st.dst)
@@ -398,7 +371,7 @@ func (op *fileOp) commit(fc *fsClient, st staged) error {
 // took 3.5 s that way, 0.8 s this way). A file system mounted inside the
 // tree is not covered. Where the command cannot run (an SFTP-only account,
 // a sync without -f), each file is fsynced.
-func (op *fileOp) syncStaged(fc *fsClient, sts []staged) error {
+func (op *Op) syncStaged(fc *fsClient, sts []staged) error {
 	if len(sts) == 0 {
 		return nil
 	}
@@ -408,7 +381,7 @@ func (op *fileOp) syncStaged(fc *fsClient, sts []staged) error {
 			root = path.Dir(root)
 		}
 	}
-	if r := op.cmd(nil).Run("sync", "-f", "--", root); r.Err == nil {
+	if r := op.run(Cmd{Args: []string{"sync", "-f", "--", root}}); r.Err == nil {
 		return nil
 	}
 	if !fc.fsync {

@@ -1,9 +1,8 @@
-package loom
+package remotefs
 
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,52 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/loomssh/loom/internal/shquote"
 )
-
-// Put copies local to the remote host: a file, a directory tree, or the
-// files and trees a local glob matches.
-//
-//   - A file goes to remote; if remote ends in "/" or is an existing
-//     directory, to remote/NAME.
-//   - A directory's contents go to the directory remote (created if
-//     missing, merged into if it exists): Put("build", "/srv/app") makes
-//     /srv/app/index.html of build/index.html. Exclude leaves paths out.
-//   - A glob ("dist/*.tar.gz", used when no file has that literal name)
-//     puts each match into the directory remote.
-//
-// Every file is written atomically: to a temporary file in its target
-// directory with its owner (Owner) and mode (the local file's, or Mode),
-// synced to disk, then renamed over the target; a reader never sees a part
-// of a file, and a failed or cancelled Put leaves no temporary file behind.
-// Directories Put creates get the local directory's mode; existing ones are
-// left as they are. Symbolic links in a tree are copied as links; sockets
-// and devices are skipped.
-//
-// Remote paths that are relative are relative to the Conn's Cd directory,
-// or to the login user's home; "~/" is the home. With UseSudo the files are
-// written with sudo (see UseSudo). Put does not follow the Conn's Stream,
-// Env or Prefix scopes; Timeout applies to the whole Put.
-func (c *Conn) Put(local, remote string, opts ...FileOption) *Transfer {
-	op, t := c.newOp("put", opts)
-	if op == nil {
-		return t
-	}
-	return op.finish(op.put(local, remote))
-}
-
-// PutReader writes what r holds (read to EOF) to the remote file remote,
-// atomically like Put, with mode 0644 unless Mode is given. If reading r
-// fails, nothing is written. With UseSudo, r is first copied to a private
-// local temporary file (the archive sudo unpacks needs the size).
-//
-//	c.PutReader(strings.NewReader(version+"\n"), "/srv/app/REVISION")
-func (c *Conn) PutReader(r io.Reader, remote string, opts ...FileOption) *Transfer {
-	op, t := c.newOp("put", opts)
-	if op == nil {
-		return t
-	}
-	return op.finish(op.putReader(r, remote))
-}
 
 type itemKind int
 
@@ -85,7 +41,8 @@ type putItem struct {
 	owner  *ids      // keep this owner (files replaced in place)
 }
 
-func (op *fileOp) put(local, remote string) error {
+// Put copies local to remote (loom's Conn.Put).
+func (op *Op) Put(local, remote string) error {
 	if local == "" || remote == "" {
 		return op.fail(local, remote, errors.New("empty path"))
 	}
@@ -93,7 +50,7 @@ func (op *fileOp) put(local, remote string) error {
 	if err != nil {
 		return op.fail(local, remote, err)
 	}
-	R := op.c.abs(fc, remote)
+	R := op.abs(fc, remote)
 	intoDir := strings.HasSuffix(remote, "/")
 	type root struct{ local, remote string }
 	var roots []root
@@ -143,7 +100,8 @@ func (op *fileOp) put(local, remote string) error {
 	return op.send(fc, base, items, false)
 }
 
-func (op *fileOp) putReader(r io.Reader, remote string) error {
+// PutReader writes what r holds to remote.
+func (op *Op) PutReader(r io.Reader, remote string) error {
 	if remote == "" || strings.HasSuffix(remote, "/") {
 		return op.fail("", remote, errors.New("PutReader needs a file name"))
 	}
@@ -151,9 +109,9 @@ func (op *fileOp) putReader(r io.Reader, remote string) error {
 	if err != nil {
 		return op.fail("", remote, err)
 	}
-	R := op.c.abs(fc, remote)
+	R := op.abs(fc, remote)
 	it := &putItem{kind: kFile, remote: R, mode: 0o644, size: -1, r: r}
-	if op.o.sudo && !op.o.dryRun {
+	if op.o.Sudo && !op.o.DryRun {
 		// tar needs the size up front: spool to a private local file
 		f, err := os.CreateTemp("", "loom-put-*")
 		if err != nil {
@@ -172,7 +130,7 @@ func (op *fileOp) putReader(r io.Reader, remote string) error {
 
 // walkLocal appends the items of the local file or tree at local, to be
 // written at remote.
-func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
+func (op *Op) walkLocal(local, remote string, items *[]*putItem) error {
 	fi, err := os.Stat(local)
 	if err != nil {
 		return err
@@ -181,7 +139,7 @@ func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
 		if !fi.Mode().IsRegular() {
 			return errors.New("not a regular file")
 		}
-		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: fileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
+		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: FileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
 		return nil
 	}
 	root := local
@@ -212,7 +170,7 @@ func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
 		if err != nil {
 			return err
 		}
-		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: fileMode(info.Mode()), mtime: info.ModTime()}
+		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: FileMode(info.Mode()), mtime: info.ModTime()}
 		switch {
 		case d.IsDir():
 			it.kind = kDir
@@ -234,14 +192,14 @@ func (op *fileOp) walkLocal(local, remote string, items *[]*putItem) error {
 // send writes items (directories before what they hold) and fills the
 // Transfer. base is a directory holding all of them (sudo stages there).
 // keepMtime gives files their local modification time (Sync).
-func (op *fileOp) send(fc *fsClient, base string, items []*putItem, keepMtime bool) error {
+func (op *Op) send(fc *fsClient, base string, items []*putItem, keepMtime bool) error {
 	var total int64
 	for _, it := range items {
 		if it.kind == kFile && it.size > 0 {
 			total += it.size
 		}
 	}
-	if op.o.dryRun {
+	if op.o.DryRun {
 		op.t.DryRun = true
 		for _, it := range items {
 			if it.kind != kDir {
@@ -260,7 +218,7 @@ func (op *fileOp) send(fc *fsClient, base string, items []*putItem, keepMtime bo
 		}
 	}
 	op.startProgress(label, total)
-	if op.o.sudo {
+	if op.o.Sudo {
 		return op.sendSudo(base, items, keepMtime)
 	}
 	return op.sendSFTP(fc, items, keepMtime)
@@ -277,7 +235,7 @@ const batchFiles = 8
 // links by up to putWorkers at a time, each atomically. Many files are
 // written in two phases: all temporary files, made durable together, then
 // all the renames.
-func (op *fileOp) sendSFTP(fc *fsClient, items []*putItem, keepMtime bool) error {
+func (op *Op) sendSFTP(fc *fsClient, items []*putItem, keepMtime bool) error {
 	owner, err := op.ownerIDs()
 	if err != nil {
 		return op.fail("", "", err)
@@ -413,13 +371,13 @@ func (op *fileOp) sendSFTP(fc *fsClient, items []*putItem, keepMtime bool) error
 
 // sendOne writes one file or link over SFTP; with stageOnly, a file is
 // only staged (see stage), for the caller to commit.
-func (op *fileOp) sendOne(fc *fsClient, it *putItem, owner *ids, keepMtime, stageOnly bool) (staged, error) {
+func (op *Op) sendOne(fc *fsClient, it *putItem, owner *ids, keepMtime, stageOnly bool) (staged, error) {
 	if it.kind == kLink {
 		return staged{}, fc.symlinkAtomic(it.link, it.remote)
 	}
 	f := remoteFile{mode: it.mode, owner: owner, keepOwner: it.owner}
-	if op.o.modeSet {
-		f.mode = op.o.mode
+	if op.o.ModeSet {
+		f.mode = op.o.Mode
 	}
 	if keepMtime {
 		f.mtime = it.mtime
@@ -453,7 +411,7 @@ func (op *fileOp) sendOne(fc *fsClient, it *putItem, owner *ids, keepMtime, stag
 // unpacks it into a staging directory inside base, applies Owner and Mode,
 // and renames each new file (or whole new directory) into place. The
 // archive ends with a marker file: an archive cut short moves nothing.
-func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error {
+func (op *Op) sendSudo(base string, items []*putItem, keepMtime bool) error {
 	for _, it := range items {
 		if _, ok := relTo(base, it.remote); !ok && it.remote != base {
 			return op.fail(it.local, it.remote, fmt.Errorf("internal error: %s is not under %s", it.remote, base))
@@ -471,17 +429,17 @@ func (op *fileOp) sendSudo(base string, items []*putItem, keepMtime bool) error 
 		done <- written{n, err}
 	}()
 	mode := ""
-	if op.o.modeSet {
-		mode = octal(op.o.mode)
+	if op.o.ModeSet {
+		mode = octal(op.o.Mode)
 	}
-	res := op.cmd(pr).SudoShell(sudoPutScript(base, op.o.chownSpec(), mode))
+	res := op.run(Cmd{Script: sudoPutScript(base, op.o.chownSpec(), mode), Sudo: true, Stdin: pr})
 	pr.CloseWithError(errRemoteEnded)
 	w := <-done
 	local, remote := "", base // what a failure names: the one file, or the directory
 	if len(items) == 1 {
 		local, remote = items[0].local, items[0].remote
 	}
-	var fe *FileError
+	var fe *Error
 	switch {
 	case res.Err != nil && (w.err == nil || errors.Is(w.err, errRemoteEnded)):
 		// the archive stopped because the command did (sudo refused the
@@ -512,7 +470,7 @@ var errRemoteEnded = errors.New("the remote command ended before it read the who
 const completeMarker = ".loom-complete"
 
 // writeTar writes items to w as a tar archive of paths relative to base.
-func (op *fileOp) writeTar(w io.Writer, base string, items []*putItem, keepMtime bool) (int64, error) {
+func (op *Op) writeTar(w io.Writer, base string, items []*putItem, keepMtime bool) (int64, error) {
 	tw := tar.NewWriter(w)
 	now := time.Now()
 	var total int64
@@ -596,7 +554,7 @@ func relTo(dir, p string) (string, bool) {
 // all quoted (mode is digits).
 func sudoPutScript(base, owner, mode string) string {
 	var b strings.Builder
-	b.WriteString("set -e\nD=" + Quote(base) + "\n")
+	b.WriteString("set -e\nD=" + shquote.Quote(base) + "\n")
 	b.WriteString(`mkdir -p -- "$D"
 umask 077
 s=$(mktemp -d "$D/.loom-XXXXXXXXXX")
@@ -615,7 +573,7 @@ rm -f ` + completeMarker + "\n")
 		// chown clears setuid and setgid: note them, then set them again
 		b.WriteString(`find . -type f -perm -4000 -print0 >"$s.list"
 find . -type f -perm -2000 -print0 >"$s.list2"
-chown -R -h -- ` + Quote(owner) + ` .
+chown -R -h -- ` + shquote.Quote(owner) + ` .
 xargs -0 sh -c 'for f do chmod u+s "$f"; done' sh <"$s.list"
 xargs -0 sh -c 'for f do chmod g+s "$f"; done' sh <"$s.list2"
 `)
@@ -641,32 +599,4 @@ for p do
 done' sh <"$s.list"
 `)
 	return b.String()
-}
-
-// stepError is a failed step of a file operation (a sudo script), named by
-// its stderr rather than by the whole script text.
-type stepError struct {
-	msg string
-	err error
-}
-
-func (e *stepError) Error() string { return e.msg }
-func (e *stepError) Unwrap() error { return e.err }
-
-// stepErr describes a failed command of a file operation.
-func stepErr(what string, r *Result) error {
-	for _, e := range []error{context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(r.Err, e) {
-			return e
-		}
-	}
-	var ee *ExitError
-	if errors.As(r.Err, &ee) {
-		msg := strings.TrimSpace(tail(r.Stderr, 3))
-		if msg == "" {
-			msg = fmt.Sprintf("exit status %d", r.ExitCode)
-		}
-		return &stepError{msg: what + ": " + strings.ReplaceAll(msg, "\n", " | "), err: r.Err}
-	}
-	return r.Err
 }

@@ -1,4 +1,4 @@
-package loom
+package remotefs
 
 import (
 	"bytes"
@@ -13,31 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Sync makes the remote directory remoteDir a copy of the local directory
-// localDir, sending only what changed: files whose size, modification time
-// or mode differ (or, with Checksum, whose SHA-256 differs), new
-// directories and changed symbolic links. Files are written atomically as
-// by Put and given the local modification time, so a second Sync of an
-// unchanged tree sends nothing (Transfer.Files == 0, Skipped counts the
-// files left alone).
-//
-// The remote tree is listed one directory at a time (one SFTP request per
-// directory, not one per file). With Delete, remote files and directories
-// that are not in localDir are removed; with Exclude, matching paths are
-// neither sent nor deleted. A remote file where a local directory is (or
-// the reverse) is replaced only with Delete, and an error otherwise. With
-// DryRun nothing changes: Changed and Removed list what would. With
-// UseSudo, writes and deletions are done with sudo (the remote tree must
-// still be listable by the login user).
-func (c *Conn) Sync(localDir, remoteDir string, opts ...FileOption) *Transfer {
-	op, t := c.newOp("sync", opts)
-	if op == nil {
-		return t
-	}
-	return op.finish(op.sync(localDir, remoteDir))
-}
+	"github.com/loomssh/loom/internal/shquote"
+)
 
 // remoteEntry is a file, directory or link found on the remote side.
 type remoteEntry struct {
@@ -47,7 +25,56 @@ type remoteEntry struct {
 	mtime time.Time
 }
 
-func (op *fileOp) sync(localDir, remoteDir string) error {
+// Sync makes remoteDir a copy of localDir (loom's Conn.Sync): it plans,
+// then applies the plan; with DryRun the plan is the Transfer.
+func (op *Op) Sync(localDir, remoteDir string) error {
+	p := &syncPlan{}
+	err := op.planSync(p, localDir, remoteDir)
+	op.t.Skipped += p.skipped
+	switch {
+	case err != nil:
+		return err
+	case op.o.DryRun:
+		op.t.DryRun = true
+		op.t.Removed = append(append(op.t.Removed, p.clear...), p.extra...)
+		for _, it := range p.send {
+			if it.kind != kDir {
+				op.t.Files++
+				op.t.Bytes += max(it.size, 0)
+				op.t.Changed = append(op.t.Changed, it.remote)
+			}
+		}
+		return nil
+	}
+	return op.applySync(p)
+}
+
+// syncPlan is what a Sync does, found without changing anything.
+type syncPlan struct {
+	fc      *fsClient
+	root    string     // the remote directory
+	base    string     // a directory holding everything written (root, or its parent if root is new)
+	clear   []string   // remote paths in the way of local ones, removed first (Delete)
+	send    []*putItem // what is written, in the order of the local walk
+	extra   []string   // remote paths not in localDir, removed last (Delete)
+	skipped int        // files already up to date
+}
+
+// applySync carries out p: removes what is in the way, writes, then
+// removes what is extra.
+func (op *Op) applySync(p *syncPlan) error {
+	if err := op.remove(p.fc, p.root, p.clear); err != nil {
+		return err
+	}
+	if err := op.send(p.fc, p.base, p.send, true); err != nil {
+		return err
+	}
+	return op.remove(p.fc, p.root, p.extra)
+}
+
+// planSync fills p with what syncing localDir to remoteDir takes: the
+// remote tree is listed (and, with Checksum, summed), nothing changed.
+func (op *Op) planSync(p *syncPlan, localDir, remoteDir string) error {
 	if localDir == "" || remoteDir == "" {
 		return op.fail(localDir, remoteDir, errors.New("empty path"))
 	}
@@ -62,8 +89,8 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	if err != nil {
 		return op.fail(localDir, remoteDir, err)
 	}
-	R := op.c.abs(fc, remoteDir)
-	if op.o.delete && R == "/" {
+	R := op.abs(fc, remoteDir)
+	if op.o.Delete && R == "/" {
 		return op.fail(localDir, R, errors.New("refusing to sync into / with Delete"))
 	}
 	var items []*putItem
@@ -99,7 +126,7 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 	var send, sums []*putItem
 	var clear []string // remote paths in the way of a local one, removed first (Delete)
 	conflict := func(it *putItem, what string) error {
-		if !op.o.delete {
+		if !op.o.Delete {
 			return op.fail(it.local, it.remote, fmt.Errorf("the remote %s is in the way (use Delete to replace it)", what))
 		}
 		clear = append(clear, it.remote)
@@ -117,8 +144,8 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 		}
 		re := remotes[r]
 		want := it.mode
-		if op.o.modeSet {
-			want = op.o.mode
+		if op.o.ModeSet {
+			want = op.o.Mode
 		}
 		var err error
 		switch {
@@ -133,16 +160,16 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 			if t, e := fc.ReadLink(it.remote); re.kind != kLink || e != nil || t != it.link {
 				send = append(send, it)
 			} else {
-				op.t.Skipped++
+				p.skipped++
 			}
 		case re.kind != kFile || re.size != it.size || re.mode != want:
 			send = append(send, it)
-		case op.o.checksum:
+		case op.o.Checksum:
 			sums = append(sums, it)
 		case re.mtime.Unix() != it.mtime.Unix():
 			send = append(send, it)
 		default:
-			op.t.Skipped++
+			p.skipped++
 		}
 		if err != nil {
 			return err
@@ -154,12 +181,12 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 			return err
 		}
 		send = append(send, changed...)
-		op.t.Skipped += len(sums) - len(changed)
+		p.skipped += len(sums) - len(changed)
 		sort.SliceStable(send, func(i, j int) bool { return order[send[i]] < order[send[j]] })
 	}
 
 	var extra []string
-	if op.o.delete {
+	if op.o.Delete {
 		for r := range remotes {
 			if locals[r] != nil {
 				continue
@@ -172,27 +199,18 @@ func (op *fileOp) sync(localDir, remoteDir string) error {
 		sort.Strings(extra)
 	}
 
-	base := R
+	p.fc, p.root, p.base = fc, R, R
 	if !remoteExists {
-		base = path.Dir(R)
+		p.base = path.Dir(R)
 	}
-	if op.o.dryRun {
-		op.t.Removed = append(append(op.t.Removed, clear...), extra...)
-		return op.send(fc, base, send, true)
-	}
-	if err := op.remove(fc, R, clear); err != nil {
-		return err
-	}
-	if err := op.send(fc, base, send, true); err != nil {
-		return err
-	}
-	return op.remove(fc, R, extra)
+	p.clear, p.send, p.extra = clear, send, extra
+	return nil
 }
 
 // listRemote lists the remote tree under root/rel into out, descending
 // only into directories that also exist locally (the others are either
 // new on neither side or deleted whole).
-func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*remoteEntry, localDirs map[string]bool) error {
+func (op *Op) listRemote(fc *fsClient, root, rel string, out map[string]*remoteEntry, localDirs map[string]bool) error {
 	dir := path.Join(root, rel)
 	entries, err := fc.ReadDir(dir)
 	if err != nil {
@@ -206,7 +224,7 @@ func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*rem
 		if op.o.excluded(r) {
 			continue
 		}
-		re := &remoteEntry{kind: kFile, mode: fileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
+		re := &remoteEntry{kind: kFile, mode: FileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
 			re.kind = kDir
@@ -227,7 +245,7 @@ func (op *fileOp) listRemote(fc *fsClient, root, rel string, out map[string]*rem
 
 // differ returns the items whose content differs from the remote file's,
 // comparing SHA-256 sums (the remote ones computed by one sha256sum run).
-func (op *fileOp) differ(fc *fsClient, R string, items []*putItem) ([]*putItem, error) {
+func (op *Op) differ(fc *fsClient, R string, items []*putItem) ([]*putItem, error) {
 	rels := make([]string, len(items))
 	for i, it := range items {
 		rels[i], _ = relTo(R, it.remote)
@@ -266,14 +284,14 @@ func localSum(name string) (string, error) {
 // path. The paths go to sha256sum through xargs on stdin, NUL-separated,
 // never through a shell. Where sha256sum is missing (exit 127), the files
 // are read over SFTP and summed here.
-func (op *fileOp) remoteSums(fc *fsClient, R string, rels []string) (map[string]string, error) {
+func (op *Op) remoteSums(fc *fsClient, R string, rels []string) (map[string]string, error) {
 	var in bytes.Buffer
 	for _, r := range rels {
 		in.WriteString("./" + r + "\x00")
 	}
-	res := op.shell("cd "+Quote(R)+" && xargs -0 sha256sum --", &in)
+	res := op.shell("cd "+shquote.Quote(R)+" && xargs -0 sha256sum --", &in)
 	sums := map[string]string{}
-	if res.ExitCode == 127 && !op.o.sudo {
+	if res.ExitCode == 127 && !op.o.Sudo {
 		for _, r := range rels {
 			f, err := fc.Open(path.Join(R, r))
 			if err != nil {
@@ -311,7 +329,7 @@ func (op *fileOp) remoteSums(fc *fsClient, R string, rels []string) (map[string]
 
 // remove deletes remote paths (files, links, or whole directories without
 // following links), recording them in Removed.
-func (op *fileOp) remove(fc *fsClient, R string, paths []string) error {
+func (op *Op) remove(fc *fsClient, R string, paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -320,13 +338,13 @@ func (op *fileOp) remove(fc *fsClient, R string, paths []string) error {
 			return op.fail("", p, fmt.Errorf("internal error: %s is not under %s", p, R))
 		}
 	}
-	if op.o.sudo {
+	if op.o.Sudo {
 		var in bytes.Buffer
 		for _, p := range paths {
 			r, _ := relTo(R, p)
 			in.WriteString("./" + r + "\x00")
 		}
-		res := op.shell("cd "+Quote(R)+" && xargs -0 rm -rf --", &in)
+		res := op.shell("cd "+shquote.Quote(R)+" && xargs -0 rm -rf --", &in)
 		if res.Err != nil {
 			return op.fail("", R, stepErr("sudo rm", res))
 		}
