@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/loomssh/loom/internal/input"
 	"github.com/loomssh/loom/internal/shquote"
 	"github.com/loomssh/loom/internal/transport"
 	"github.com/loomssh/loom/internal/watch"
@@ -425,7 +426,7 @@ func (e *execution) startStdin() {
 		}
 		return
 	}
-	rd, stop, waits := stoppable(in)
+	rd, stop, waits := input.Stoppable(in)
 	e.stopIn, e.inDone = stop, make(chan struct{})
 	if !waits {
 		close(e.inDone) // nothing to wait for: a pending Read cannot be ended
@@ -445,7 +446,7 @@ func (e *execution) startStdin() {
 				e.write(string(buf[:n]))
 			}
 			if err != nil {
-				if !errors.Is(err, io.EOF) && !errors.Is(err, errStopped) && !errors.Is(err, io.ErrClosedPipe) {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, input.ErrStopped) && !errors.Is(err, io.ErrClosedPipe) {
 					e.mu.Lock()
 					e.stdinErr = err
 					e.mu.Unlock()

@@ -1,6 +1,6 @@
 //go:build unix
 
-package loom
+package input
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ func (r *fileReader) Read(p []byte) (int, error) {
 		stopped := r.stopped
 		r.mu.Unlock()
 		if stopped {
-			return 0, errStopped
+			return 0, ErrStopped
 		}
 		var ready, woken bool
 		var perr error
@@ -67,7 +67,7 @@ func (r *fileReader) Read(p []byte) (int, error) {
 		case perr != nil:
 			return r.f.Read(p) // poll does not work here: read as before
 		case woken:
-			return 0, errStopped
+			return 0, ErrStopped
 		case ready:
 			return r.f.Read(p)
 		}

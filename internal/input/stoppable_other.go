@@ -1,6 +1,6 @@
 //go:build !unix
 
-package loom
+package input
 
 import "io"
 
