@@ -27,7 +27,7 @@ const DefaultMemory = 8 << 20
 type Spool struct {
 	maxMemory int
 	src       io.Reader
-	start sync.Once
+	start     sync.Once
 
 	mu     sync.Mutex
 	more   *sync.Cond // broadcast when size, done, err or closed change
