@@ -232,7 +232,7 @@ var (
 	// after a failure.
 	ErrSkipped = errors.New("skipped after an earlier failure")
 	// ErrConnLost is wrapped when the connection dropped while a command ran.
-	ErrConnLost = errors.New("connection lost")
+	ErrConnLost = transport.ErrLost
 	// ErrNoExitStatus is wrapped when the server closed a command's channel
 	// without reporting how it exited.
 	ErrNoExitStatus = errors.New("no exit status from server")

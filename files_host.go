@@ -3,9 +3,6 @@ package loom
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/loomssh/loom/internal/remotefs"
@@ -59,59 +56,11 @@ func (s *sftpSlot) close() { s.Slot.Close() }
 // counts against the per-connection session cap), with the janitor on
 // another session.
 func (r *sshRunner) sftp(ctx context.Context) (remotefs.Pipe, error) {
-	sess, release, err := r.c.NewSession(ctx)
+	w, o, closeFn, err := r.c.Subsystem(ctx, "sftp") // a lost connection wraps ErrConnLost
 	if err != nil {
 		return remotefs.Pipe{}, err
 	}
-	w, err1 := sess.StdinPipe()
-	o, err2 := sess.StdoutPipe()
-	sess.Stderr = io.Discard
-	err = errors.Join(err1, err2)
-	if err == nil {
-		err = sess.RequestSubsystem("sftp")
-	}
-	if err != nil {
-		sess.Close()
-		release()
-		if r.c.Closed() {
-			return remotefs.Pipe{}, fmt.Errorf("%w: %v", ErrConnLost, err)
-		}
-		return remotefs.Pipe{}, fmt.Errorf("cannot start the sftp subsystem: %w", err)
-	}
-	return remotefs.Pipe{
-		R: o, W: w, Close: func() { sess.Close(); release() },
-		BigPackets:   strings.Contains(string(r.c.ServerVersion()), "OpenSSH"),
-		StartJanitor: r.startJanitor,
-	}, nil
-}
-
-// startJanitor runs the file engine's janitor script on a session of its
-// own.
-func (r *sshRunner) startJanitor(ctx context.Context, script string) (io.WriteCloser, func(), error) {
-	s, release, err := r.c.NewSession(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	in, err := s.StdinPipe()
-	if err == nil {
-		err = s.Start(script)
-	}
-	if err != nil {
-		s.Close()
-		release()
-		return nil, nil, err
-	}
-	return in, func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { s.Wait(); close(done) }()
-		select { // let the list be checked before the connection closes
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-		s.Close()
-		release()
-	}, nil
+	return remotefs.Pipe{R: o, W: w, Close: closeFn, BigPackets: r.c.OpenSSH(), StartJanitor: r.c.StartFed}, nil
 }
 
 // sftp is an in-process SFTP server on this machine's file system.

@@ -120,7 +120,6 @@ var registry struct {
 	mu    sync.Mutex
 	tasks map[string]*Settings
 	errs  []error
-	deps  map[string]*dep
 }
 
 // Task gives a loomfile's task its settings, in an init function:
@@ -232,10 +231,7 @@ func newGroup(ctx context.Context, s Settings, fn any) (*Group, error) {
 	return g, nil
 }
 
-var (
-	connType  = reflect.TypeFor[*Conn]()
-	errorType = reflect.TypeFor[error]()
-)
+var connType = reflect.TypeFor[*Conn]()
 
 // Execute runs the host task fn with args on its own hosts, as the loom
 // command would run it (Fabric's execute): with the settings given to it
@@ -253,7 +249,7 @@ var (
 // made (fn is not a host task, wrong arguments, no hosts) returns Results
 // whose Err says why, with no hosts.
 func Execute(ctx context.Context, fn any, args ...any) *Results {
-	call, err := hostCall(fn, args)
+	call, err := taskrt.Bind("loom.Execute", fn, connType, args)
 	if err != nil {
 		return &Results{err: err}
 	}
@@ -262,102 +258,10 @@ func Execute(ctx context.Context, fn any, args ...any) *Results {
 	if err != nil {
 		return &Results{err: fmt.Errorf("%s: %w", taskrt.FuncName(fn), err)}
 	}
-	return g.Each(ctx, call)
-}
-
-// hostCall checks that fn is a host task taking args and returns a
-// function calling it on a Conn.
-func hostCall(fn any, args []any) (func(*Conn) error, error) {
-	v := reflect.ValueOf(fn)
-	if v.Kind() != reflect.Func || v.IsNil() {
-		return nil, fmt.Errorf("loom.Execute: %T is not a function", fn)
-	}
-	t := v.Type()
-	name := taskrt.FuncName(fn)
-	// A method expression of a namespace (DB.Migrate, (*DB).Migrate)
-	// takes its receiver first: a zero one will do.
-	var recv []reflect.Value
-	if t.NumIn() >= 2 && t.In(1) == connType {
-		switch rt := t.In(0); {
-		case rt.Kind() == reflect.Struct:
-			recv = []reflect.Value{reflect.Zero(rt)}
-		case rt.Kind() == reflect.Pointer && rt.Elem().Kind() == reflect.Struct:
-			recv = []reflect.Value{reflect.New(rt.Elem())}
-		}
-	}
-	if recv != nil {
-		fnv := v
-		t = reflect.FuncOf(typesIn(t)[1:], typesOut(t), t.IsVariadic())
-		v = reflect.MakeFunc(t, func(in []reflect.Value) []reflect.Value {
-			in = append(append([]reflect.Value(nil), recv...), in...)
-			if fnv.Type().IsVariadic() {
-				return fnv.CallSlice(in)
-			}
-			return fnv.Call(in)
-		})
-	}
-	if t.NumIn() == 0 || t.In(0) != connType {
-		return nil, fmt.Errorf("loom.Execute: %s is not a host task (its first parameter must be a *loom.Conn)", name)
-	}
-	if t.NumOut() > 1 || t.NumOut() == 1 && t.Out(0) != errorType {
-		return nil, fmt.Errorf("loom.Execute: %s must return nothing or error", name)
-	}
-	in := make([]reflect.Value, 1, len(args)+1)
-	params := t.NumIn() - 1
-	if t.IsVariadic() && len(args) < params-1 || !t.IsVariadic() && len(args) != params {
-		return nil, fmt.Errorf("loom.Execute: %s takes %d arguments after the *loom.Conn, got %d", name, params, len(args))
-	}
-	for i, a := range args {
-		var want reflect.Type
-		if t.IsVariadic() && i >= params-1 {
-			want = t.In(t.NumIn() - 1).Elem()
-		} else {
-			want = t.In(i + 1)
-		}
-		av := reflect.ValueOf(a)
-		if a == nil {
-			switch want.Kind() {
-			case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan:
-				av = reflect.Zero(want)
-			default:
-				return nil, fmt.Errorf("loom.Execute: %s: argument %d is nil, want %s", name, i+1, want)
-			}
-		} else if !av.Type().AssignableTo(want) {
-			return nil, fmt.Errorf("loom.Execute: %s: argument %d is a %s, want %s", name, i+1, av.Type(), want)
-		}
-		in = append(in, av)
-	}
-	return func(c *Conn) error {
-		in := append([]reflect.Value(nil), in...)
-		in[0] = reflect.ValueOf(c)
-		out := v.Call(in)
-		if len(out) == 1 && !out[0].IsNil() {
-			return out[0].Interface().(error)
-		}
-		return nil
-	}, nil
-}
-
-func typesIn(t reflect.Type) []reflect.Type {
-	ts := make([]reflect.Type, t.NumIn())
-	for i := range ts {
-		ts[i] = t.In(i)
-	}
-	return ts
-}
-
-func typesOut(t reflect.Type) []reflect.Type {
-	ts := make([]reflect.Type, t.NumOut())
-	for i := range ts {
-		ts[i] = t.Out(i)
-	}
-	return ts
-}
-
-// dep is one dependency's run: done is closed when it has finished.
-type dep struct {
-	done chan struct{}
-	err  error
+	return g.Each(ctx, func(c *Conn) error {
+		_, err := call(reflect.ValueOf(c))
+		return err
+	})
 }
 
 // Deps runs each of fns that has not yet run in this process, in order,
@@ -378,60 +282,15 @@ type dep struct {
 // (even indirectly) depend on itself.
 func Deps(ctx context.Context, fns ...any) error {
 	for _, fn := range fns {
-		if err := runDep(ctx, fn); err != nil {
+		if err := taskrt.RunDep(ctx, fn, isHostTask); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func runDep(ctx context.Context, fn any) error {
-	var call func(context.Context) error
-	switch f := fn.(type) {
-	case func():
-		call = func(context.Context) error { f(); return nil }
-	case func() error:
-		call = func(context.Context) error { return f() }
-	case func(context.Context):
-		call = func(ctx context.Context) error { f(ctx); return nil }
-	case func(context.Context) error:
-		call = f
-	default:
-		if t := reflect.TypeOf(fn); t != nil && t.Kind() == reflect.Func && t.NumIn() > 0 && t.In(0) == connType {
-			return fmt.Errorf("loom.Deps: %s is a host task: call it directly, or run it with loom.Execute", taskrt.FuncName(fn))
-		}
-		return fmt.Errorf("loom.Deps: %s: want a func(), func() error, func(context.Context) or func(context.Context) error, got %T", taskrt.FuncName(fn), fn)
-	}
-	k, _ := taskrt.FuncKey(fn)
-	registry.mu.Lock()
-	if registry.deps == nil {
-		registry.deps = map[string]*dep{}
-	}
-	d, ran := registry.deps[k]
-	if !ran {
-		d = &dep{done: make(chan struct{})}
-		registry.deps[k] = d
-	}
-	registry.mu.Unlock()
-	if !ran {
-		func() {
-			defer close(d.done)
-			defer func() {
-				if p := recover(); p != nil {
-					d.err = fmt.Errorf("%s: panic: %v", taskrt.FuncName(fn), p)
-				}
-			}()
-			d.err = call(ctx)
-		}()
-		return d.err
-	}
-	select {
-	case <-d.done:
-		return d.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// isHostTask reports whether t is a host task's type: a *Conn first.
+func isHostTask(t reflect.Type) bool { return t.NumIn() > 0 && t.In(0) == connType }
 
 // Map calls fn with each host's Conn of g, as Each does, and returns the
 // value fn returned for each host that succeeded, by host name, with the
