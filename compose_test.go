@@ -51,6 +51,7 @@ func composeCases() []composeCase {
 		sudo   bool
 	}{
 		{"run", shquote.Join([]string{"ls", "-l", "a b"}), true, false},
+		{"run-home", joinArgs([]string{"ls", "~", "~/app dir", "a~b", "~user"}), true, false},
 		{"run-builtin", shquote.Join([]string{"export", "X=1"}), false, false},
 		{"shell", "echo a; echo b in $(pwd)", false, false},
 		{"shell-or", "make || rm -rf build/*", false, false},

@@ -54,13 +54,40 @@ func Quote(s string) string { return shquote.Quote(s) }
 //
 //	c.Run("git", "checkout", version)
 //
+// One thing is expanded, as the shell expands a bare word and as Cd, Put
+// and Sync do: an argument "~" or starting with "~/" is the login user's
+// home (under Sudo, the sudo user's), so c.Run("ls", "~/app") lists
+// $HOME/app. "~user" and a ~ anywhere else are literal.
+//
 // Run("ls -l") runs a program named "ls -l": use Shell for shell syntax.
 func (c *Conn) Run(args ...string) *Result {
 	if len(args) == 0 {
 		return c.fail("", errors.New("run: no command given"))
 	}
-	cmd := shquote.Join(args)
+	cmd := joinArgs(args)
 	return c.exec(cmd, cmd, simpleCommand(args[0]), false)
+}
+
+// joinArgs quotes args for the shell, each one word, leaving a leading
+// "~" or "~/" unquoted so that it means home (see Run).
+func joinArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = quoteHome(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// quoteHome quotes a for the shell, leaving a leading ~ or ~/ for the
+// shell to expand.
+func quoteHome(a string) string {
+	switch {
+	case a == "~":
+		return "~"
+	case strings.HasPrefix(a, "~/"):
+		return "~/" + shquote.Quote(a[2:])
+	}
+	return shquote.Quote(a)
 }
 
 // Shell runs script with the remote user's shell (sh -c semantics): pipes,
@@ -81,7 +108,7 @@ func (c *Conn) Sudo(args ...string) *Result {
 	if len(args) == 0 {
 		return c.fail("", errors.New("sudo: no command given"))
 	}
-	cmd := shquote.Join(args)
+	cmd := joinArgs(args)
 	return c.exec(cmd, "sudo "+cmd, simpleCommand(args[0]), true)
 }
 
@@ -162,10 +189,8 @@ func group(text string) string { return "{ " + text + "\n}" }
 // Cd("-") is not $OLDPWD) and $CDPATH cannot send cd elsewhere.
 func quoteDir(dir string) string {
 	switch {
-	case dir == "~":
-		return "~"
-	case strings.HasPrefix(dir, "~/"):
-		return "~/" + shquote.Quote(dir[2:])
+	case dir == "~" || strings.HasPrefix(dir, "~/"):
+		return quoteHome(dir)
 	case strings.HasPrefix(dir, "/"):
 		return shquote.Quote(dir)
 	}

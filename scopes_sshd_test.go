@@ -88,6 +88,15 @@ func TestSSHDScopesWholeOrNone(t *testing.T) {
 		t.Fatalf("%d connections, want 1: the NUL dropped the connection", n)
 	}
 
+	// A leading ~ in a Run argument is home, as for Cd, Put and Sync.
+	home := c.Shell("echo $HOME").Text()
+	if got := c.Run("echo", "~", "~/x y", "a~b", "~nobody").Text(); got != home+" "+home+"/x y a~b ~nobody" {
+		t.Errorf("Run with ~: %q (home %q)", got, home)
+	}
+	if got := c.Cd("~").Run("pwd").Text(); got != home {
+		t.Errorf("Cd(~): %q", got)
+	}
+
 	// As applies to sudo only: Run under As is an error, not a silent run
 	// as the login user.
 	r = c.As("root").Run("id", "-un")
