@@ -338,6 +338,11 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 	e.stopStdin()
 	stdout.Flush()
 	stderr.Flush()
+	for _, w := range []io.Writer{c.sc.stdout, c.sc.stderr} {
+		if ew, ok := w.(interface{ EndOfCommand() }); ok {
+			ew.EndOfCommand() // a last line without a newline is shown now
+		}
+	}
 	e.closeStdin()
 	res.Stdout, res.Stderr = outBuf.String(), errBuf.String()
 	res.Truncated = outBuf.dropped > 0 || errBuf.dropped > 0

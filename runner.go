@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/loomssh/loom/internal/remotefs"
+	"github.com/loomssh/loom/internal/taskrt"
 	"github.com/loomssh/loom/internal/transport"
 )
 
@@ -137,7 +138,21 @@ func (p *sshProc) kill() { p.s.Close() }
 // Local returns a Conn for this machine, with the same operations and scopes
 // as a remote one (its own, not shared with any remote Conn). Commands run
 // with /bin/sh -c. It uses a Dialer of default settings: no prompts.
-func Local() *Conn { return (&Dialer{}).Local() }
+//
+// Under the loom command (a loomfile's tasks) its commands' output is shown
+// live, as Fabric's local() shows it: passed through when no host is
+// running, prefixed "local" among the hosts' lines otherwise. In a program
+// of your own nothing is shown unless you ask with Stream; either way the
+// output is in the Result. Local().Stdin(os.Stdin) lets a command read the
+// terminal; the reading ends with the command, so later prompts get what
+// is typed for them.
+func Local() *Conn {
+	c := (&Dialer{}).Local()
+	if f := taskrt.LocalOutput; f != nil {
+		c = c.Stream(f())
+	}
+	return c
+}
 
 // Local returns a Conn for this machine that shares the Dialer's secrets
 // and prompter (for Sudo).

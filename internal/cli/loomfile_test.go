@@ -37,6 +37,7 @@ func init() {
 	loom.Task(DB.Migrate, loom.OnHosts("h1", "h2", "h3"), loom.Once())
 	loom.Task(Restart, loom.OnHosts("h[1-4]"), loom.Batches(loom.Count(2)))
 	loom.Task(Agent, loom.OnHosts("h1"), loom.ForwardAgent())
+	loom.Task(Mixed, loom.OnHosts("h1", "h2"))
 }
 
 // Agent shows whether the host got an agent.
@@ -113,6 +114,16 @@ func Stamps(ctx context.Context) error {
 		fmt.Printf("%s=%q\n", hr.Host, hr.Result.Stdout)
 	}
 	return rs.Err()
+}
+
+// Localshow runs local commands: their output is shown.
+func Localshow() error { return loom.Local().Shell("echo built here; printf no-newline").Err }
+
+// Mixed runs a local step in a host task.
+func Mixed(c *loom.Conn) error {
+	loom.Local().Run("echo", "local step for", c.Host())
+	c.Run("echo", "remote step")
+	return c.Err()
 }
 
 // Hi says hi: the default task.
@@ -293,6 +304,17 @@ func TestLoomfileTasksRun(t *testing.T) {
 	}
 	if at(2, "restarts") != "restarted\n" || at(0, "restarts") != "restarted\nrolled\n" {
 		t.Fatalf("batches: h1 %q h3 %q", at(0, "restarts"), at(2, "restarts"))
+	}
+
+	// loom.Local() shows its output: as it is from a local task, prefixed
+	// "local" among the hosts' lines.
+	code, out, errs = run("-F", cfg, "-f", dir, "localshow")
+	if code != ExitOK || out != "built here\nno-newline" {
+		t.Fatalf("a local task's Local output: %d %q %q", code, out, errs)
+	}
+	code, out, errs = run("-F", cfg, "-f", dir, "mixed")
+	if code != ExitOK || !strings.Contains(out, "local | local step for h1\n") || !strings.Contains(out, "local | local step for h2\n") || !strings.Contains(out, "h2 | remote step") {
+		t.Fatalf("Local output in a host task: %d %q %q", code, out, errs)
 	}
 
 	// A local task reads its groups' output (it was discarded unless

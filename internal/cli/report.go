@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loomssh/loom"
@@ -114,10 +115,20 @@ func logName(host string) string {
 	return n + ".log"
 }
 
-func (r *report) started(loom.Host) { r.n.started.Add(1) }
+func (r *report) started(loom.Host) {
+	r.n.started.Add(1)
+	hostsRunning.Add(1)
+}
+
+// hostsRunning counts the hosts at work in this process, in every group:
+// a task's local output is prefixed while any is.
+var hostsRunning atomic.Int64
 
 func (r *report) done(hr *loom.HostResult) {
 	r.n.done.Add(1)
+	if hr.Status != loom.StatusNotStarted {
+		hostsRunning.Add(-1)
+	}
 	if hr.Status == loom.StatusFailed || hr.Status == loom.StatusUnreachable {
 		r.n.failed.Add(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/hostlist"
 	"github.com/loomssh/loom/internal/loomfile"
+	"github.com/loomssh/loom/internal/output"
 	"github.com/loomssh/loom/internal/shquote"
 	"github.com/loomssh/loom/internal/taskrt"
 )
@@ -138,6 +140,7 @@ func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
 	defer e.close()
 	tr := &taskRun{engine: e, prog: prog, many: len(calls) > 1}
 	ctx = taskrt.WithLauncher(ctx, tr.launch)
+	taskrt.LocalOutput = tr.localOutput
 	for i, c := range calls {
 		var code int
 		if c.t.Kind == loomfile.Host {
@@ -278,6 +281,25 @@ func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Val
 	}
 	return ExitOK
 }
+
+// localOutput is where loom.Local() shows its commands' output in a task:
+// passed through when no host is at work, prefixed "local" among the
+// hosts' lines, and on stderr when stdout is for --json or --gather.
+func (tr *taskRun) localOutput() (io.Writer, io.Writer) {
+	if tr.o.json || tr.o.gather {
+		return endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local | "}}, endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local ! "}}
+	}
+	if hostsRunning.Load() == 0 {
+		return rawWriter{tr.p, false}, rawWriter{tr.p, true}
+	}
+	return endLines{&output.Lines{P: tr.p, Prefix: "local | "}}, endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local ! "}}
+}
+
+// endLines shows a command's last line without a newline when the command
+// ends (loom calls EndOfCommand).
+type endLines struct{ *output.Lines }
+
+func (l endLines) EndOfCommand() { l.Close() }
 
 // launch makes the groups of loom.NewGroup and loom.Execute in a local
 // task: the command line's hosts or the settings', this run's Dialer,

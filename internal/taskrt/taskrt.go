@@ -11,6 +11,7 @@ package taskrt
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -25,6 +26,13 @@ var (
 	// Errors returns the mistakes made in calls of loom.Task.
 	Errors func() error
 )
+
+// LocalOutput, set by the loom command, gives loom.Local() its live output:
+// a task's local commands are shown as they run, as Fabric's local() shows
+// them. Nil (a program of your own): Local shows nothing unless asked with
+// Stream. A writer with an EndOfCommand method is told when each command
+// ends, so that a last line without a newline is shown then.
+var LocalOutput func() (stdout, stderr io.Writer)
 
 // A Launcher makes the group of a loom.NewGroup or loom.Execute: settings
 // is the loom.Settings asked for, fn the task that Execute runs (nil for
