@@ -11,8 +11,8 @@ package taskrt
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"reflect"
 	"runtime"
 	"strings"
