@@ -188,9 +188,11 @@ func taskErrors() error {
 }
 
 // NewGroup returns a Group for the settings opts make. Under the loom
-// command (or another Launcher) the group shares the command's
-// connections and output, and the command line's host selection wins over
-// OnHosts and OnRoles. Elsewhere it is a Group with a Dialer of default
+// command the group shares the command's connections and output; a group
+// with OnHosts or OnRoles keeps its own hosts, which -H and -R only narrow
+// (it runs on those they also name, on none if they name none), so a task
+// that opens a canary group and then one for the rest never runs the
+// canary twice; a group without them runs on the command line's. Elsewhere it is a Group with a Dialer of default
 // settings on the OnHosts hosts; OnRoles then is an error, since roles come
 // from an inventory.
 func NewGroup(ctx context.Context, opts ...Option) (*Group, error) {

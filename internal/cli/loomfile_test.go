@@ -126,6 +126,20 @@ func Mixed(c *loom.Conn) error {
 	return c.Err()
 }
 
+// Canary deploys to h1 first, then to the rest.
+func Canary(ctx context.Context) error {
+	for _, hosts := range [][]string{{"h1"}, {"h2", "h3"}} {
+		g, err := loom.NewGroup(ctx, loom.OnHosts(hosts...))
+		if err != nil {
+			return err
+		}
+		if err := g.Shell(ctx, "echo deployed >> canary").Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Hi says hi: the default task.
 func Hi() { fmt.Println("hi from the default task") }
 
@@ -315,6 +329,13 @@ func TestLoomfileTasksRun(t *testing.T) {
 	code, out, errs = run("-F", cfg, "-f", dir, "mixed")
 	if code != ExitOK || !strings.Contains(out, "local | local step for h1\n") || !strings.Contains(out, "local | local step for h2\n") || !strings.Contains(out, "h2 | remote step") {
 		t.Fatalf("Local output in a host task: %d %q %q", code, out, errs)
+	}
+
+	// -H narrows a local task's groups, never replaces their hosts: the
+	// canary is deployed once, the rest not at all.
+	code, out, errs = run("-F", cfg, "-f", dir, "-H", "h1", "canary")
+	if code != ExitOK || at(0, "canary") != "deployed\n" || at(1, "canary") != "" || at(2, "canary") != "" || !strings.Contains(errs, "name none of its hosts") {
+		t.Fatalf("-H with a canary task: %d %q %q; h1 %q h2 %q", code, out, errs, at(0, "canary"), at(1, "canary"))
 	}
 
 	// A local task reads its groups' output (it was discarded unless

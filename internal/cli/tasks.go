@@ -174,22 +174,51 @@ func settings(fn reflect.Value) loom.Settings {
 
 // hosts selects the hosts of a task or group: the command line's -H and
 // -R when given, else the settings' hosts and roles.
-func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings) ([]loom.Host, error) {
+//
+// With narrow (a group a local task opens) the command line only narrows
+// the hosts the settings name: the group runs on those of its own hosts
+// that -H/-R also name, never on another, so that a task opening a canary
+// group and then one for the rest cannot run the canary twice with
+// -H canary. A group whose settings name no hosts takes the command line's.
+func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings, narrow bool) ([]loom.Host, error) {
 	o := tr.o
-	if len(o.hosts.vals) == 0 && len(o.roles.vals) == 0 {
-		if len(s.Hosts) == 0 && len(s.Roles) == 0 {
-			return nil, fmt.Errorf("%s: no hosts: give some with -H or -R, or in the loomfile: loom.Task(Fn, loom.OnRoles(\"web\"))", what)
-		}
+	flagged := len(o.hosts.vals) > 0 || len(o.roles.vals) > 0
+	own := len(s.Hosts) > 0 || len(s.Roles) > 0
+	if !flagged && !own {
+		return nil, fmt.Errorf("%s: no hosts: give some with -H or -R, or in the loomfile: loom.Task(Fn, loom.OnRoles(\"web\"))", what)
+	}
+	sel := o
+	if !flagged || narrow && own {
 		oc := *o
 		oc.hosts = listFlag{vals: s.Hosts}
 		oc.roles = listFlag{vals: s.Roles}
-		o = &oc
+		sel = &oc
 	}
-	hosts, err := selectHosts(ctx, o)
+	hosts, err := selectHosts(ctx, sel)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if len(hosts) == 0 {
+	if narrow && own && flagged {
+		named, err := selectHosts(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		in := map[string]bool{}
+		for _, h := range named {
+			in[h.Name] = true
+		}
+		kept := hosts[:0]
+		for _, h := range hosts {
+			if in[h.Name] {
+				kept = append(kept, h)
+			}
+		}
+		if len(kept) == 0 {
+			tr.p.Printf(true, "loom: %s: -H/-R name none of its hosts (%s): it runs on none\n", what, hostlist.Fold(hostNames(hosts)))
+			return nil, nil
+		}
+		hosts = kept
+	} else if len(hosts) == 0 {
 		if len(o.excludes.vals) > 0 {
 			return nil, fmt.Errorf("%s: no hosts left to run on: -x excluded every one", what)
 		}
@@ -230,7 +259,7 @@ func (tr *taskRun) taskGroup(hosts []loom.Host, s loom.Settings) *loom.Group {
 func (tr *taskRun) hostTask(ctx context.Context, c taskCall, args []reflect.Value) int {
 	fn := tr.prog.funcs[c.t.Name]
 	s := settings(fn)
-	hosts, err := tr.hosts(ctx, c.t.Name, s)
+	hosts, err := tr.hosts(ctx, c.t.Name, s, false)
 	if err != nil {
 		fmt.Fprintf(tr.env.Stderr, "loom: %v\n", err)
 		return ExitUsage
@@ -310,7 +339,7 @@ func (tr *taskRun) launch(ctx context.Context, settings, fn any) (any, error) {
 	if fn != nil {
 		what = taskName(tr.prog, reflect.ValueOf(fn))
 	}
-	hosts, err := tr.hosts(ctx, what, s)
+	hosts, err := tr.hosts(ctx, what, s, true)
 	if err != nil {
 		return nil, err
 	}

@@ -187,7 +187,9 @@ func (info *Info) Help(w io.Writer, name string) error {
 	case t.Kind == Host:
 		fmt.Fprintln(w, "A host task: runs on every selected host (-H, -R), each with its own connection.")
 	default:
-		fmt.Fprintln(w, "A local task: runs once, on this machine.")
+		fmt.Fprintln(w, "A local task: runs once, on this machine. The groups it opens (loom.NewGroup,")
+		fmt.Fprintln(w, "loom.Execute) keep their own hosts; -H and -R only narrow them (a group runs")
+		fmt.Fprintln(w, "on those of its hosts they name, and on none if they name none of them).")
 	}
 	if line := t.settingsLine(); line != "" {
 		fmt.Fprintln(w, line)
