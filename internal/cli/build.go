@@ -78,12 +78,24 @@ func compiled(ctx context.Context, o *options, env Env, check func(*loomfile.Inf
 // has none for these sources, Go and Loom.
 func buildLoomfile(ctx context.Context, p *loomfile.Project, info *loomfile.Info, env Env) (string, error) {
 	cfg := loomfile.BuildConfig{Version: version(), Source: loom.Source()}
+	// A build says so, on a terminal or not: a first build with a cold Go
+	// cache takes a while, and silence would look like a hang.
 	status := &statusLine{w: env.Stderr}
-	if env.Progress {
-		cfg.Building = func() { status.show("loom: compiling the loomfile…") }
+	var began time.Time
+	cfg.Building = func() {
+		began = time.Now()
+		const msg = "loom: compiling the loomfile (once for these sources)…"
+		if env.Progress {
+			status.show(msg)
+		} else {
+			fmt.Fprintln(env.Stderr, msg)
+		}
 	}
 	bin, built, err := loomfile.Build(ctx, p, info, cfg)
 	status.close() // built or not: the next thing on the terminal may be a prompt
+	if !began.IsZero() && err == nil {
+		fmt.Fprintf(env.Stderr, "loom: compiled the loomfile in %v\n", time.Since(began).Round(100*time.Millisecond))
+	}
 	if built {
 		if dir := filepath.Dir(filepath.Dir(bin)); dir != "" {
 			loomfile.Prune(dir, 30*24*time.Hour, 20)

@@ -66,12 +66,39 @@ func Deploy(c *loom.Conn) error { return c.Run("true", 1).Err }
 	var out, errs bytes.Buffer
 	code := Run(context.Background(), []string{"-H", "h1", "-f", dir, "deploy"}, Env{Stdout: &out, Stderr: &errs, Progress: true})
 	s := errs.String()
-	status := "loom: compiling the loomfile…\r"
+	status := "loom: compiling the loomfile (once for these sources)…\r"
 	i := strings.Index(s, status)
 	if code != ExitUsage || i < 0 {
 		t.Fatalf("exit %d, stderr %q", code, s)
 	}
 	if !strings.HasPrefix(s[i+len(status):], "\r\033[K") {
 		t.Fatalf("the status line was not cleared before the error: %q", s)
+	}
+}
+
+// TestBuildSaysWhatItDoes: off a terminal too, a build says it started and
+// how long it took (a cold first build can take minutes); a cached run says
+// nothing.
+func TestBuildSaysWhatItDoes(t *testing.T) {
+	needGo(t)
+	t.Setenv("LOOM_CACHE", t.TempDir())
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "loomfile.go"), []byte(`//go:build loom
+
+package main
+
+import "fmt"
+
+// Hi says hi.
+func Hi() { fmt.Println("hi") }
+`), 0o644)
+	var out, errs bytes.Buffer
+	code := Run(context.Background(), []string{"-f", dir, "hi"}, Env{Stdout: &out, Stderr: &errs})
+	if code != ExitOK || !strings.Contains(errs.String(), "loom: compiling the loomfile (once for these sources)…\n") || !strings.Contains(errs.String(), "loom: compiled the loomfile in ") {
+		t.Fatalf("exit %d, stderr %q", code, errs.String())
+	}
+	errs.Reset()
+	if code := Run(context.Background(), []string{"-f", dir, "hi"}, Env{Stdout: &out, Stderr: &errs}); code != ExitOK || errs.Len() != 0 {
+		t.Fatalf("a cached run: exit %d, stderr %q", code, errs.String())
 	}
 }
