@@ -266,6 +266,54 @@ func Execute(ctx context.Context, fn any, args ...any) *Results {
 	})
 }
 
+// ExecuteMap runs the host task fn with args as Execute does and returns
+// the value it returned on each host that succeeded, by host name, with the
+// Results of all of them: a task like
+//
+//	// Stamp is the version each host runs.
+//	func Stamp(c *loom.Conn) (string, error) {
+//		return c.Run("cat", "/srv/app/VERSION").Text(), c.Err()
+//	}
+//
+// is both a task (loom stamp shows each host's value) and a function a
+// local task gets the values of:
+//
+//	stamps, rs := loom.ExecuteMap[string](ctx, Stamp)
+//
+// fn must return a T and an error; another type is an error in the Results.
+func ExecuteMap[T any](ctx context.Context, fn any, args ...any) (map[string]T, *Results) {
+	call, err := taskrt.Bind("loom.ExecuteMap", fn, connType, args)
+	if err == nil {
+		if t := reflect.TypeOf(fn); t.NumOut() != 2 || !t.Out(0).AssignableTo(reflect.TypeFor[T]()) {
+			err = fmt.Errorf("loom.ExecuteMap: %s returns %v, want (%v, error)", taskrt.FuncName(fn), typesOut(t), reflect.TypeFor[T]())
+		}
+	}
+	if err != nil {
+		return nil, &Results{err: err}
+	}
+	s, _ := taskSettings(fn)
+	g, err := newGroup(ctx, s, fn)
+	if err != nil {
+		return nil, &Results{err: fmt.Errorf("%s: %w", taskrt.FuncName(fn), err)}
+	}
+	return Map(ctx, g, func(c *Conn) (T, error) {
+		var zero T
+		val, err := call(reflect.ValueOf(c))
+		if err != nil || !val.IsValid() {
+			return zero, err
+		}
+		return val.Interface().(T), nil
+	})
+}
+
+func typesOut(t reflect.Type) []reflect.Type {
+	ts := make([]reflect.Type, t.NumOut())
+	for i := range ts {
+		ts[i] = t.Out(i)
+	}
+	return ts
+}
+
 // Deps runs each of fns that has not yet run in this process, in order,
 // and returns the first error (mage's Deps). A dependency runs once
 // however many tasks and hosts ask for it; those that ask while it runs

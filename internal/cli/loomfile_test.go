@@ -38,6 +38,7 @@ func init() {
 	loom.Task(Restart, loom.OnHosts("h[1-4]"), loom.Batches(loom.Count(2)))
 	loom.Task(Agent, loom.OnHosts("h1"), loom.ForwardAgent())
 	loom.Task(Mixed, loom.OnHosts("h1", "h2"))
+	loom.Task(Stamp, loom.OnHosts("h1", "h2"))
 }
 
 // Agent shows whether the host got an agent.
@@ -138,6 +139,18 @@ func Canary(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Stamp is each host's name, as its value.
+func Stamp(c *loom.Conn) (string, error) {
+	return "stamp-" + c.Run("basename", "$PWD").Text(), c.Err()
+}
+
+// Stamps2 gets each host's stamp.
+func Stamps2(ctx context.Context) error {
+	vals, rs := loom.ExecuteMap[string](ctx, Stamp)
+	fmt.Printf("%d values, %v\n", len(vals), rs.Err())
+	return rs.Err()
 }
 
 // Hi says hi: the default task.
@@ -329,6 +342,17 @@ func TestLoomfileTasksRun(t *testing.T) {
 	code, out, errs = run("-F", cfg, "-f", dir, "mixed")
 	if code != ExitOK || !strings.Contains(out, "local | local step for h1\n") || !strings.Contains(out, "local | local step for h2\n") || !strings.Contains(out, "h2 | remote step") {
 		t.Fatalf("Local output in a host task: %d %q %q", code, out, errs)
+	}
+
+	// A host task returning a value shows each host's; a local task gets
+	// them with ExecuteMap.
+	code, out, errs = run("-F", cfg, "-f", dir, "stamp")
+	if code != ExitOK || strings.Count(out, "| stamp-") != 2 {
+		t.Fatalf("a task's values: %d %q %q", code, out, errs)
+	}
+	code, out, errs = run("-F", cfg, "-f", dir, "stamps2")
+	if code != ExitOK || !strings.Contains(out, "2 values, <nil>") {
+		t.Fatalf("ExecuteMap: %d %q %q", code, out, errs)
 	}
 
 	// -H narrows a local task's groups, never replaces their hosts: the

@@ -186,7 +186,14 @@ func decodeText(s string, t reflect.Type) (reflect.Value, error) {
 
 // call calls task t's function with its first parameter (a Conn, a
 // context, or nothing) and its arguments; a panic becomes an error.
-func (p *program) call(t *loomfile.Task, first reflect.Value, args []reflect.Value) (err error) {
+func (p *program) call(t *loomfile.Task, first reflect.Value, args []reflect.Value) error {
+	_, err := p.callValue(t, first, args)
+	return err
+}
+
+// callValue calls the task and returns its value too (the zero Value when
+// it returns none).
+func (p *program) callValue(t *loomfile.Task, first reflect.Value, args []reflect.Value) (val reflect.Value, err error) {
 	fn := p.funcs[t.Name]
 	in := args
 	if first.IsValid() {
@@ -203,10 +210,13 @@ func (p *program) call(t *loomfile.Task, first reflect.Value, args []reflect.Val
 	} else {
 		out = fn.Call(in)
 	}
-	if len(out) == 1 && !out[0].IsNil() {
-		return out[0].Interface().(error)
+	if len(out) == 2 {
+		val, out = out[0], out[1:]
 	}
-	return nil
+	if len(out) == 1 && !out[0].IsNil() {
+		return val, out[0].Interface().(error)
+	}
+	return val, nil
 }
 
 // describe is how a task call is shown: "deploy v2 --dry-run".

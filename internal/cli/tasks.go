@@ -279,7 +279,12 @@ func (tr *taskRun) hostTask(ctx context.Context, c taskCall, args []reflect.Valu
 	}
 	return tr.runGroup(ctx, "task", g, func(*report) func(*loom.Conn) error {
 		return func(conn *loom.Conn) error {
-			return tr.prog.call(c.t, reflect.ValueOf(tr.scope(conn, false)), args)
+			conn = tr.scope(conn, false)
+			val, err := tr.prog.callValue(c.t, reflect.ValueOf(conn), args)
+			if err == nil && val.IsValid() {
+				conn.Printf("%v", val.Interface()) // the host's answer, through its output
+			}
+			return err
 		}
 	})
 }

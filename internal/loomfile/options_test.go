@@ -78,3 +78,24 @@ var sampleArgs = map[string]string{
 	"OnHosts": `"a"`, "OnRoles": `"web"`, "Parallel": "2", "Batches": "loom.Count(2)",
 	"MaxFailures": "loom.Percent(10)", "ArgDefault": `"version", "v1"`,
 }
+
+// A host task may return a value and an error; anything else returning a
+// value is a helper, not a task.
+func TestTaskReturningAValue(t *testing.T) {
+	info := mustParse(t, `package main
+
+import "github.com/loomssh/loom"
+
+// Stamp is each host's version.
+func Stamp(c *loom.Conn) (string, error) { return "", nil }
+
+// Helper is not a task.
+func Helper() (string, error) { return "", nil }
+
+// Two returns two values: a helper.
+func Two(c *loom.Conn) (string, int) { return "", 0 }
+`)
+	if len(info.Tasks) != 1 || info.Tasks[0].Name != "stamp" || !info.Tasks[0].ReturnsValue || !info.Tasks[0].ReturnsError {
+		t.Fatalf("tasks: %+v", info.Tasks)
+	}
+}

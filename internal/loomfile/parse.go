@@ -142,6 +142,9 @@ type Task struct {
 	// ReturnsError reports a task returning error (else it returns
 	// nothing).
 	ReturnsError bool
+	// ReturnsValue reports a host task returning a value and an error: the
+	// loom command shows each host's value.
+	ReturnsValue bool `json:",omitempty"`
 	// Pos is where the function is declared: "file:line", the file
 	// relative to the directory Find started from.
 	Pos string
@@ -512,15 +515,22 @@ func (fs *fileScope) task(d *ast.FuncDecl) (*Task, error) {
 	}
 
 	// The result decides whether this is meant as a task: an exported
-	// function returning a value is a helper.
+	// function returning a value is a helper, except a host task returning
+	// a value and an error (its value is each host's answer).
+	isError := func(e ast.Expr) bool {
+		id, ok := e.(*ast.Ident)
+		return ok && id.Name == "error" && !fs.types["error"]
+	}
 	if res := d.Type.Results; res != nil && res.NumFields() > 0 {
-		if res.NumFields() != 1 {
+		types := fieldTypes(res)
+		switch {
+		case len(types) == 1 && isError(types[0]):
+			t.ReturnsError = true
+		case len(types) == 2 && isError(types[1]) && d.Type.Params.NumFields() > 0 && fs.isConn(d.Type.Params.List[0].Type):
+			t.ReturnsError, t.ReturnsValue = true, true
+		default:
 			return nil, nil
 		}
-		if id, ok := res.List[0].Type.(*ast.Ident); !ok || id.Name != "error" || fs.types["error"] {
-			return nil, nil
-		}
-		t.ReturnsError = true
 	}
 
 	type field struct {
@@ -836,4 +846,16 @@ func escapeControls(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// fieldTypes lists the types of a field list, one per name (a, b int is two).
+func fieldTypes(fl *ast.FieldList) []ast.Expr {
+	var ts []ast.Expr
+	for _, f := range fl.List {
+		n := max(1, len(f.Names))
+		for range n {
+			ts = append(ts, f.Type)
+		}
+	}
+	return ts
 }
