@@ -47,6 +47,7 @@ type host struct {
 	d         *Dialer
 	r         runner            // runs its commands
 	tc        *transport.Client // the SSH connection; nil for Local
+	redial    func(context.Context) (*transport.Client, error) // a new connection to the same host (Reconnect)
 	ownDialer bool
 	vars      map[string]string
 

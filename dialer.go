@@ -281,7 +281,12 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, publicErr(err)
 	}
-	return newConn(h.Alias, d, &sshRunner{c: c}, c), nil
+	conn := newConn(h.Alias, d, &sshRunner{c: c}, c)
+	conn.h.redial = func(ctx context.Context) (*transport.Client, error) { // Reconnect
+		c, err := d.t.Dial(ctx, h)
+		return c, publicErr(err)
+	}
+	return conn, nil
 }
 
 // Close closes the connections the Dialer keeps for the run (jump hosts).
