@@ -45,8 +45,8 @@ type Conn struct {
 type host struct {
 	name      string
 	d         *Dialer
-	r         runner            // runs its commands
-	tc        *transport.Client // the SSH connection; nil for Local
+	r         runner                                           // runs its commands
+	tc        *transport.Client                                // the SSH connection; nil for Local
 	redial    func(context.Context) (*transport.Client, error) // a new connection to the same host (Reconnect)
 	ownDialer bool
 	vars      map[string]string
