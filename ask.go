@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"unicode"
+
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // Prompt asks the user question on the terminal and returns the answer,
@@ -23,8 +23,8 @@ import (
 // LOOM_ANSWER_DEPLOY_WHICH_VERSION), else def when it is not empty, else
 // Prompt returns an error that names that variable. It never hangs.
 func Prompt(ctx context.Context, question, def string) (string, error) {
-	return asked.ask(ctx, question, func() (string, error) {
-		if v, ok := os.LookupEnv(answerVar(question)); ok {
+	return asked.Ask(ctx, question, func() (string, error) {
+		if v, ok := os.LookupEnv(prompt.AnswerVar(question)); ok {
 			return v, nil
 		}
 		q := question
@@ -36,7 +36,7 @@ func Prompt(ctx context.Context, question, def string) (string, error) {
 		case errors.Is(err, ErrNoTerminal) && def != "":
 			return def, nil
 		case errors.Is(err, ErrNoTerminal):
-			return "", fmt.Errorf("loom.Prompt %q: %w; answer it with %s=VALUE", question, err, answerVar(question))
+			return "", fmt.Errorf("loom.Prompt %q: %w; answer it with %s=VALUE", question, err, prompt.AnswerVar(question))
 		case err != nil:
 			return "", err
 		}
@@ -54,8 +54,8 @@ func Prompt(ctx context.Context, question, def string) (string, error) {
 // (as for Prompt) answers this one. With no terminal and neither, Confirm
 // returns an error saying so, never a guess.
 func Confirm(ctx context.Context, question string) (bool, error) {
-	a, err := asked.ask(ctx, "\x00confirm\x00"+question, func() (string, error) {
-		if v, ok := os.LookupEnv(answerVar(question)); ok {
+	a, err := asked.Ask(ctx, "\x00confirm\x00"+question, func() (string, error) {
+		if v, ok := os.LookupEnv(prompt.AnswerVar(question)); ok {
 			return v, nil
 		}
 		if os.Getenv("LOOM_YES") == "1" {
@@ -63,7 +63,7 @@ func Confirm(ctx context.Context, question string) (bool, error) {
 		}
 		a, err := Terminal().Prompt(ctx, strings.TrimRight(question, " ")+" [y/N] ", true)
 		if errors.Is(err, ErrNoTerminal) {
-			return "", fmt.Errorf("loom.Confirm %q: %w; answer yes to every question with --yes (LOOM_YES=1), or this one with %s=yes", question, err, answerVar(question))
+			return "", fmt.Errorf("loom.Confirm %q: %w; answer yes to every question with --yes (LOOM_YES=1), or this one with %s=yes", question, err, prompt.AnswerVar(question))
 		}
 		return a, err
 	})
@@ -77,67 +77,5 @@ func Confirm(ctx context.Context, question string) (bool, error) {
 	return false, nil
 }
 
-// answerVar is the environment variable that answers question.
-func answerVar(question string) string {
-	var b strings.Builder
-	b.WriteString("LOOM_ANSWER_")
-	gap := false
-	for _, r := range question {
-		if r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			if gap && b.Len() > len("LOOM_ANSWER_") {
-				b.WriteByte('_')
-			}
-			gap = false
-			b.WriteRune(unicode.ToUpper(r))
-		} else {
-			gap = true
-		}
-	}
-	return b.String()
-}
-
-// asked remembers the answers of the run, by question.
-var asked answers
-
-type answers struct {
-	mu sync.Mutex
-	m  map[string]*answer
-}
-
-type answer struct {
-	done chan struct{}
-	val  string
-	err  error
-}
-
-// ask returns the answer to key, calling get the first time only; callers
-// asking while get runs wait for it (or for their ctx). A failed ask is
-// not remembered: the next one asks again.
-func (as *answers) ask(ctx context.Context, key string, get func() (string, error)) (string, error) {
-	as.mu.Lock()
-	if as.m == nil {
-		as.m = map[string]*answer{}
-	}
-	a, ok := as.m[key]
-	if !ok {
-		a = &answer{done: make(chan struct{})}
-		as.m[key] = a
-	}
-	as.mu.Unlock()
-	if !ok {
-		a.val, a.err = get()
-		if a.err != nil {
-			as.mu.Lock()
-			delete(as.m, key)
-			as.mu.Unlock()
-		}
-		close(a.done)
-		return a.val, a.err
-	}
-	select {
-	case <-a.done:
-		return a.val, a.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
+// asked remembers the answers of the run.
+var asked prompt.Answers

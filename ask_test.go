@@ -7,13 +7,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/loomssh/loom/internal/prompt"
 )
 
 // With no terminal (go test has none), answers come from the environment
 // or the default, and a question nobody can answer is an error naming the
 // variable that would answer it.
 func TestPromptWithoutTerminal(t *testing.T) {
-	asked = answers{}
+	asked = prompt.Answers{}
 	ctx := context.Background()
 	if !noTerminal() {
 		t.Skip("a terminal is open: the terminal path is tested on a pty (internal/cli)")
@@ -52,7 +54,7 @@ func noTerminal() bool {
 
 // An answer is asked once for all the hosts asking at once.
 func TestAskedOncePerRun(t *testing.T) {
-	var as answers
+	var as prompt.Answers
 	var calls atomic.Int32
 	release := make(chan struct{})
 	var wg sync.WaitGroup
@@ -60,7 +62,7 @@ func TestAskedOncePerRun(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a, err := as.ask(context.Background(), "q", func() (string, error) {
+			a, err := as.Ask(context.Background(), "q", func() (string, error) {
 				calls.Add(1)
 				<-release
 				return "yes", nil
@@ -83,8 +85,8 @@ func TestAnswerVar(t *testing.T) {
 		"  type 'yes' to go on": "LOOM_ANSWER_TYPE_YES_TO_GO_ON",
 		"Région?":               "LOOM_ANSWER_R_GION",
 	} {
-		if got := answerVar(q); got != want {
-			t.Errorf("answerVar(%q) = %q, want %q", q, got, want)
+		if got := prompt.AnswerVar(q); got != want {
+			t.Errorf("AnswerVar(%q) = %q, want %q", q, got, want)
 		}
 	}
 }
