@@ -115,14 +115,29 @@ func (p *sshProc) wait() (int, string, error) {
 	return -1, "", ErrConnLost
 }
 
-// lost reports whether the connection went away (it may take a moment after
-// the channel closes for the transport to notice).
+// lost reports whether the connection went away, for a channel that ended
+// without an exit status. The transport may take a moment to notice a
+// connection that dropped, so unless it already has, the server is asked
+// (a keepalive request): on a dead connection the request fails, on a live
+// one it is answered — a round trip, not a guess against a timer.
 func (p *sshProc) lost() bool {
 	select {
 	case <-p.r.c.Done():
 		return true
-	case <-time.After(50 * time.Millisecond):
-		return false
+	default:
+	}
+	answered := make(chan error, 1)
+	go func() {
+		_, _, err := p.r.c.Client.SendRequest("keepalive@openssh.com", true, nil)
+		answered <- err
+	}()
+	select {
+	case <-p.r.c.Done():
+		return true
+	case err := <-answered:
+		return err != nil
+	case <-time.After(15 * time.Second): // a server that stopped answering is as good as gone
+		return true
 	}
 }
 

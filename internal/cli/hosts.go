@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -48,7 +49,7 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 	}
 	if len(o.roles.vals) > 0 {
 		if inv == nil {
-			return nil, fmt.Errorf("-R needs an inventory: no loom.yaml found from the working directory upward (give one with -I FILE)")
+			return nil, errNoInventory
 		}
 		ihs, err := inv.Select(o.roles.vals)
 		if err != nil {
@@ -147,3 +148,6 @@ func loadInventory(ctx context.Context, o *options) (*inventory.Inventory, error
 func toHost(ih inventory.Host) loom.Host {
 	return loom.Host{Name: ih.Name, User: ih.User, Port: ih.Port, ProxyJump: ih.Jump, Roles: ih.Roles, Vars: ih.Vars}
 }
+
+// errNoInventory: roles were asked for and there is no inventory.
+var errNoInventory = errors.New("-R needs an inventory: no loom.yaml found from the working directory upward (give one with -I FILE)")

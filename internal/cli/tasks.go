@@ -195,6 +195,13 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings, narr
 		sel = &oc
 	}
 	hosts, err := selectHosts(ctx, sel)
+	if errors.Is(err, errNoInventory) && sel != o && flagged {
+		// The group's roles cannot be known without an inventory: the
+		// command line's hosts are all there is to go by. Said, not guessed.
+		tr.p.Printf(true, "loom: %s: its roles (%s) need an inventory, and there is none: it runs on the hosts -H names\n", what, strings.Join(s.Roles, ","))
+		sel, narrow = o, false
+		hosts, err = selectHosts(ctx, o)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
