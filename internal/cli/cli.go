@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -60,35 +59,34 @@ func Run(ctx context.Context, args []string, env Env) int {
 // are built in, or nil for the plain loom command, which builds the
 // loomfile it finds and runs that.
 func runWith(ctx context.Context, args []string, env Env, prog *program) int {
-	if len(args) > 0 && args[0] == "demo" {
+	name := "loom"
+	if prog != nil {
+		name = prog.name
+	}
+	if prog == nil && len(args) > 0 && args[0] == "demo" {
 		return Demo(ctx, args[1:], env)
 	}
-	if len(args) > 0 && args[0] == "init" {
+	if prog == nil && len(args) > 0 && args[0] == "init" {
 		return initLoomfile(args[1:], env)
 	}
-	sub := "run"
-	if len(args) > 0 {
-		switch args[0] {
-		case "put", "get", "sync":
-			sub, args = args[0], args[1:]
-		}
-	}
-	o, fs, err := parseFlags(args, env.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
+	o, t, err := parseFlagsAs(name, args, env.Stderr)
 	if err != nil {
 		return ExitUsage
 	}
-	if o.list || (o.help && len(o.args) > 0) {
-		return tasks(o, env, prog)
-	}
-	if o.help {
-		fs.Usage()
+	sub := o.sub
+	if o.help && len(o.args) == 0 {
+		t.usage(env.Stdout, name, prog != nil)
 		return ExitOK
 	}
+	if o.list || o.help {
+		if err := checkList(o); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+			return ExitUsage
+		}
+		return tasks(o, env, prog)
+	}
 	if o.version {
-		fmt.Fprintln(env.Stdout, "loom", version())
+		fmt.Fprintln(env.Stdout, name, version())
 		return ExitOK
 	}
 	usage := func(format string, a ...any) int {
