@@ -90,10 +90,13 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return ExitOK
 	}
 	usage := func(format string, a ...any) int {
-		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
+		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return ExitUsage
 	}
 	if err := checkFlags(o); err != nil {
+		return usage("%v", err)
+	}
+	if err := checkHabits(o); err != nil {
 		return usage("%v", err)
 	}
 	if o.logDir != "" && !o.dryRun && o.compile == "" {
@@ -109,6 +112,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if sub == "run" && !o.command && (o.stdinAll || o.noStdin) {
 		return usage("--stdin and -n are for a command after --; a task reads its input itself (loom.Local().Stdin(os.Stdin), say)")
+	}
+	if sub == "run" && !o.command && o.sudoUser != "" {
+		return usage("--sudo-user is for a command after -- and for put, get and sync; a task says c.As(%q).Sudo(...)", o.sudoUser)
 	}
 	if sub == "run" && !o.command {
 		if prog != nil {
@@ -152,6 +158,11 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	configs, err := e.resolve(hosts)
 	if err != nil {
 		return usage("%v", err)
+	}
+	warnHabits(env.Stderr, o, len(hosts))
+	hosts, configs = dedupe(env.Stderr, name, hosts, configs)
+	if len(o.localFwds.vals) > 0 && len(hosts) > 1 {
+		return usage("-L %s: a local forward listens on one port here, so it is for one host (got %d); --remote-forward works on many", o.localFwds.vals[0], len(hosts))
 	}
 	if o.dryRun {
 		dryRun(env.Stdout, sub, o, hosts, configs)
@@ -292,13 +303,17 @@ func newEngine(o *options, env Env) (*engine, error) {
 	if o.noStdin {
 		env.Stdin = nil
 	}
+	sshOpts := o.sshOpts.vals
+	if o.jump != "" {
+		sshOpts = append([]string{"ProxyJump=" + o.jump}, sshOpts...)
+	}
 	d := &loom.Dialer{
 		SudoPassword:   sudoPass,
 		ConfigFile:     o.configFile,
 		User:           o.user,
 		Port:           o.port,
 		IdentityFiles:  o.identities.vals,
-		Options:        o.sshOpts.vals,
+		Options:        sshOpts,
 		Prompt:         env.Prompt,
 		ConnectTimeout: o.connectTimeout,
 		MaxHandshakes:  handshakes,
@@ -336,8 +351,7 @@ func (e *engine) close() {
 	e.d.Close()
 }
 
-// resolve resolves every host through ssh_config; the configs are kept
-// for --dry-run.
+// resolve resolves every host through ssh_config.
 func (e *engine) resolve(hosts []loom.Host) ([]*loom.HostConfig, error) {
 	var configs []*loom.HostConfig
 	for _, h := range hosts {
@@ -345,9 +359,7 @@ func (e *engine) resolve(hosts []loom.Host) ([]*loom.HostConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.o.dryRun {
-			configs = append(configs, hc)
-		}
+		configs = append(configs, hc)
 	}
 	return configs, nil
 }
@@ -377,6 +389,13 @@ func (e *engine) scope(c *loom.Conn, single bool) *loom.Conn {
 	if e.o.pty {
 		c = c.Pty()
 	}
+	for _, v := range e.o.envs.vals {
+		name, value, _ := strings.Cut(v, "=")
+		c = c.Env(name, value)
+	}
+	if e.o.sudoUser != "" {
+		c = c.As(e.o.sudoUser)
+	}
 	if single && e.env.Stdin != nil && e.in == nil {
 		c = c.Stdin(e.env.Stdin) // like ssh: one host reads the stream itself
 	}
@@ -394,7 +413,7 @@ func (e *engine) runGroup(ctx context.Context, sub string, g *loom.Group, work f
 		stop := e.p.Progress(250*time.Millisecond, r.progress)
 		defer stop()
 	}
-	return r.finish(g.Each(ctx, work(r)), ctx.Err() != nil)
+	return r.finish(g.Each(ctx, e.withForwards(work(r))), ctx.Err() != nil)
 }
 
 // dryRun prints the resolved hosts and what would run on each.
