@@ -40,6 +40,9 @@ type Env struct {
 	Prompt         loom.Prompter // asks for passwords; nil: no terminal
 	Color          bool          // colour the host prefixes
 	Progress       bool          // stderr is a terminal: show a progress line
+	// Terminal is set when stdin is a terminal: loom ssh HOST and -t on
+	// one host then give the command this process's terminal (os.Stdin).
+	Terminal bool
 	// Exec runs the compiled loomfile at path with args and returns its
 	// exit status (the loom command replaces itself with it). Nil: run it
 	// as a child process on these streams.
@@ -98,6 +101,13 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if err := checkHabits(o); err != nil {
 		return usage("%v", err)
+	}
+	interactive, shellCmd := false, ""
+	if sub == "ssh" {
+		if _, shellCmd, err = sshUsage(o); err != nil {
+			return usage("%v", err)
+		}
+		sub, interactive, o.command, o.args = "run", true, true, []string{"ssh"}
 	}
 	if o.logDir != "" && !o.dryRun && o.compile == "" {
 		if err := makeLogDir(o.logDir); err != nil {
@@ -169,6 +179,29 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return ExitOK
 	}
 	single := len(hosts) == 1
+	if interactive && !single {
+		return usage("ssh: one host at a time (got %d); to run a command on many, loom -H HOSTS -- COMMAND", len(hosts))
+	}
+	if !interactive && sub == "run" && o.pty && single && env.Terminal && !o.json && !o.gather && !o.stdinAll && !o.noStdin {
+		interactive, shellCmd = true, strings.Join(quoteArgs(o.args), " ")
+		if len(o.args) == 1 {
+			shellCmd = o.args[0]
+		}
+	}
+	if interactive {
+		if o.sudo {
+			sudo := "sudo "
+			if o.sudoUser != "" {
+				sudo += "-u " + o.sudoUser + " "
+			}
+			if shellCmd == "" {
+				shellCmd = sudo + "-i"
+			} else {
+				shellCmd = sudo + "-- sh -c " + quoteArgs([]string{shellCmd})[0]
+			}
+		}
+		return e.interactive(ctx, hosts, shellCmd)
+	}
 	if err := checkStdin(sub, o, e.env, len(hosts)); err != nil {
 		return usage("%v", err)
 	}

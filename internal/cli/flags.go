@@ -113,6 +113,7 @@ const usageText = `Usage:
   NAME get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
   NAME sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
   NAME [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of TASKSOURCE
+  NAME ssh [flags] HOST [COMMAND...]          an interactive shell (or COMMAND) on one host, like ssh
   NAME -l | NAME help [TASK]                  list the tasks / show one (also -h TASK)
 INITDEMO
 Flags come before the first task or the --, and may come before the
@@ -215,7 +216,7 @@ func newFlags(o *options) *flagTable {
 
 // subcommandNames are the words that name a subcommand, before the flags
 // or after them.
-var subcommandNames = map[string]bool{"put": true, "get": true, "sync": true, "help": true}
+var subcommandNames = map[string]bool{"put": true, "get": true, "sync": true, "ssh": true, "help": true}
 
 // parseFlags parses the command line (without the program's name). A
 // subcommand may come first or after the flags before it; its own flags
