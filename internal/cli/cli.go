@@ -77,6 +77,24 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return ExitUsage
 	}
 	sub := o.sub
+	if sub == "last" {
+		if len(o.args) > 0 || o.command {
+			fmt.Fprintf(env.Stderr, "%s: last takes no arguments; it shows the last run's record\n", name)
+			return ExitUsage
+		}
+		if err := showLast(env.Stdout); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: last: %v\n", name, err)
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	if o.rerunFailed {
+		if len(o.hosts.vals) > 0 || len(o.roles.vals) > 0 {
+			fmt.Fprintf(env.Stderr, "%s: --rerun-failed selects the hosts itself (the last run's not ok); leave out -H and -R, or write -H @failed with others\n", name)
+			return ExitUsage
+		}
+		o.hosts.vals = []string{"@failed"}
+	}
 	if o.help && len(o.args) == 0 {
 		t.usage(env.Stdout, name, prog != nil)
 		return ExitOK
@@ -310,6 +328,9 @@ type engine struct {
 	p      *output.Printer
 	in     *loom.Input // --stdin: replayed to every host
 	unhold func()      // stops holding output back for prompts
+
+	rec       *runRecord // this run's record, written after each group
+	recWarned bool
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -446,7 +467,10 @@ func (e *engine) runGroup(ctx context.Context, sub string, g *loom.Group, work f
 		stop := e.p.Progress(250*time.Millisecond, r.progress)
 		defer stop()
 	}
-	return r.finish(g.Each(ctx, e.withForwards(work(r))), ctx.Err() != nil)
+	rs := g.Each(ctx, e.withForwards(work(r)))
+	code := r.finish(rs, ctx.Err() != nil)
+	e.record(sub, rs)
+	return code
 }
 
 // dryRun prints the resolved hosts and what would run on each.

@@ -103,6 +103,7 @@ type options struct {
 	set            map[string]bool
 	args           []string
 	table          *flagTable
+	rerunFailed    bool
 }
 
 // usageText is the top of the help; NAME is the program's name.
@@ -114,6 +115,7 @@ const usageText = `Usage:
   NAME sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
   NAME [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of TASKSOURCE
   NAME ssh [flags] HOST [COMMAND...]          an interactive shell (or COMMAND) on one host, like ssh
+  NAME last                                   show the last run's record (hosts, status, reason)
   NAME -l | NAME help [TASK]                  list the tasks / show one (also -h TASK)
 INITDEMO
 Flags come before the first task or the --, and may come before the
@@ -124,7 +126,8 @@ arguments; a command goes after --.
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
 with several, each is a separate argument, quoted for the remote shell.
 HOSTS: comma lists, ranges (web[01-20].example.com, 10.0.[1-3].[1-254]),
-@FILE (one host a line). Hosts are resolved through ssh_config, like ssh.
+@FILE (one host a line), and from the last run's record @failed (not ok),
+@unreachable and @last (all its hosts). Hosts are resolved through ssh_config, like ssh.
 `
 
 const initDemoText = `  loom init                                   write a starter loomfile.go here
@@ -137,7 +140,7 @@ var helpSections = []struct {
 	title string
 	names []string
 }{
-	{"Hosts", []string{"H", "R", "x", "I"}},
+	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
 	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
 	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
@@ -162,6 +165,7 @@ func newFlags(o *options) *flagTable {
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
 	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
+	fs.BoolVar(&o.rerunFailed, "rerun-failed", false, "run on the hosts that were not ok in the last run (its record is what the last subcommand shows); the same as -H @failed")
 	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
 	fs.StringVar(&o.configFile, "F", "", "ssh_config `file` (default ~/.ssh/config then /etc/ssh/ssh_config; \"none\" for none)")
 	fs.Var(&o.identities, "i", "identity (private key) `file`, tried before ssh_config's; repeatable")
@@ -216,7 +220,7 @@ func newFlags(o *options) *flagTable {
 
 // subcommandNames are the words that name a subcommand, before the flags
 // or after them.
-var subcommandNames = map[string]bool{"put": true, "get": true, "sync": true, "ssh": true, "help": true}
+var subcommandNames = map[string]bool{"put": true, "get": true, "sync": true, "ssh": true, "last": true, "help": true}
 
 // parseFlags parses the command line (without the program's name). A
 // subcommand may come first or after the flags before it; its own flags
