@@ -466,9 +466,6 @@ func (e *execution) startStdin() {
 		if waits {
 			defer close(e.inDone)
 		}
-		if c, ok := rd.(interface{ close() }); ok {
-			defer c.close()
-		}
 		buf := make([]byte, 32*1024)
 		for {
 			n, err := rd.Read(buf)

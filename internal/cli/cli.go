@@ -6,7 +6,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -42,6 +41,9 @@ type Env struct {
 	Prompt         loom.Prompter // asks for passwords; nil: no terminal
 	Color          bool          // colour the host prefixes
 	Progress       bool          // stderr is a terminal: show a progress line
+	// Terminal is set when stdin is a terminal: loom ssh HOST and -t on
+	// one host then give the command this process's terminal (os.Stdin).
+	Terminal bool
 	// Exec runs the compiled loomfile at path with args and returns its
 	// exit status (the loom command replaces itself with it). Nil: run it
 	// as a child process on these streams.
@@ -69,47 +71,74 @@ func Run(ctx context.Context, args []string, env Env) int {
 // are built in, or nil for the plain loom command, which builds the
 // loomfile it finds and runs that.
 func runWith(ctx context.Context, args []string, env Env, prog *program) int {
-	if len(args) > 0 && args[0] == "demo" {
-		if demo == nil || prog != nil {
-			fmt.Fprintln(env.Stderr, "loom: demo is a command of the loom command itself, not of a compiled loomfile")
+	name := "loom"
+	if prog != nil {
+		name = prog.name
+	}
+	if len(args) > 0 && args[0] == "demo" && prog == nil {
+		if demo == nil {
+			fmt.Fprintln(env.Stderr, "loom: demo is not built into this program")
 			return ExitUsage
 		}
 		return demo(ctx, args[1:], env)
 	}
-	if len(args) > 0 && args[0] == "init" {
+	if prog == nil && len(args) > 0 && args[0] == "init" {
 		return initLoomfile(args[1:], env)
 	}
-	sub := "run"
-	if len(args) > 0 {
-		switch args[0] {
-		case "put", "get", "sync":
-			sub, args = args[0], args[1:]
-		}
-	}
-	o, fs, err := parseFlags(args, env.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
+	o, t, err := parseFlagsAs(name, args, env.Stderr)
 	if err != nil {
 		return ExitUsage
 	}
-	if o.list || (o.help && len(o.args) > 0) {
-		return tasks(o, env, prog)
-	}
-	if o.help {
-		fs.Usage()
+	sub := o.sub
+	if sub == "last" {
+		if len(o.args) > 0 || o.command {
+			fmt.Fprintf(env.Stderr, "%s: last takes no arguments; it shows the last run's record\n", name)
+			return ExitUsage
+		}
+		if err := showLast(env.Stdout); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: last: %v\n", name, err)
+			return ExitUsage
+		}
 		return ExitOK
 	}
+	if o.rerunFailed {
+		if len(o.hosts.vals) > 0 || len(o.roles.vals) > 0 {
+			fmt.Fprintf(env.Stderr, "%s: --rerun-failed selects the hosts itself (the last run's not ok); leave out -H and -R, or write -H @failed with others\n", name)
+			return ExitUsage
+		}
+		o.hosts.vals = []string{"@failed"}
+	}
+	if o.help && len(o.args) == 0 {
+		t.usage(env.Stdout, name, prog != nil)
+		return ExitOK
+	}
+	if o.list || o.help {
+		if err := checkList(o); err != nil {
+			fmt.Fprintf(env.Stderr, "%s: %v\n", name, err)
+			return ExitUsage
+		}
+		return tasks(o, env, prog)
+	}
 	if o.version {
-		fmt.Fprintln(env.Stdout, "loom", version())
+		fmt.Fprintln(env.Stdout, name, version())
 		return ExitOK
 	}
 	usage := func(format string, a ...any) int {
-		fmt.Fprintf(env.Stderr, "loom: "+format+"\n", a...)
+		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return ExitUsage
 	}
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
+	}
+	if err := checkHabits(o); err != nil {
+		return usage("%v", err)
+	}
+	interactive, shellCmd := false, ""
+	if sub == "ssh" {
+		if _, shellCmd, err = sshUsage(o); err != nil {
+			return usage("%v", err)
+		}
+		sub, interactive, o.command, o.args = "run", true, true, []string{"ssh"}
 	}
 	if o.logDir != "" && !o.dryRun && o.compile == "" {
 		if err := makeLogDir(o.logDir); err != nil {
@@ -124,6 +153,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if sub == "run" && !o.command && (o.stdinAll || o.noStdin) {
 		return usage("--stdin and -n are for a command after --; a task reads its input itself (loom.Local().Stdin(os.Stdin), say)")
+	}
+	if sub == "run" && !o.command && o.sudoUser != "" {
+		return usage("--sudo-user is for a command after -- and for put, get and sync; a task says c.As(%q).Sudo(...)", o.sudoUser)
 	}
 	if sub == "run" && !o.command {
 		if prog != nil {
@@ -168,11 +200,39 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if err != nil {
 		return usage("%v", err)
 	}
+	warnHabits(env.Stderr, o, len(hosts))
+	hosts, configs = dedupe(env.Stderr, name, hosts, configs)
+	if len(o.localFwds.vals) > 0 && len(hosts) > 1 {
+		return usage("-L %s: a local forward listens on one port here, so it is for one host (got %d); --remote-forward works on many", o.localFwds.vals[0], len(hosts))
+	}
 	if o.dryRun {
 		dryRun(env.Stdout, sub, o, hosts, configs)
 		return ExitOK
 	}
 	single := len(hosts) == 1
+	if interactive && !single {
+		return usage("ssh: one host at a time (got %d); to run a command on many, loom -H HOSTS -- COMMAND", len(hosts))
+	}
+	if !interactive && sub == "run" && o.pty && single && env.Terminal && !o.json && !o.gather && !o.stdinAll && !o.noStdin {
+		interactive, shellCmd = true, shquote.Join(o.args)
+		if len(o.args) == 1 {
+			shellCmd = o.args[0]
+		}
+	}
+	if interactive {
+		if o.sudo {
+			sudo := "sudo "
+			if o.sudoUser != "" {
+				sudo += "-u " + o.sudoUser + " "
+			}
+			if shellCmd == "" {
+				shellCmd = sudo + "-i"
+			} else {
+				shellCmd = sudo + "-- sh -c " + shquote.Quote(shellCmd)
+			}
+		}
+		return e.interactive(ctx, hosts, shellCmd)
+	}
 	if err := checkStdin(sub, o, e.env, len(hosts)); err != nil {
 		return usage("%v", err)
 	}
@@ -281,6 +341,9 @@ type engine struct {
 	p      *output.Printer
 	in     *loom.Input // --stdin: replayed to every host
 	unhold func()      // stops holding output back for prompts
+
+	rec       *runRecord // this run's record, written after each group
+	recWarned bool
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -307,13 +370,17 @@ func newEngine(o *options, env Env) (*engine, error) {
 	if o.noStdin {
 		env.Stdin = nil
 	}
+	sshOpts := o.sshOpts.vals
+	if o.jump != "" {
+		sshOpts = append([]string{"ProxyJump=" + o.jump}, sshOpts...)
+	}
 	d := &loom.Dialer{
 		SudoPassword:   sudoPass,
 		ConfigFile:     o.configFile,
 		User:           o.user,
 		Port:           o.port,
 		IdentityFiles:  o.identities.vals,
-		Options:        o.sshOpts.vals,
+		Options:        sshOpts,
 		Prompt:         env.Prompt,
 		ConnectTimeout: o.connectTimeout,
 		MaxHandshakes:  handshakes,
@@ -351,8 +418,7 @@ func (e *engine) close() {
 	e.d.Close()
 }
 
-// resolve resolves every host through ssh_config; the configs are kept
-// for --dry-run.
+// resolve resolves every host through ssh_config.
 func (e *engine) resolve(hosts []loom.Host) ([]*loom.HostConfig, error) {
 	var configs []*loom.HostConfig
 	for _, h := range hosts {
@@ -360,9 +426,7 @@ func (e *engine) resolve(hosts []loom.Host) ([]*loom.HostConfig, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.o.dryRun {
-			configs = append(configs, hc)
-		}
+		configs = append(configs, hc)
 	}
 	return configs, nil
 }
@@ -392,6 +456,13 @@ func (e *engine) scope(c *loom.Conn, single bool) *loom.Conn {
 	if e.o.pty {
 		c = c.Pty()
 	}
+	for _, v := range e.o.envs.vals {
+		name, value, _ := strings.Cut(v, "=")
+		c = c.Env(name, value)
+	}
+	if e.o.sudoUser != "" {
+		c = c.As(e.o.sudoUser)
+	}
 	if single && e.env.Stdin != nil && e.in == nil {
 		c = c.Stdin(e.env.Stdin) // like ssh: one host reads the stream itself
 	}
@@ -409,7 +480,10 @@ func (e *engine) runGroup(ctx context.Context, sub string, g *loom.Group, work f
 		stop := e.p.Progress(250*time.Millisecond, r.progress)
 		defer stop()
 	}
-	return r.finish(g.Each(ctx, work(r)), ctx.Err() != nil)
+	rs := g.Each(ctx, e.withForwards(work(r)))
+	code := r.finish(rs, ctx.Err() != nil)
+	e.record(sub, rs)
+	return code
 }
 
 // dryRun prints the resolved hosts and what would run on each.

@@ -115,6 +115,9 @@ func (t *transfers) take(host string) *loom.Transfer {
 // fileWork is the per-host work of put, get and sync.
 func fileWork(sub string, o *options, opts []loom.FileOption, rec *transfers) func(c *loom.Conn) error {
 	return func(c *loom.Conn) error {
+		if o.sudoUser != "" {
+			c = c.As(o.sudoUser)
+		}
 		var tr *loom.Transfer
 		switch sub {
 		case "put":

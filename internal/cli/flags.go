@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,6 +49,8 @@ func (f *limitFlag) Set(v string) error {
 
 // options are the parsed command line.
 type options struct {
+	sub            string // run, put, get, sync, ssh, last, completion or help
+	name           string // the program's name in messages: loom, or the compiled loomfile's
 	hosts          listFlag
 	roles          listFlag
 	excludes       listFlag
@@ -59,6 +60,10 @@ type options struct {
 	user           string
 	port           int
 	sshOpts        listFlag
+	jump           string
+	localFwds      listFlag
+	remoteFwds     listFlag
+	envs           listFlag
 	connectTimeout time.Duration
 	cmdTimeout     time.Duration
 	hostTimeout    time.Duration
@@ -69,6 +74,7 @@ type options struct {
 	failFast       bool
 	retries        int
 	sudo           bool
+	sudoUser       string
 	sudoPassStdin  bool
 	stdinAll       bool // --stdin: read stdin once, give it to every host
 	noStdin        bool // -n: give the command no stdin, like ssh -n
@@ -96,44 +102,78 @@ type options struct {
 	command        bool // the arguments came after --: a command, not tasks
 	set            map[string]bool
 	args           []string
+	table          *flagTable
+	rerunFailed    bool
 }
 
+// usageText is the top of the help; NAME is the program's name.
 const usageText = `Usage:
-  loom [flags] -H HOSTS -- COMMAND [ARG...]   run a command on each host
-  loom [flags] -R ROLE -- COMMAND [ARG...]    ... on the hosts of a role in loom.yaml
-  loom put [flags] -H HOSTS LOCAL... REMOTE   upload files or trees (atomic; --sudo, --mode, --owner)
-  loom get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
-  loom sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
-  loom [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of the loomfile (loomfile.go or loomfiles/)
-  loom -l | loom -h TASK                      list the loomfile's tasks / show one
-  loom init                                   write a starter loomfile.go here
-  loom --compile OUT                          build the tasks into a standalone program
-  loom demo                                   try Loom on throwaway local SSH hosts
-
-Flags come before the first task or the --. Words without a -- before them
-are tasks and their arguments; a command goes after --.
+  NAME [flags] -H HOSTS -- COMMAND [ARG...]   run a command on each host
+  NAME [flags] -R ROLE -- COMMAND [ARG...]    ... on the hosts of a role in loom.yaml
+  NAME put [flags] -H HOSTS LOCAL... REMOTE   upload files or trees (atomic; --sudo, --mode, --owner)
+  NAME get [flags] -H HOSTS REMOTE LOCAL      download; LOCAL is a template: 'logs/{host}/{basename}'
+  NAME sync [flags] -H HOSTS LOCAL_DIR REMOTE_DIR   send what changed (--delete, --checksum, --check)
+  NAME [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of TASKSOURCE
+  NAME ssh [flags] HOST [COMMAND...]          an interactive shell (or COMMAND) on one host, like ssh
+  NAME last                                   show the last run's record (hosts, status, reason)
+  NAME -l | NAME help [TASK]                  list the tasks / show one (also -h TASK)
+INITDEMO
+Flags come before the first task or the --, and may come before the
+subcommand too (NAME -F cfg put ...). One-letter flags combine (-At) and
+take their value joined or apart (-p22, -p 22); long ones are --name VALUE
+or --name=VALUE. Words without a -- before them are tasks and their
+arguments; a command goes after --.
 With one word after --, COMMAND is shell text ('uptime | cut -d, -f1');
 with several, each is a separate argument, quoted for the remote shell.
 HOSTS: comma lists, ranges (web[01-20].example.com, 10.0.[1-3].[1-254]),
-@FILE (one host a line). Hosts are resolved through ssh_config, like ssh.
-
-Flags:
+@FILE (one host a line), and from the last run's record @failed (not ok),
+@unreachable and @last (all its hosts). Hosts are resolved through ssh_config, like ssh.
 `
 
-func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error) {
-	o := &options{hosts: listFlag{comma: true}, roles: listFlag{comma: true}, excludes: listFlag{comma: true}, agentHosts: listFlag{comma: true}}
+const initDemoText = `  loom init                                   write a starter loomfile.go here
+  loom --compile OUT                          build the tasks into a standalone program
+  loom demo                                   try Loom on throwaway local SSH hosts
+`
+
+// helpSections orders the flags in the help; every flag is in one.
+var helpSections = []struct {
+	title string
+	names []string
+}{
+	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
+	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
+	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
+	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
+	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
+	{"Files (put, get, sync)", []string{"mode", "owner", "exclude", "checksum", "delete", "check", "overwrite"}},
+	{"Tasks and the program", []string{"f", "l", "compile", "h", "version"}},
+}
+
+// longNames are the long spellings of the one-letter flags.
+var longNames = [][2]string{
+	{"H", "hosts"}, {"R", "roles"}, {"x", "exclude-hosts"}, {"I", "inventory"}, {"F", "config"},
+	{"i", "identity"}, {"u", "user"}, {"p", "port"}, {"o", "option"}, {"J", "jump"}, {"A", "forward-agent"},
+	{"e", "env"}, {"t", "tty"}, {"n", "no-stdin"}, {"L", "local-forward"}, {"P", "parallel"},
+	{"v", "verbose"}, {"f", "loomfile"}, {"l", "list"}, {"h", "help"},
+}
+
+// newFlags defines the flags on o.
+func newFlags(o *options) *flagTable {
 	fs := flag.NewFlagSet("loom", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
 	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
+	fs.BoolVar(&o.rerunFailed, "rerun-failed", false, "run on the hosts that were not ok in the last run (its record is what the last subcommand shows); the same as -H @failed")
 	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
 	fs.StringVar(&o.configFile, "F", "", "ssh_config `file` (default ~/.ssh/config then /etc/ssh/ssh_config; \"none\" for none)")
 	fs.Var(&o.identities, "i", "identity (private key) `file`, tried before ssh_config's; repeatable")
 	fs.StringVar(&o.user, "u", "", "remote `user` (overrides ssh_config; a user in the host or the inventory wins)")
 	fs.IntVar(&o.port, "p", 0, "remote `port` (overrides ssh_config)")
 	fs.Var(&o.sshOpts, "o", "ssh_config `option=value`, like ssh -o (e.g. StrictHostKeyChecking=accept-new); repeatable")
-	fs.IntVar(&o.parallel, "P", loom.DefaultParallel, "hosts worked on at `at once`")
+	fs.StringVar(&o.jump, "J", "", "reach the hosts through these jump `hosts` (comma list, first hop first), like ssh -J; same as -o ProxyJump=HOSTS")
+	fs.IntVar(&o.parallel, "P", loom.DefaultParallel, "`N` hosts worked on at once")
 	fs.IntVar(&o.handshakes, "handshakes", 0, "connections being set up at once (`N`; default: like -P, at most 64)")
 	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts")
 	fs.Var(&o.maxFail, "max-fail", "once more than `N` hosts (or N% of them) failed, start no new host")
@@ -149,6 +189,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.stdinAll, "stdin", false, "read stdin once and give all of it to the command on every host (spooled to a private temporary file past 8 MiB)")
 	fs.BoolVar(&o.noStdin, "n", false, "give the command no stdin (like ssh -n): piped input is not read")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
+	fs.StringVar(&o.sudoUser, "sudo-user", "", "run the command with sudo as `user` instead of root (implies --sudo)")
+	fs.Var(&o.envs, "e", "set `NAME=VALUE` in the command's environment (also under sudo); repeatable")
+	fs.Var(&o.localFwds, "L", "forward `[bind:]port:host:hostport` here to host:hostport as the host sees it, for the run, like ssh -L (one host); repeatable")
+	fs.Var(&o.remoteFwds, "remote-forward", "have each host listen on `[bind:]port:host:hostport` and carry it back to host:hostport here, like ssh -R (loom's -R is roles); repeatable")
 	fs.BoolVar(&o.pty, "t", false, "give the command a pseudo-terminal")
 	fs.StringVar(&o.mode, "mode", "", "put/sync: file `mode` in octal (default: the local file's)")
 	fs.StringVar(&o.owner, "owner", "", "put/sync: chown to `user[:group]` (with --sudo unless you may)")
@@ -163,39 +207,92 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the hosts and what would run on each; connect nowhere")
 	fs.BoolVar(&o.verbose, "v", false, "verbose: connection details on stderr")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.BoolVar(&o.help, "h", false, "show this help; -h TASK shows a task's help")
+	fs.BoolVar(&o.help, "h", false, "show this help (on stdout); -h TASK shows a task's help")
 	fs.BoolVar(&o.list, "l", false, "list the tasks of the loomfile (loomfile.go or loomfiles/, found upward)")
 	fs.StringVar(&o.compile, "compile", "", "build the loomfile's tasks into a standalone program at `path` (the loom command with the tasks built in) and exit")
 	fs.StringVar(&o.taskFile, "f", "", "the loomfile `path` (a .go file or a directory) instead of searching upward")
-	usage := func() {
-		fs.SetOutput(stderr)
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, exitText)
+	t := &flagTable{fs: fs, alias: map[string]string{}, other: map[string]string{}}
+	for _, l := range longNames {
+		t.long(l[0], l[1])
 	}
-	// A mistake in the flags is one line naming the flag, not the whole
-	// help: the flag package's own message and usage go nowhere, and the
-	// error is printed here.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	err := fs.Parse(args)
-	fs.Usage = usage
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		usage()
-		return nil, fs, err
-	case err != nil:
-		fmt.Fprintf(stderr, "loom: %v (loom -h lists the flags)\n", err)
-		return nil, fs, err
+	return t
+}
+
+// subcommandNames are the words that name a subcommand, before the flags
+// or after them.
+var subcommandNames = map[string]bool{"put": true, "get": true, "sync": true, "ssh": true, "last": true, "help": true}
+
+// parseFlags parses the command line (without the program's name). A
+// subcommand may come first or after the flags before it; its own flags
+// follow it. A mistake is one line on stderr naming the flag, and a
+// *flagError.
+func parseFlags(args []string, stderr io.Writer) (*options, *flagTable, error) {
+	return parseFlagsAs("loom", args, stderr)
+}
+
+func parseFlagsAs(name string, args []string, stderr io.Writer) (*options, *flagTable, error) {
+	o := &options{name: name, hosts: listFlag{comma: true}, roles: listFlag{comma: true}, excludes: listFlag{comma: true}, agentHosts: listFlag{comma: true}}
+	t := newFlags(o)
+	o.table = t
+	rest, dashdash, err := t.scan(args)
+	for err == nil && !dashdash && len(rest) > 0 && o.sub == "" && subcommandNames[rest[0]] {
+		o.sub = rest[0]
+		rest, dashdash, err = t.scan(rest[1:])
 	}
-	fs.SetOutput(stderr)
-	o.args = fs.Args()
-	if n := len(args) - len(o.args); n > 0 && args[n-1] == "--" {
-		o.command = true
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v; see %s -h\n", name, err, name)
+		return nil, t, err
+	}
+	if o.sub == "" {
+		o.sub = "run"
+	}
+	if o.sub == "help" {
+		o.help = true
+		o.sub = "run"
+	}
+	o.args, o.command = rest, dashdash
+	if o.args == nil {
+		o.args = []string{}
 	}
 	o.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
-	return o, fs, nil
+	t.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return o, t, nil
+}
+
+// usage writes the help to w: for the loom command, or for a compiled
+// loomfile (prog set), which says its own name and has no init or demo.
+func (t *flagTable) usage(w io.Writer, name string, compiled bool) {
+	text := usageText
+	if compiled {
+		text = strings.ReplaceAll(text, "INITDEMO\n", "\n")
+		text = strings.ReplaceAll(text, "TASKSOURCE", "this program")
+	} else {
+		text = strings.ReplaceAll(text, "INITDEMO\n", initDemoText+"\n")
+		text = strings.ReplaceAll(text, "TASKSOURCE", "the loomfile (loomfile.go or loomfiles/)")
+	}
+	fmt.Fprint(w, strings.ReplaceAll(text, "NAME", name))
+	for _, s := range helpSections {
+		fmt.Fprintf(w, "\n%s:\n", s.title)
+		for _, n := range s.names {
+			if compiled && n == "compile" {
+				continue
+			}
+			f := t.fs.Lookup(n)
+			what, help := flag.UnquoteUsage(f)
+			line := "  " + spell(n)
+			if o, ok := t.other[n]; ok {
+				line += ", " + spell(o)
+			}
+			if what != "" {
+				line += " " + what
+			}
+			if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "0s" {
+				help += fmt.Sprintf(" (default %s)", d)
+			}
+			fmt.Fprintf(w, "%s\n    \t%s\n", line, help)
+		}
+	}
+	fmt.Fprint(w, exitText)
 }
 
 const exitText = `

@@ -98,6 +98,17 @@ func readPatterns(flag string, vals []string) ([]string, error) {
 			patterns = append(patterns, v)
 			continue
 		}
+		if file == "failed" || file == "unreachable" || file == "last" {
+			if _, err := os.Stat(file); err == nil {
+				return nil, fmt.Errorf("%s %s: ambiguous: ./%s is a file here too; write %s @./%s for the file", flag, v, file, flag, file)
+			}
+			names, err := recordHosts(file)
+			if err != nil {
+				return nil, fmt.Errorf("%s %v", flag, err)
+			}
+			patterns = append(patterns, names...)
+			continue
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", flag, v, err)

@@ -179,9 +179,17 @@ func TestMain(m *testing.M) {
 		os.Setenv("LOOM_CACHE", dir)
 		loomfileCache = dir
 	}
+	// Run records go to a throwaway state directory, not the user's.
+	state, serr := os.MkdirTemp("", "loom-cli-test-state-")
+	if serr == nil {
+		os.Setenv("XDG_STATE_HOME", state)
+	}
 	code := m.Run()
 	if dir != "" {
 		os.RemoveAll(dir)
+	}
+	if serr == nil {
+		os.RemoveAll(state)
 	}
 	os.Exit(code)
 }

@@ -68,6 +68,7 @@ func mainWith(prog *program) int {
 		Prompt:   loom.Terminal(),
 		Color:    !noColor && term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("TERM") != "dumb",
 		Progress: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("TERM") != "dumb",
+		Terminal: term.IsTerminal(int(os.Stdin.Fd())),
 	}, prog)
 }
 

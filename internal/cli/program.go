@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -25,6 +27,7 @@ type TaskFunc struct {
 // program is a compiled loomfile: what the parser learnt of it, and its
 // functions by task name.
 type program struct {
+	name  string // the program's name, for its help and messages
 	info  *loomfile.Info
 	funcs map[string]reflect.Value
 }
@@ -38,7 +41,7 @@ func newProgram(infoJSON string, funcs []TaskFunc) (*program, error) {
 	if err := json.Unmarshal([]byte(infoJSON), info); err != nil {
 		return nil, fmt.Errorf("the compiled loomfile's task table is damaged: %v (rebuild it)", err)
 	}
-	p := &program{info: info, funcs: map[string]reflect.Value{}}
+	p := &program{name: filepath.Base(os.Args[0]), info: info, funcs: map[string]reflect.Value{}}
 	for _, f := range funcs {
 		p.funcs[f.Name] = reflect.ValueOf(f.Func)
 	}

@@ -273,6 +273,13 @@ func (r *report) finish(rs *loom.Results, interrupted bool) int {
 	if logsLost > 0 {
 		r.p.Printf(true, "loom: --log-dir %s: the log of %d host%s is missing or incomplete (first: %s)\n", r.o.logDir, logsLost, plural(logsLost), firstLost)
 	}
+	if r.single && r.sub == "run" && !interrupted {
+		// Like ssh, the exit status of a command on one host is loom's.
+		var ee *loom.ExitError
+		if hr := rs.Hosts[0]; errors.As(hr.Err, &ee) && ee.Host == hr.Host && ee.Code > 0 && ee.Code < 256 {
+			return ee.Code
+		}
+	}
 	switch {
 	case interrupted:
 		return ExitInterrupted

@@ -44,6 +44,19 @@ func tasks(o *options, env Env, prog *program) int {
 	return ExitOK
 }
 
+// checkList refuses -l with a command or arguments: ssh users write -l
+// USER, which is -u here.
+func checkList(o *options) error {
+	if o.list && (o.command || len(o.args) > 0) {
+		what := "a command"
+		if !o.command {
+			what = o.args[0]
+		}
+		return fmt.Errorf("-l lists the loomfile's tasks and takes no arguments (got %s); for the remote user (ssh's -l USER) use -u USER", what)
+	}
+	return nil
+}
+
 // findLoomfile finds the loomfile (-f, or upward from the working
 // directory) and parses it.
 func findLoomfile(o *options) (*loomfile.Project, *loomfile.Info, error) {

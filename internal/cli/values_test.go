@@ -32,7 +32,7 @@ func TestNonsenseValuesAreUsageErrors(t *testing.T) {
 		{[]string{"--retries", "-1"}, "0 or more"},
 		{[]string{"--timeout", "-1s"}, "positive duration"},
 		{[]string{"--host-timeout", "-5s"}, "positive duration"},
-		{[]string{"--timeout", "5"}, "invalid value"}, // no unit
+		{[]string{"--timeout", "5"}, "needs a unit, e.g. 5s"},
 	} {
 		args := append(append([]string{"-F", cfg, "-H", "h1"}, tc.flags...), "--", "touch "+marker)
 		code, out, errs := run(args...)

@@ -31,17 +31,25 @@ func stoppableFile(r io.Reader) (io.Reader, func(), bool) {
 	return fr, fr.stop, true
 }
 
+// fileReader reads f, each Read polling f and the wake pipe. The pipe is
+// closed by the first Read that returns an error (the copying then ends):
+// stop never writes to it after that.
 type fileReader struct {
 	f    *os.File
 	rc   interface{ Control(func(fd uintptr)) error }
 	wake [2]int
 
-	once    sync.Once
 	mu      sync.Mutex
 	stopped bool
+	closed  bool // the wake pipe is closed
 }
 
-func (r *fileReader) Read(p []byte) (int, error) {
+func (r *fileReader) Read(p []byte) (n int, err error) {
+	defer func() {
+		if err != nil {
+			r.release()
+		}
+	}()
 	for {
 		r.mu.Lock()
 		stopped := r.stopped
@@ -74,20 +82,23 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	}
 }
 
-// stop ends a pending Read and makes later ones fail; the pipe is closed
-// once the reading is over (stop is called after the copying ended or
-// is about to).
+// stop ends a pending Read and makes later ones fail.
 func (r *fileReader) stop() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.stopped = true
-	r.mu.Unlock()
-	unix.Write(r.wake[1], []byte{0})
+	if !r.closed {
+		unix.Write(r.wake[1], []byte{0})
+	}
 }
 
-// close releases the wake pipe; call it after the copying goroutine ended.
-func (r *fileReader) close() {
-	r.once.Do(func() {
+// release closes the wake pipe, once the reading is over.
+func (r *fileReader) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.closed = true
 		unix.Close(r.wake[0])
 		unix.Close(r.wake[1])
-	})
+	}
 }

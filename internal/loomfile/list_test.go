@@ -94,7 +94,9 @@ Declared at loomfile.go:17 (Deploy).
 
   Release tags and builds a release, then deploys it in rolling batches.
 
-A local task: runs once, on this machine.
+A local task: runs once, on this machine. The groups it opens (loom.NewGroup,
+loom.Execute) keep their own hosts; -H and -R only narrow them (a group runs
+on those of its hosts they name, and on none if they name none of them).
 
 Arguments:
   HOSTS,...  []string       required; positional, or --hosts=HOSTS,...; a comma-separated list, or named several times
@@ -113,7 +115,9 @@ Declared at loomfile.go:31 (DB.Migrate).
 `},
 		{"undocumented", `Usage: loom undocumented
 
-A local task: runs once, on this machine.
+A local task: runs once, on this machine. The groups it opens (loom.NewGroup,
+loom.Execute) keep their own hosts; -H and -R only narrow them (a group runs
+on those of its hosts they name, and on none if they name none of them).
 
 Declared at loomfile.go:26 (Undocumented).
 `},

@@ -417,7 +417,7 @@ func parseSources(srcs []source) (*Info, error) {
 
 // subcommands are the words the loom command takes as its own before any
 // task: a task or alias cannot have these names.
-var subcommands = []string{"put", "get", "sync", "demo", "init", "help"}
+var subcommands = []string{"put", "get", "sync", "demo", "init", "help", "ssh", "last", "completion"}
 
 // subcommand returns the subcommand a task or alias name would clash
 // with, or "".

@@ -458,7 +458,9 @@ Declared at loomfiles/tasks.go:21 (DB.Migrate).
 
   Release builds and ships a release.
 
-A local task: runs once, on this machine.
+A local task: runs once, on this machine. The groups it opens (loom.NewGroup,
+loom.Execute) keep their own hosts; -H and -R only narrow them (a group runs
+on those of its hosts they name, and on none if they name none of them).
 
 Arguments:
   [--channel=CHANNEL]  string  optional; default stable
@@ -501,7 +503,7 @@ func init() { loom.Task(Up, loom.OnRoles("web"), loom.Parallel(n)) }`,
 			"Runs on: roles web (and settings made in code).\n"},
 		{`func Up() {}
 func init() { loom.Task(Up, loom.Retries(2)) }`,
-			"A local task: runs once, on this machine.\nSome settings are made in code.\n"},
+			"A local task: runs once, on this machine. The groups it opens (loom.NewGroup,\nloom.Execute) keep their own hosts; -H and -R only narrow them (a group runs\non those of its hosts they name, and on none if they name none of them).\nSome settings are made in code.\n"},
 		{`func Up(c *loom.Conn) {}
 func init() { loom.Task(Up, loom.OnHosts("web01.example.com", "web02.example.com")) }`,
 			"Runs on: hosts web01.example.com, web02.example.com.\n"},

@@ -196,7 +196,7 @@ func (op *Op) Symlink(target, link string) error {
 		return nil
 	}
 	if op.o.chownSpec() != "" {
-		return op.fail("", L, errors.New("Owner on a symbolic link needs UseSudo"))
+		return op.fail("", L, errors.New("owner on a symbolic link needs UseSudo"))
 	}
 	if fi, err := fc.Lstat(L); err == nil && fi.IsDir() {
 		return op.fail("", L, errors.New("is a directory"))
