@@ -261,8 +261,8 @@ func sameState(a, b os.FileInfo) bool {
 //
 // The policy decides what happens to a key known_hosts does not vouch for;
 // see [Policy]. Under [AcceptNew], a host with keys known of another type is
-// refused as [Changed], where OpenSSH would add the new type: a different key
-// type is as likely to be an impostor as a rotated key. A host matched by a
+// refused as [Changed], as ssh(1) refuses it: a different key type is as
+// likely to be an impostor as a rotated key. A host matched by a
 // @cert-authority line whose certificate is not accepted is refused too
 // rather than trusted on first use. warn, which may be nil, receives one-line
 // messages: with [Off], a key that differs from the known ones; with

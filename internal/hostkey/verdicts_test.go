@@ -90,6 +90,7 @@ func TestKnownHostsVerdictsAgainstOpenSSH(t *testing.T) {
 		{"@revoked, port-less look-up", "", "@revoked 127.0.0.1 " + k + "\n127.0.0.1 " + k + "\n", ""},
 		{"@revoked, port-less look-up, accept-new", "", "@revoked 127.0.0.1 " + k + "\n127.0.0.1 " + k + "\n", "accept-new"},
 		{"unknown, accept-new", "", "127.0.0.2 " + k + "\n", "accept-new"},
+		{"other key type only, accept-new", "", hp + " " + e + "\n", "accept-new"},
 		{"port-less line with another key, accept-new", "", "127.0.0.1 " + x + "\n", "accept-new"},
 		{"port-less line with another key", "", "127.0.0.1 " + x + "\n", ""},
 		{"port-less line, port line of another type", "", hp + " " + e + "\n127.0.0.1 " + k + "\n", ""},
