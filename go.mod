@@ -3,7 +3,6 @@ module github.com/loomssh/loom
 go 1.26.0
 
 require (
-	github.com/skeema/knownhosts v1.3.3
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -110,6 +111,10 @@ func readPatterns(flag string, vals []string) ([]string, error) {
 			continue
 		}
 		b, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Not a host either: no host name starts with '@'.
+			return nil, fmt.Errorf("%s %s: no such hosts file %q (%s @FILE reads hosts from FILE; for ClusterShell's @group, select inventory roles with -R)", flag, v, file, flag)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", flag, v, err)
 		}

@@ -18,24 +18,25 @@ import (
 // on the file across processes; under both, the file is re-read if anyone
 // else changed it, so a key another process recorded meanwhile is neither
 // duplicated nor overridden. It returns the verdict for key after that.
-func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)) (verdict, error) {
+func (db *DB) addNew(lk lookup, key ssh.PublicKey, warn func(string)) (verdict, error) {
+	host := lk.host
 	if c, ok := key.(*ssh.Certificate); ok {
 		key = c.Key // as ssh(1) does, record the certified key
 	}
 	if db.target == "" {
 		return verdict{}, fmt.Errorf("hostkey: cannot record the host key for %s: no user known_hosts file", printable(host))
 	}
-	if err := checkName(name); err != nil {
+	if err := checkName(lk.name); err != nil {
 		return verdict{}, err
 	}
-	pattern := hp
+	pattern := host
 	if db.hash {
 		// As ssh(1) with HashKnownHosts: "|1|salt|HMAC-SHA1(name)", name
 		// as it would be written in clear ("web1", "[web1]:2222");
 		// HashHostname does not normalize it itself.
 		pattern = xknownhosts.HashHostname(host)
 	}
-	line := xknownhosts.Line([]string{pattern}, key)
+	line := pattern + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	if e, err := parseLine([]byte(line)); err != nil || e.key == nil || e.marker != "" {
 		return verdict{}, fmt.Errorf("hostkey: refusing to write known_hosts line %q", line)
 	}
@@ -43,7 +44,7 @@ func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	// Another goroutine may have recorded the host while this one waited.
-	if v := db.verify(hp, host, key); !isNew(v) {
+	if v := db.verify(lk, key); !isNew(v) {
 		return v, nil
 	}
 	f, err := lockFile(db.target)
@@ -61,7 +62,7 @@ func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)
 	unchanged := !ts.stale && (sameState(ts.fi, fi) || ts.fi == nil && fi.Size() == 0)
 	if !unchanged {
 		// Someone else wrote the file: re-read everything, and check again.
-		snap, nts, err := load(db.files, db.target)
+		snap, nts, err := db.load()
 		if err != nil {
 			return verdict{}, err
 		}
@@ -69,7 +70,7 @@ func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)
 		db.snap, db.tgt, db.overlay = snap, nts, make(map[string][]known)
 		db.mu.Unlock()
 		ts = nts
-		if v := db.verify(hp, host, key); !isNew(v) {
+		if v := db.verify(lk, key); !isNew(v) {
 			return v, nil
 		}
 	}
@@ -98,11 +99,6 @@ func (db *DB) addNew(name, hp, host string, key ssh.PublicKey, warn func(string)
 	db.mu.Unlock()
 	warn(fmt.Sprintf("added host key for %s (%s %s) to %s:%d", printable(host), loc.KeyType, loc.Fingerprint, loc.File, loc.Line))
 	return verdict{ok: true}, nil
-}
-
-// isNew reports whether v says the host is unknown and may be recorded.
-func isNew(v verdict) bool {
-	return v.err == nil && !v.ok && v.kind == Unknown && !v.caManaged
 }
 
 // checkName refuses to record a host name that would not be read back as

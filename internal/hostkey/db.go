@@ -8,12 +8,16 @@
 // puts ED25519 last (golang/go#29286), so a host known only by its ED25519 key
 // would otherwise negotiate, say, ECDSA and fail with a false mismatch.
 //
-// Host matching (hashed names, [host]:port, wildcards and negations) is done
-// by golang.org/x/crypto/ssh/knownhosts, through github.com/skeema/knownhosts,
-// which also lets a "*" pattern match any port as OpenSSH does and maps
-// @cert-authority lines to certificate algorithms. @cert-authority and
-// @revoked lines are honoured: a revoked key, or a certificate signed by a
-// revoked CA key, is refused whatever the [Policy].
+// Host matching is OpenSSH's (see match.go): a host is looked up as its
+// name, lowercased, for port 22 and as "[name]:port" otherwise; each line's
+// patterns ("*", "?", "!" negation, comma lists) or hashed name are matched
+// against that whole string, case-insensitively. As ssh(1) does, a host on
+// another port that no line matches is looked up again without the port,
+// and accepted if that finds its key. @cert-authority and @revoked lines
+// apply to the hosts their patterns match: a revoked key, or a certificate
+// signed by a revoked CA key, is refused whatever the [Policy]. A line that
+// is not valid is skipped, as ssh skips it, and reported once through
+// [Options].Warn naming its file and line.
 //
 // ssh_config's RevokedHostKeys files ([Options]) are honoured too, as
 // ssh(1) reads them: lists of public keys, or OpenSSH key revocation lists
@@ -35,13 +39,10 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
-	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
 // DB is a set of known_hosts files shared by every connection of a run.
@@ -51,6 +52,8 @@ type DB struct {
 	target  string   // first user file: where AcceptNew appends; "" if none
 	revoked []*revocations
 	hash    bool // record hashed host names
+	warn    func(string)
+	warned  map[string]bool // lines reported as skipped; under writeMu after Open
 
 	writeMu sync.Mutex // serialises appends to target within the process
 
@@ -63,25 +66,26 @@ type DB struct {
 // snapshot is what the known_hosts files held when they were read.
 //
 // Lines whose host patterns are all plain names are indexed by name, so a
-// look-up costs the same with ten lines or ten thousand. The other lines
-// (wildcards, negations, hashed names) are matched by x/crypto's
-// knownhosts, through skeema's wrapper, which lets "*" patterns match any
-// port as OpenSSH does.
+// look-up costs the same with ten lines or ten thousand; the other lines
+// (wildcards, negations, hashed names) are matched one by one.
 type snapshot struct {
-	byName  map[string][]xknownhosts.KnownKey // plain lines, by normalized name
-	others  ssh.HostKeyCallback               // the other lines; nil if none
-	moved   map[lineRef]lineRef               // others' lines → where they are written
-	order   map[string]int                    // file → its place among the files
-	ca      map[lineRef]bool                  // @cert-authority lines
-	revoked map[string]Location               // @revoked keys, by public key blob
+	byName map[string][]*hostLine // plain lines, by lowercased name
+	others []*hostLine            // the other lines, in the files' order
+	order  map[string]int         // file → its place among the files
 }
 
-type lineRef struct {
-	file string
-	line int
+// hostLine is one known_hosts line that names hosts.
+type hostLine struct {
+	file    string
+	line    int
+	marker  string // "", markerCA or markerRevoked
+	pattern string
+	key     ssh.PublicKey
 }
 
-// known is a key known for a host and where it is.
+func (l *hostLine) loc() Location { return location(l.file, l.line, l.key) }
+
+// known is a key recorded for a host since the files were read, and where.
 type known struct {
 	key ssh.PublicKey
 	loc Location
@@ -98,9 +102,10 @@ type targetState struct {
 // UserKnownHostsFile, e.g. ~/.ssh/known_hosts, already expanded) and
 // globalFiles (GlobalKnownHostsFile). Missing files are fine; the first
 // user file is created when [AcceptNew] first records a key. A file that
-// cannot be read, or a line that is not valid, is an error naming the file
-// (and line). Lines with key types x/crypto/ssh does not support are
-// skipped, as such keys can never be offered.
+// cannot be read is an error naming it. A line that is not valid is
+// skipped, as ssh(1) skips it (see [Options].Warn). Lines with key types
+// x/crypto/ssh does not support are skipped, as such keys can never be
+// offered.
 func Open(userFiles, globalFiles []string) (*DB, error) {
 	return OpenWith(userFiles, globalFiles, Options{})
 }
@@ -115,6 +120,10 @@ type Options struct {
 	// HashKnownHosts makes AcceptNew record hashed host names
 	// ("|1|salt|hash", as ssh-keygen -H writes them).
 	HashKnownHosts bool
+	// Warn, if set, receives one line for each known_hosts line that is
+	// not valid and was skipped, naming its file and line, when the files
+	// are read.
+	Warn func(string)
 }
 
 // OpenWith is [Open] with options. A RevokedHostKeys file that is missing,
@@ -122,7 +131,10 @@ type Options struct {
 // key, a KRL with a section Loom does not know) is an error naming the
 // file: ssh(1) refuses every host key then.
 func OpenWith(userFiles, globalFiles []string, o Options) (*DB, error) {
-	db := &DB{overlay: make(map[string][]known), hash: o.HashKnownHosts}
+	db := &DB{overlay: make(map[string][]known), hash: o.HashKnownHosts, warn: o.Warn}
+	if db.warn == nil {
+		db.warn = func(string) {}
+	}
 	for _, f := range o.RevokedHostKeys {
 		r, err := readRevoked(f)
 		if err != nil {
@@ -141,7 +153,7 @@ func OpenWith(userFiles, globalFiles []string, o Options) (*DB, error) {
 	if len(userFiles) > 0 {
 		db.target = userFiles[0]
 	}
-	snap, ts, err := load(db.files, db.target)
+	snap, ts, err := db.load()
 	if err != nil {
 		return nil, err
 	}
@@ -149,19 +161,33 @@ func OpenWith(userFiles, globalFiles []string, o Options) (*DB, error) {
 	return db, nil
 }
 
-// load reads files and records the state of target.
-func load(files []string, target string) (*snapshot, targetState, error) {
-	s := &snapshot{
-		byName:  make(map[string][]xknownhosts.KnownKey),
-		moved:   make(map[lineRef]lineRef),
-		order:   make(map[string]int),
-		ca:      make(map[lineRef]bool),
-		revoked: make(map[string]Location),
+// load reads the files and records the state of the target. A line that
+// is not valid is reported the first time it is seen.
+func (db *DB) load() (*snapshot, targetState, error) {
+	s, ts, bad, err := load(db.files, db.target)
+	if err != nil {
+		return nil, ts, err
 	}
-	var ts targetState
+	for _, b := range bad {
+		if db.warned == nil {
+			db.warned = make(map[string]bool)
+		}
+		if !db.warned[b] {
+			db.warned[b] = true
+			db.warn("known_hosts line skipped: " + b)
+		}
+	}
+	return s, ts, nil
+}
+
+// load reads files and records the state of target. bad describes the
+// lines skipped as not valid.
+func load(files []string, target string) (s *snapshot, ts targetState, bad []string, err error) {
+	s = &snapshot{
+		byName: make(map[string][]*hostLine),
+		order:  make(map[string]int),
+	}
 	var before os.FileInfo
-	var others bytes.Buffer // the lines that are not plain names
-	var otherLines []lineRef
 	for i, f := range files {
 		s.order[f] = i
 		if f == target {
@@ -172,44 +198,23 @@ func load(files []string, target string) (*snapshot, targetState, error) {
 			continue
 		}
 		if err != nil {
-			return nil, ts, fmt.Errorf("hostkey: %w", err)
+			return nil, ts, nil, fmt.Errorf("hostkey: %w", err)
 		}
-		entries, lines, err := scan(f, data)
-		if err != nil {
-			return nil, ts, err
-		}
+		entries, lines, b := scan(f, data)
+		bad = append(bad, b...)
 		if f == target {
 			ts.lines = lines
 		}
 		for _, e := range entries {
-			switch e.marker {
-			case markerCA:
-				s.ca[lineRef{f, e.line}] = true
-			case markerRevoked:
-				blob := plainBlob(e.key)
-				if _, dup := s.revoked[blob]; !dup {
-					s.revoked[blob] = location(f, e.line, e.key)
-				}
-				continue // never a host's key
-			}
-			if names, ok := literalNames(e.pattern); ok {
-				k := xknownhosts.KnownKey{Key: e.key, Filename: f, Line: e.line}
-				for _, n := range names {
-					// A line naming a host twice is found once, as x/crypto finds it.
-					if l := s.byName[n]; len(l) == 0 || l[len(l)-1].Filename != f || l[len(l)-1].Line != e.line {
-						s.byName[n] = append(l, k)
-					}
-				}
+			l := &hostLine{file: f, line: e.line, marker: e.marker, pattern: e.pattern, key: e.key}
+			names, ok := literalNames(e.pattern)
+			if !ok {
+				s.others = append(s.others, l)
 				continue
 			}
-			others.Write(e.raw)
-			others.WriteByte('\n')
-			otherLines = append(otherLines, lineRef{f, e.line})
-		}
-	}
-	if len(otherLines) > 0 {
-		if err := s.loadOthers(others.Bytes(), otherLines); err != nil {
-			return nil, ts, err
+			for _, n := range names {
+				s.byName[n] = append(s.byName[n], l)
+			}
 		}
 	}
 	if target != "" {
@@ -217,34 +222,7 @@ func load(files []string, target string) (*snapshot, targetState, error) {
 		ts.fi = after
 		ts.stale = !sameState(before, after)
 	}
-	return s, ts, nil
-}
-
-// loadOthers hands the lines that are not plain names to x/crypto's
-// knownhosts, which reads files: through a private temporary file, read
-// at once and removed. lines are where each line really is.
-func (s *snapshot) loadOthers(data []byte, lines []lineRef) error {
-	f, err := os.CreateTemp("", "loom-known-hosts-")
-	if err != nil {
-		return fmt.Errorf("hostkey: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("hostkey: %w", err)
-	}
-	hkdb, err := knownhosts.NewDB(f.Name())
-	if err != nil {
-		return fmt.Errorf("hostkey: %w", err)
-	}
-	for i, l := range lines {
-		s.moved[lineRef{f.Name(), i + 1}] = l
-	}
-	s.others = hkdb.HostKeyCallback()
-	return nil
+	return s, ts, bad, nil
 }
 
 // sameState reports whether two stats of a file show the same content, as
@@ -261,57 +239,77 @@ func sameState(a, b os.FileInfo) bool {
 // HostKeyAlgorithms.
 //
 // name is the name looked up in known_hosts: ssh_config's HostKeyAlias if
-// set, else the host name or address as given (not resolved). port is the
-// SSH port; for a port other than 22 the lookup name is "[name]:port", as
-// OpenSSH writes it. The callback ignores the address x/crypto passes it and
-// uses name; a host certificate must name it as a principal.
+// set (with port 22, as ssh(1) looks an alias up without a port), else the
+// host name or address as given (not resolved). port is the SSH port; for
+// a port other than 22 the lookup name is "[name]:port", as OpenSSH writes
+// it, and, as ssh does, if no line matches that name, name alone is looked
+// up and a key found there accepted. Names are compared case-insensitively.
+// The callback ignores the address x/crypto passes it and uses name; a host
+// certificate must name it, lowercased, as a principal.
 //
 // algorithms lists the algorithms of the keys known_hosts holds for the
-// host, with certificate algorithms first if a @cert-authority line matches
-// it, so that negotiation picks a key that can be checked. With [Off], every
-// other supported algorithm follows, so any server can be reached. When
-// nothing is known for the host it is nil for [Strict] (the host will be
-// refused anyway) and, for [AcceptNew] and [Off], plain key algorithms in
-// OpenSSH's order, ED25519 first, so the key recorded is the one ssh(1)
-// would record.
+// host (or, if none, for name without the port), in OpenSSH's order of
+// preference, with every certificate algorithm first if a @cert-authority
+// line matches it, so that negotiation picks a key that can be checked.
+// With [Off], every other supported algorithm follows, so any server can be
+// reached. When nothing is known for the host it is nil for [Strict] (the
+// host will be refused anyway) and, for [AcceptNew] and [Off], plain key
+// algorithms in OpenSSH's order, ED25519 first, so the key recorded is the
+// one ssh(1) would record. A server that offers none of them fails the
+// handshake with x/crypto's "no common algorithm"; [DB.NegotiationError]
+// turns that into a host key error.
 //
 // The policy decides what happens to a key known_hosts does not vouch for;
 // see [Policy]. Under [AcceptNew], a host with keys known of another type is
-// refused as [Changed], where OpenSSH would add the new type: a different key
-// type is as likely to be an impostor as a rotated key. A host matched by a
+// refused as [Changed], as ssh(1) refuses it: a different key type is as
+// likely to be an impostor as a rotated key. A host matched by a
 // @cert-authority line whose certificate is not accepted is refused too
 // rather than trusted on first use. warn, which may be nil, receives one-line
 // messages: with [Off], a key that differs from the known ones; with
 // [AcceptNew], each key recorded.
 //
-// Under every policy, a revoked key is refused: one in a @revoked line or
-// in a RevokedHostKeys file.
+// Under every policy, a revoked key is refused: one in a @revoked line
+// matching the host or in a RevokedHostKeys file.
 func (db *DB) Callback(name string, port int, p Policy, warn func(string)) (cb ssh.HostKeyCallback, algorithms []string) {
-	if len(name) > 2 && name[0] == '[' && name[len(name)-1] == ']' {
-		name = name[1 : len(name)-1]
-	}
-	if port <= 0 {
-		port = 22
-	}
+	lk := newLookup(name, port)
 	if p < Strict || p > Off {
 		p = Strict
 	}
 	if warn == nil {
 		warn = func(string) {}
 	}
-	hp := net.JoinHostPort(name, strconv.Itoa(port))
-	host := xknownhosts.Normalize(hp)
 	cb = func(_ string, remote net.Addr, key ssh.PublicKey) error {
-		return db.check(name, hp, host, remote, key, p, warn)
+		return db.check(lk, remote, key, p, warn)
 	}
-	return cb, db.algorithms(hp, host, p)
+	return cb, db.algorithms(lk, p)
+}
+
+// lookup is what one connection looks up in known_hosts.
+type lookup struct {
+	name     string // the host name, lowercased: a certificate's principal
+	host     string // the lookup name: name, or "[name]:port"
+	fallback string // for a port other than 22, name, looked up if host finds nothing; else ""
+}
+
+func newLookup(name string, port int) lookup {
+	if len(name) > 2 && name[0] == '[' && name[len(name)-1] == ']' {
+		name = name[1 : len(name)-1]
+	}
+	if port <= 0 {
+		port = 22
+	}
+	lk := lookup{name: lowerASCII(name), host: lookupName(name, port)}
+	if port != 22 {
+		lk.fallback = lk.name
+	}
+	return lk
 }
 
 // check decides on one offered key.
-func (db *DB) check(name, hp, host string, remote net.Addr, key ssh.PublicKey, p Policy, warn func(string)) error {
+func (db *DB) check(lk lookup, remote net.Addr, key ssh.PublicKey, p Policy, warn func(string)) error {
 	for _, r := range db.revoked {
 		if loc, by, ok := r.check(key); ok {
-			e := &Error{Kind: Revoked, Host: host, Files: slices.Clone(db.files), Known: []Location{loc}, RevokedBy: by}
+			e := &Error{Kind: Revoked, Host: lk.host, Files: slices.Clone(db.files), Known: []Location{loc}, RevokedBy: by}
 			if remote != nil {
 				e.Addr = remote.String()
 			}
@@ -319,11 +317,11 @@ func (db *DB) check(name, hp, host string, remote net.Addr, key ssh.PublicKey, p
 			return e
 		}
 	}
-	v := db.verify(hp, host, key)
+	v := db.verify(lk, key)
 	if v.err == nil && !v.ok && p == AcceptNew && v.kind == Unknown && !v.caManaged {
 		first := v
 		var err error
-		v, err = db.addNew(name, hp, host, key, warn)
+		v, err = db.addNew(lk, key, warn)
 		if err != nil {
 			return err
 		}
@@ -337,7 +335,7 @@ func (db *DB) check(name, hp, host string, remote net.Addr, key ssh.PublicKey, p
 	case v.ok:
 		return nil
 	}
-	e := &Error{Kind: v.kind, Host: host, Files: slices.Clone(db.files), Known: v.known, Cert: v.certErr}
+	e := &Error{Kind: v.kind, Host: lk.host, Files: slices.Clone(db.files), Known: v.known, Cert: v.certErr}
 	if remote != nil {
 		e.Addr = remote.String()
 	}
@@ -361,68 +359,114 @@ type verdict struct {
 	err       error      // the check itself failed
 }
 
-// verify checks key for host against the files and the keys recorded since.
-func (db *DB) verify(hp, host string, key ssh.PublicKey) verdict {
-	db.mu.RLock()
-	s, extra := db.snap, db.overlay[host]
-	db.mu.RUnlock()
-	return s.verify(hp, key, extra)
+// isNew reports whether v says the host is unknown and may be recorded.
+func isNew(v verdict) bool {
+	return v.err == nil && !v.ok && v.kind == Unknown && !v.caManaged
 }
 
-func (s *snapshot) verify(hp string, key ssh.PublicKey, extra []known) verdict {
-	want, err := s.entries(hp)
-	if err != nil {
-		return verdict{err: err}
+// verify checks key for lk against the files and the keys recorded since.
+func (db *DB) verify(lk lookup, key ssh.PublicKey) verdict {
+	db.mu.RLock()
+	s, overlay := db.snap, db.overlay
+	extra := map[string][]known{lk.host: overlay[lk.host]}
+	if lk.fallback != "" {
+		extra[lk.fallback] = overlay[lk.fallback]
 	}
+	db.mu.RUnlock()
+	return s.verify(lk, key, extra)
+}
+
+// verify checks key as ssh(1)'s check_host_key does: a certificate against
+// the @cert-authority lines, and if it is not accepted (and not revoked),
+// the certified key on its own against the plain lines; each under the
+// lookup name and, if that finds nothing, under the name without the port.
+// extra holds keys recorded since the files were read, by lookup name.
+func (s *snapshot) verify(lk lookup, key ssh.PublicKey, extra map[string][]known) verdict {
 	cert, isCert := key.(*ssh.Certificate)
 	if !isCert {
-		return s.verifyPlain(want, key, extra)
+		return s.withFallback(lk, func(host string) verdict { return s.verifyPlain(host, key, extra[host]) })
 	}
-	for _, k := range []ssh.PublicKey{cert.Key, cert.SignatureKey} {
-		if loc, ok := s.revoked[plainBlob(k)]; ok {
-			return verdict{kind: Revoked, known: []Location{loc}}
-		}
-	}
-	trusted := false
-	for _, w := range want {
-		if s.ca[lineRef{w.Filename, w.Line}] && keyEq(w.Key, cert.SignatureKey) {
-			trusted = true
-		}
-	}
-	var certErr error
-	switch {
-	case cert.CertType != ssh.HostCert:
-		certErr = errors.New("not a host certificate")
-	case !trusted:
-		certErr = errors.New("no @cert-authority line for this host lists its CA key")
-	default:
-		principal, _, _ := net.SplitHostPort(hp)
-		var checker ssh.CertChecker // revocation was checked above
-		certErr = checker.CheckCert(principal, cert)
-	}
-	if certErr == nil {
-		return verdict{ok: true}
+	v := s.withFallback(lk, func(host string) verdict { return s.verifyCert(host, lk.name, cert) })
+	if v.ok || v.kind == Revoked {
+		return v
 	}
 	// As ssh(1) does, fall back to checking the certified key on its own.
-	v := s.verifyPlain(want, cert.Key, extra)
-	if !v.ok {
-		v.certErr = certErr
+	p := s.withFallback(lk, func(host string) verdict { return s.verifyPlain(host, cert.Key, extra[host]) })
+	if !p.ok {
+		p.certErr = v.certErr
+		p.caManaged = p.caManaged || v.caManaged
 	}
+	return p
+}
+
+// withFallback runs check for lk's lookup name, and, if that finds no key
+// for the host, for its fallback name: a key accepted there is accepted,
+// and one revoked there refused (ssh(1) refuses it only as unknown, which
+// StrictHostKeyChecking=accept-new would then record).
+func (s *snapshot) withFallback(lk lookup, check func(host string) verdict) verdict {
+	v := check(lk.host)
+	if lk.fallback == "" || v.ok || v.kind != Unknown {
+		return v
+	}
+	v0 := check(lk.fallback)
+	if v0.ok || v0.kind == Revoked {
+		return v0
+	}
+	v.caManaged = v.caManaged || v0.caManaged
 	return v
 }
 
-func (s *snapshot) verifyPlain(want []xknownhosts.KnownKey, key ssh.PublicKey, extra []known) verdict {
-	if loc, ok := s.revoked[plainBlob(key)]; ok {
-		return verdict{kind: Revoked, known: []Location{loc}}
+// verifyCert checks a host certificate for host against the
+// @cert-authority and @revoked lines that match it; principal is the name
+// the certificate must list.
+func (s *snapshot) verifyCert(host, principal string, cert *ssh.Certificate) verdict {
+	lines := s.entries(host)
+	if v, ok := revokedIn(lines, cert.Key, cert.SignatureKey); ok {
+		return v
+	}
+	var v verdict
+	trusted := false
+	for _, l := range lines {
+		if l.marker != markerCA {
+			continue
+		}
+		v.caManaged = true
+		if keyEq(l.key, cert.SignatureKey) {
+			trusted = true
+		}
+	}
+	switch {
+	case cert.CertType != ssh.HostCert:
+		v.certErr = errors.New("not a host certificate")
+	case !trusted:
+		v.certErr = errors.New("no @cert-authority line for this host lists its CA key")
+	default:
+		var checker ssh.CertChecker // revocation was checked above
+		v.certErr = checker.CheckCert(principal, cert)
+	}
+	if v.certErr == nil {
+		return verdict{ok: true}
+	}
+	v.kind = Unknown
+	return v
+}
+
+// verifyPlain checks a plain key for host against the lines that match it
+// and the keys recorded for it since (extra).
+func (s *snapshot) verifyPlain(host string, key ssh.PublicKey, extra []known) verdict {
+	lines := s.entries(host)
+	if v, ok := revokedIn(lines, key); ok {
+		return v
 	}
 	var v verdict
 	var plain []known
-	for _, w := range want {
-		if s.ca[lineRef{w.Filename, w.Line}] {
+	for _, l := range lines {
+		switch l.marker {
+		case markerCA:
 			v.caManaged = true
-			continue
+		case "":
+			plain = append(plain, known{l.key, l.loc()})
 		}
-		plain = append(plain, known{w.Key, location(w.Filename, w.Line, w.Key)})
 	}
 	plain = append(plain, extra...)
 	for _, k := range plain {
@@ -441,45 +485,40 @@ func (s *snapshot) verifyPlain(want []xknownhosts.KnownKey, key ssh.PublicKey, e
 	return v
 }
 
-// entries returns the known_hosts lines, plain and @cert-authority, that
-// match hp ("host:port"), in the files' order: the lines indexed by name,
-// and those x/crypto's matching finds among the others.
-func (s *snapshot) entries(hp string) ([]xknownhosts.KnownKey, error) {
-	_, port, err := net.SplitHostPort(hp)
-	if err != nil {
-		return nil, fmt.Errorf("hostkey: %w", err)
-	}
-	found := slices.Clone(s.byName[xknownhosts.Normalize(hp)])
-	if s.others != nil {
-		n, _ := strconv.Atoi(port)
-		err = s.others(hp, &net.TCPAddr{IP: net.IPv4zero, Port: n}, probeKey{})
-		var ke *xknownhosts.KeyError
-		if !errors.As(err, &ke) {
-			return nil, fmt.Errorf("hostkey: looking up %s: %w", hp, err)
+// revokedIn returns a Revoked verdict if one of the @revoked lines among
+// lines lists one of keys (compared as plain keys).
+func revokedIn(lines []*hostLine, keys ...ssh.PublicKey) (verdict, bool) {
+	for _, l := range lines {
+		if l.marker != markerRevoked {
+			continue
 		}
-		for _, k := range ke.Want {
-			if at, ok := s.moved[lineRef{k.Filename, k.Line}]; ok {
-				k.Filename, k.Line = at.file, at.line
+		for _, k := range keys {
+			if plainBlob(l.key) == plainBlob(k) {
+				return verdict{kind: Revoked, known: []Location{l.loc()}}, true
 			}
-			found = append(found, k)
 		}
 	}
-	slices.SortStableFunc(found, func(a, b xknownhosts.KnownKey) int {
-		if c := s.order[a.Filename] - s.order[b.Filename]; c != 0 {
-			return c
-		}
-		return a.Line - b.Line
-	})
-	return found, nil
+	return verdict{}, false
 }
 
-// probeKey matches no known_hosts line, so a lookup with it returns every
-// line that matches the host in a KeyError.
-type probeKey struct{}
-
-func (probeKey) Type() string                               { return "loom-probe@loomssh" }
-func (probeKey) Marshal() []byte                            { return []byte("\x00\x00\x00\x12loom-probe@loomssh") }
-func (probeKey) Verify(data []byte, _ *ssh.Signature) error { return errors.New("probe key") }
+// entries returns the known_hosts lines that match host (a lookup name),
+// in the files' order: the lines indexed by name, and those among the
+// others whose patterns match.
+func (s *snapshot) entries(host string) []*hostLine {
+	found := slices.Clone(s.byName[host])
+	for _, l := range s.others {
+		if matchHostField(host, l.pattern) {
+			found = append(found, l)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b *hostLine) int {
+		if c := s.order[a.file] - s.order[b.file]; c != 0 {
+			return c
+		}
+		return a.line - b.line
+	})
+	return found
+}
 
 func keyEq(a, b ssh.PublicKey) bool {
 	return bytes.Equal(a.Marshal(), b.Marshal())
@@ -494,63 +533,54 @@ func plainBlob(key ssh.PublicKey) string {
 	return string(key.Marshal())
 }
 
-// algorithms chooses HostKeyAlgorithms for host; see Callback.
-func (db *DB) algorithms(hp, host string, p Policy) []string {
+// algorithms chooses HostKeyAlgorithms for lk; see Callback. It is
+// OpenSSH's order_hostkeyalgs, except that only the known types are
+// offered (under Strict and AcceptNew): x/crypto/ssh cannot fall back to
+// another key type, and a key of a type not known would be refused anyway.
+func (db *DB) algorithms(lk lookup, p Policy) []string {
 	db.mu.RLock()
-	s, extra := db.snap, db.overlay[host]
+	s, overlay := db.snap, db.overlay
+	extra := map[string][]known{lk.host: overlay[lk.host], lk.fallback: overlay[lk.fallback]}
 	db.mu.RUnlock()
 
-	var certs, plain []string
-	add := func(a string) {
+	// The plain key types known, and whether a @cert-authority line matches.
+	types := func(host string) (plain map[string]bool, ca bool) {
+		plain = make(map[string]bool)
+		for _, l := range s.entries(host) {
+			switch l.marker {
+			case markerCA:
+				ca = true
+			case "":
+				plain[plainType(l.key)] = true
+			}
+		}
+		for _, k := range extra[host] {
+			plain[plainType(k.key)] = true
+		}
+		return plain, ca
+	}
+	plain, ca := types(lk.host)
+	if len(plain) == 0 && !ca && lk.fallback != "" {
+		plain, ca = types(lk.fallback)
+	}
+	var out []string
+	for _, a := range preferred() {
 		switch {
-		case a == "":
-			// a CA key type with no certificate algorithm
-		case isCertAlgo(a):
-			if !slices.Contains(certs, a) {
-				certs = append(certs, a)
-			}
-		default:
-			if !slices.Contains(plain, a) {
-				plain = append(plain, a)
-			}
+		case isCertAlgo(a) && ca, !isCertAlgo(a) && plain[algoKeyType(a)]:
+			out = append(out, a)
 		}
 	}
-	known, _ := s.entries(hp) // an error here is reported by the check itself
-	for _, k := range known {
-		for _, a := range algosForKey(k.Key.Type()) {
-			if s.ca[lineRef{k.Filename, k.Line}] {
-				a = certAlgo(a)
-			}
-			add(a)
-		}
-	}
-	for _, k := range extra {
-		for _, a := range algosForKey(k.key.Type()) {
-			add(a)
-		}
-	}
-	if len(certs) == 0 && len(plain) == 0 {
+	if len(out) == 0 {
 		if p == Strict {
 			return nil
 		}
 		for _, a := range preferred() {
 			if !isCertAlgo(a) {
-				add(a)
+				out = append(out, a)
 			}
 		}
-		return plain
+		return out
 	}
-	if len(certs) > 0 {
-		// skeema guesses the host key type from the CA key type, but a CA
-		// of one type may sign host keys of another: offer every
-		// certificate type, the guessed ones first.
-		for _, a := range preferred() {
-			if isCertAlgo(a) {
-				add(a)
-			}
-		}
-	}
-	out := append(certs, plain...)
 	if p == Off {
 		// Known types first, then anything else: Off must reach any server.
 		for _, a := range preferred() {
@@ -562,55 +592,94 @@ func (db *DB) algorithms(hp, host string, p Policy) []string {
 	return out
 }
 
-// certAlgo returns the certificate algorithm of host keys signed by a CA
-// key of algorithm a (a guess: a CA may sign keys of another type), or "".
-func certAlgo(a string) string { return certAlgos[a] }
-
-var certAlgos = map[string]string{
-	ssh.KeyAlgoRSA:        ssh.CertAlgoRSAv01,
-	ssh.KeyAlgoRSASHA256:  ssh.CertAlgoRSASHA256v01,
-	ssh.KeyAlgoRSASHA512:  ssh.CertAlgoRSASHA512v01,
-	algoDSA:               certAlgoDSA,
-	ssh.KeyAlgoECDSA256:   ssh.CertAlgoECDSA256v01,
-	ssh.KeyAlgoSKECDSA256: ssh.CertAlgoSKECDSA256v01,
-	ssh.KeyAlgoECDSA384:   ssh.CertAlgoECDSA384v01,
-	ssh.KeyAlgoECDSA521:   ssh.CertAlgoECDSA521v01,
-	ssh.KeyAlgoED25519:    ssh.CertAlgoED25519v01,
-	ssh.KeyAlgoSKED25519:  ssh.CertAlgoSKED25519v01,
+// plainType returns the type of key, of the certified key for a
+// certificate.
+func plainType(key ssh.PublicKey) string {
+	if c, ok := key.(*ssh.Certificate); ok {
+		return c.Key.Type()
+	}
+	return key.Type()
 }
 
-// algosForKey returns the algorithms for a key of type t, as skeema does.
-func algosForKey(t string) []string {
-	if t == ssh.KeyAlgoRSA {
-		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+// algoKeyType returns the key type of a plain host key algorithm:
+// ssh-rsa for rsa-sha2-256 and rsa-sha2-512.
+func algoKeyType(a string) string {
+	switch a {
+	case ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512:
+		return ssh.KeyAlgoRSA
 	}
-	return []string{t}
+	return a
 }
 
 func isCertAlgo(a string) bool {
 	return strings.Contains(a, "-cert-v01@")
 }
 
-// preferred returns the host key algorithms x/crypto/ssh supports, in
-// OpenSSH's order of preference (ED25519 first) and then x/crypto's.
+// opensshOrder is OpenSSH 9's default HostKeyAlgorithms, in its order of
+// preference.
+var opensshOrder = []string{
+	ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
+	ssh.CertAlgoECDSA521v01, ssh.CertAlgoSKED25519v01, ssh.CertAlgoSKECDSA256v01,
+	ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
+	ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+// preferred returns the host key algorithms of OpenSSH's default list that
+// x/crypto/ssh supports, in OpenSSH's order of preference (ED25519 first).
+// Others x/crypto supports (ssh-rsa with SHA-1 signatures, say) are not in
+// it: as with ssh(1), they are used only when HostKeyAlgorithms names them.
 func preferred() []string {
 	supported := ssh.SupportedAlgorithms().HostKeys
-	order := []string{
-		ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01,
-		ssh.CertAlgoECDSA521v01, ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
-		ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
-		ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
-	}
 	var out []string
-	for _, a := range order {
+	for _, a := range opensshOrder {
 		if slices.Contains(supported, a) {
 			out = append(out, a)
 		}
 	}
-	for _, a := range supported {
-		if !slices.Contains(out, a) {
-			out = append(out, a)
+	return out
+}
+
+// NegotiationError turns a handshake error that is x/crypto's "no common
+// algorithm for host key" (an *ssh.AlgorithmNegotiationError) into an
+// [*Error] for the host of Callback(name, port, ...): the server offers no
+// key of a type known_hosts holds for it. That is [Changed], naming the
+// lines known, as ssh(1), offering every type, would find the key of
+// another type and report it changed; or [Unknown] when only
+// @cert-authority lines match and the server offers no certificate. Its
+// KeyType says what the server offered and Fingerprint is empty, as no key
+// was received. Any other error is returned as it is.
+func (db *DB) NegotiationError(name string, port int, err error) error {
+	var ne *ssh.AlgorithmNegotiationError
+	if !errors.As(err, &ne) || ne.What != "host key" {
+		return err
+	}
+	lk := newLookup(name, port)
+	db.mu.RLock()
+	s, extra := db.snap, slices.Concat(db.overlay[lk.host], db.overlay[lk.fallback])
+	db.mu.RUnlock()
+	lines := s.entries(lk.host)
+	if len(lines) == 0 && len(db.overlay[lk.host]) == 0 && lk.fallback != "" {
+		lines = s.entries(lk.fallback)
+	}
+	e := &Error{Kind: Unknown, Host: lk.host, Files: slices.Clone(db.files)}
+	for _, l := range lines {
+		if l.marker == "" {
+			e.Known = append(e.Known, l.loc())
 		}
 	}
-	return out
+	for _, k := range extra {
+		e.Known = append(e.Known, k.loc)
+	}
+	if len(e.Known) > 0 {
+		e.Kind = Changed
+	}
+	offered := make([]string, len(ne.RequestedAlgorithms))
+	for i, a := range ne.RequestedAlgorithms {
+		offered[i] = printable(a)
+	}
+	e.KeyType = "no key of a type known_hosts holds (it offers " + strings.Join(offered, ", ") + ")"
+	e.Cert = nil
+	return e
 }

@@ -76,7 +76,9 @@ type Error struct {
 	// Addr is the remote address of the connection, if known.
 	Addr string
 	// KeyType is the type of the offered key as ssh(1) prints it, e.g.
-	// "ED25519" or "ED25519-CERT".
+	// "ED25519" or "ED25519-CERT"; when the server offered no key of a
+	// type known for the host ([DB.NegotiationError]), it says so and
+	// lists the algorithms the server offers, and Fingerprint is empty.
 	KeyType string
 	// Fingerprint is the SHA-256 fingerprint of the offered key ("SHA256:...");
 	// for a certificate, that of the certified key, as ssh(1) prints it.
@@ -161,8 +163,10 @@ func (e *Error) Error() string {
 
 func (e *Error) writeOffered(b *strings.Builder) {
 	b.WriteString(e.KeyType)
-	b.WriteString(" ")
-	b.WriteString(e.Fingerprint)
+	if e.Fingerprint != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Fingerprint)
+	}
 	if e.Cert != nil {
 		b.WriteString(" (certificate not accepted: ")
 		b.WriteString(printable(e.Cert.Error()))

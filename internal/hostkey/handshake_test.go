@@ -1,6 +1,7 @@
 package hostkey
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -122,5 +123,34 @@ func TestHandshakeAcceptNew(t *testing.T) {
 	cb, algos = db.Callback("web1.example.com", 22, Strict, nil)
 	if err := handshake(t, []ssh.Signer{ec, ed}, cb, algos); err != nil {
 		t.Error(err)
+	}
+}
+
+// A server without a key of the types known_hosts holds fails the
+// handshake in negotiation, before any key is offered; NegotiationError
+// makes that a host key error naming what is known, as ssh(1), offering
+// every type, would report the other type's key as changed.
+func TestHandshakeNoCommonAlgorithm(t *testing.T) {
+	dir := t.TempDir()
+	ed, ec := newEd25519(t), newECDSA(t)
+	kh := writeFile(t, dir, "known_hosts", line("[web1.example.com]:2222", ed.PublicKey()))
+	db := open(t, []string{kh})
+	cb, algos := db.Callback("web1.example.com", 2222, Strict, nil)
+	err := handshake(t, []ssh.Signer{ec}, cb, algos)
+	if err == nil {
+		t.Fatal("handshake succeeded")
+	}
+	e := asError(t, db.NegotiationError("web1.example.com", 2222, err), Changed)
+	mustContain(t, e.Error(), "[web1.example.com]:2222", kh+":1", "ED25519 "+ssh.FingerprintSHA256(ed.PublicKey()),
+		"no key of a type known_hosts holds (it offers ecdsa-sha2-nistp256)")
+	// Only a @cert-authority line, and no certificate offered: unknown.
+	kh2 := writeFile(t, dir, "known_hosts2", "@cert-authority *.example.com "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(ed.PublicKey()))))
+	db2 := open(t, []string{kh2})
+	cb, algos = db2.Callback("web1.example.com", 22, Strict, nil)
+	err = handshake(t, []ssh.Signer{ec}, cb, algos)
+	asError(t, db2.NegotiationError("web1.example.com", 22, err), Unknown)
+	// Other errors are left alone.
+	if other := errors.New("x"); db.NegotiationError("web1.example.com", 22, other) != other {
+		t.Error("another error was changed")
 	}
 }

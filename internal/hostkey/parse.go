@@ -1,23 +1,19 @@
 package hostkey
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 )
 
-// Host matching is left to golang.org/x/crypto/ssh/knownhosts. This file
-// only checks each line with the same grammar that package uses, because it
-// silently skips lines it cannot parse (a corrupt @revoked line would then
-// be ignored), and records which lines are @cert-authority or @revoked ones.
+// This file reads known_hosts lines. A line that is not valid is skipped,
+// as ssh(1) skips it, and reported: the DB's warning names its file and
+// line. Host matching is in match.go.
 
 const (
 	markerCA      = "@cert-authority"
@@ -35,34 +31,35 @@ type entry struct {
 	marker  string // "", markerCA or markerRevoked
 	pattern string // host patterns, comma-separated, or a |1|salt|hash
 	key     ssh.PublicKey
-	raw     []byte // the line as written
 }
 
 // scan parses known_hosts data read from file. It returns the entries, the
-// number of lines, and an error naming file:line for the first line that is
-// not valid. Blank lines, comments and lines with key types x/crypto/ssh does
-// not support are skipped.
-func scan(file string, data []byte) (entries []entry, lines int, err error) {
-	// bufio.Scanner, as x/crypto's knownhosts uses: same line splitting
-	// (a trailing \r is dropped) and the same 64 KiB line limit.
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
+// number of lines, and one message per line that is not valid, naming
+// file:line; such lines are skipped, as ssh(1) skips them. Blank lines,
+// comments and lines with key types x/crypto/ssh does not support are
+// skipped without a word, as such keys can never be offered.
+func scan(file string, data []byte) (entries []entry, lines int, bad []string) {
+	for len(data) > 0 {
+		var l []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			l, data = data, nil
+		}
+		l = bytes.TrimSuffix(l, []byte("\r"))
 		lines++
-		e, err := parseLine(sc.Bytes())
+		e, err := parseLine(l)
 		switch {
 		case errors.Is(err, errUnsupported), err == nil && e.key == nil:
 			continue
 		case err != nil:
-			return nil, lines, fmt.Errorf("hostkey: %s:%d: %w", file, lines, err)
+			bad = append(bad, fmt.Sprintf("%s:%d: %v", printable(file), lines, err))
+			continue
 		}
 		e.line = lines
-		e.raw = bytes.Clone(sc.Bytes())
 		entries = append(entries, e)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, lines + 1, fmt.Errorf("hostkey: %s:%d: %w", file, lines+1, err)
-	}
-	return entries, lines, nil
+	return entries, lines, bad
 }
 
 // parseLine parses one known_hosts line. A blank line or comment gives a zero
@@ -93,9 +90,6 @@ func parseLine(line []byte) (entry, error) {
 		return entry{}, err
 	}
 	e.key = key
-	if e.marker == markerRevoked {
-		return e, nil // the host field of a @revoked line is not used
-	}
 	if err := checkPattern(e.pattern); err != nil {
 		return entry{}, err
 	}
@@ -123,71 +117,28 @@ func parseKey(typ, blobText string) (ssh.PublicKey, error) {
 	return key, nil
 }
 
-// checkPattern checks a host pattern field as x/crypto's knownhosts parses it.
+// checkPattern checks a host pattern field. Any list of patterns is
+// valid (one with a stray "[" is a name no host has, as for ssh(1)); a
+// hashed name must be "|1|", a salt of 20 bytes in base64, "|" and a hash,
+// or it could never match.
 func checkPattern(p string) error {
-	if strings.HasPrefix(p, "|") {
-		parts := strings.Split(p, "|")
-		if len(parts) != 4 {
-			return fmt.Errorf("hashed host has %d fields, want 3", len(parts)-1)
-		}
-		if parts[1] != "1" {
-			return fmt.Errorf("hashed host has type %q, want 1", parts[1])
-		}
-		for _, s := range parts[2:] {
-			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-				return fmt.Errorf("hashed host is not valid base64: %w", err)
-			}
-		}
+	if !strings.HasPrefix(p, "|") {
 		return nil
 	}
-	for _, h := range strings.Split(p, ",") {
-		if h == "" {
-			continue
-		}
-		if h[0] == '!' {
-			h = h[1:]
-			if h == "" {
-				return errors.New("negation without host name")
-			}
-		}
-		if h[0] == '[' {
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				return fmt.Errorf("bad host pattern %q: %w", h, err)
-			}
-		}
+	parts := strings.Split(p, "|")
+	if len(parts) != 4 {
+		return fmt.Errorf("hashed host has %d fields, want 3", len(parts)-1)
+	}
+	if parts[1] != "1" {
+		return fmt.Errorf("hashed host has type %q, want 1", parts[1])
+	}
+	if _, ok := hashSalt(p); !ok {
+		return errors.New("hashed host has no valid 20-byte salt")
+	}
+	if _, err := base64.StdEncoding.DecodeString(parts[3]); err != nil {
+		return fmt.Errorf("hashed host is not valid base64: %w", err)
 	}
 	return nil
-}
-
-// literalNames returns the names a host pattern field is looked up by,
-// as xknownhosts.Normalize writes them ("web1", "[web1]:2222"), when every
-// pattern in it is a plain name, name:port or [name]:port: no wildcard,
-// negation or hash. Such a line can be found by name instead of by trying
-// its patterns, with the same result: x/crypto compares the host and port
-// of a pattern without wildcards byte for byte.
-func literalNames(field string) ([]string, bool) {
-	if field == "" || field[0] == '|' {
-		return nil, false
-	}
-	var names []string
-	for _, p := range strings.Split(field, ",") {
-		if p == "" {
-			continue // x/crypto skips empty patterns
-		}
-		if strings.ContainsAny(p, "*?!") {
-			return nil, false
-		}
-		// As x/crypto's newHostnameMatcher reads a pattern.
-		host, port, err := net.SplitHostPort(p)
-		if err != nil {
-			if p[0] == '[' {
-				return nil, false
-			}
-			host, port = p, "22"
-		}
-		names = append(names, xknownhosts.Normalize(net.JoinHostPort(host, port)))
-	}
-	return names, len(names) > 0
 }
 
 // knownFormat reports whether x/crypto/ssh can parse keys of type t, so a

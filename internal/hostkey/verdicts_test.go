@@ -1,6 +1,7 @@
 package hostkey
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/loomssh/loom/internal/sshdtest"
 )
@@ -62,46 +64,73 @@ func TestKnownHostsVerdictsAgainstOpenSSH(t *testing.T) {
 	port := strconv.Itoa(s.Port)
 	k := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey)))
 	x := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newEd25519(t).PublicKey())))
+	e := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newECDSA(t).PublicKey())))
 	hp := "[127.0.0.1]:" + port
 	cases := []struct {
 		name, alias, file string
+		strict            string // StrictHostKeyChecking; "" for yes
 	}{
-		{"literal port line beats a port-22 wildcard", "", hp + " " + x + "\n127.0.0.* " + k + "\n"},
-		{"wildcard port-22 line alone", "", "127.0.0.* " + k + "\n"},
-		{"port-less line for another port", "", "127.0.0.1 " + k + "\n"},
-		{"any-port pattern", "", "[127.0.0.1]:* " + k + "\n"},
-		{"port pattern with ?", "", "[127.0.0.1]:" + port[:len(port)-1] + "? " + k + "\n"},
-		{"star matches the bracketed name", "", hp + " " + x + "\n* " + k + "\n"},
-		{"other key only", "", hp + " " + x + "\n"},
-		{"pattern case", "webhost", "WEBHOST " + k + "\n"},
-		{"pattern case, wildcard", "webhost", "WEB* " + k + "\n"},
-		{"negated pattern", "webhost", "web*,!webhost " + k + "\n"},
-		{"malformed line skipped", "", "this is not a key line\n" + hp + " ssh-ed25519 AAAAnot-base64!\n" + hp + " " + k + "\n"},
-		{"@revoked other key", "", "@revoked * " + x + "\n" + hp + " " + k + "\n"},
-		{"@revoked elsewhere", "", "@revoked 10.9.9.9 " + k + "\n" + hp + " " + k + "\n"},
-		{"@revoked here", "", "@revoked " + hp + " " + k + "\n" + hp + " " + k + "\n"},
-		{"@revoked by wildcard", "", "@revoked 127.* " + k + "\n" + hp + " " + k + "\n"},
+		{"literal port line beats a port-22 wildcard", "", hp + " " + x + "\n127.0.0.* " + k + "\n", ""},
+		{"wildcard port-22 line alone", "", "127.0.0.* " + k + "\n", ""},
+		{"port-less line for another port", "", "127.0.0.1 " + k + "\n", ""},
+		{"any-port pattern", "", "[127.0.0.1]:* " + k + "\n", ""},
+		{"port pattern with ?", "", "[127.0.0.1]:" + port[:len(port)-1] + "? " + k + "\n", ""},
+		{"star matches the bracketed name", "", hp + " " + x + "\n* " + k + "\n", ""},
+		{"other key only", "", hp + " " + x + "\n", ""},
+		{"pattern case", "webhost", "WEBHOST " + k + "\n", ""},
+		{"pattern case, wildcard", "webhost", "WEB* " + k + "\n", ""},
+		{"negated pattern", "webhost", "web*,!webhost " + k + "\n", ""},
+		{"malformed line skipped", "", "this is not a key line\n" + hp + " ssh-ed25519 AAAAnot-base64!\n" + hp + " " + k + "\n", ""},
+		{"@revoked other key", "", "@revoked * " + x + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked elsewhere", "", "@revoked 10.9.9.9 " + k + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked here", "", "@revoked " + hp + " " + k + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked by wildcard", "", "@revoked 127.* " + k + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked by star", "", "@revoked * " + k + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked for another port", "", "@revoked [127.0.0.1]:1 " + k + "\n" + hp + " " + k + "\n", ""},
+		{"@revoked, port-less look-up", "", "@revoked 127.0.0.1 " + k + "\n127.0.0.1 " + k + "\n", ""},
+		{"@revoked, port-less look-up, accept-new", "", "@revoked 127.0.0.1 " + k + "\n127.0.0.1 " + k + "\n", "accept-new"},
+		{"unknown, accept-new", "", "127.0.0.2 " + k + "\n", "accept-new"},
+		{"other key type only, accept-new", "", hp + " " + e + "\n", "accept-new"},
+		{"port-less line with another key, accept-new", "", "127.0.0.1 " + x + "\n", "accept-new"},
+		{"port-less line with another key", "", "127.0.0.1 " + x + "\n", ""},
+		{"port-less line, port line of another type", "", hp + " " + e + "\n127.0.0.1 " + k + "\n", ""},
+		{"port-less line, port line with another key", "", hp + " " + x + "\n127.0.0.1 " + k + "\n", ""},
+		{"[host]:22 is not the port-less name", "", "[127.0.0.1]:22 " + k + "\n", ""},
+		{"host:port without brackets", "", "127.0.0.1:" + port + " " + k + "\n", ""},
+		{"other key type only", "", hp + " " + e + "\n", ""},
+		{"trailing star matches nothing", "webhost", "webhost* " + k + "\n", ""},
+		{"hashed port line", "", xknownhosts.HashHostname(hp) + " " + k + "\n", ""},
+		{"hashed port-less line", "", xknownhosts.HashHostname("127.0.0.1") + " " + k + "\n", ""},
+		{"hashed name in capitals", "webhost", xknownhosts.HashHostname("WEBHOST") + " " + k + "\n", ""},
+		{"negated port", "", "[127.0.0.1]:*,!" + hp + " " + k + "\n", ""},
+		{"negation wins over a literal line", "", hp + "," + "!127.0.0.? " + k + "\n", ""},
+		{"two lines, second matches", "", hp + " " + x + "\n" + hp + " " + k + "\n", ""},
+		{"wildcard line with another key, literal line matches", "", "* " + x + "\n" + hp + " " + k + "\n", ""},
+		{"malformed @revoked line skipped", "", "@revoked * ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n" + hp + " " + k + "\n", ""},
+		{"unknown marker skipped", "", "@revokd * " + k + "\n" + hp + " " + k + "\n", ""},
+		{"stray bracket is a name", "", "[127.0.0.1 " + k + "\n" + hp + " " + k + "\n", ""},
 	}
-	// Differences found and not yet fixed (issue 14): each is logged, and
-	// the test fails on any other difference, or when one of these is
-	// fixed without being taken off the list.
-	open := map[string]bool{
-		"literal port line beats a port-22 wildcard": true, // security: Loom accepts the wildcard line's key
-		"port-less line for another port":            true,
-		"any-port pattern":                           true,
-		"port pattern with ?":                        true,
-		"pattern case":                               true,
-		"pattern case, wildcard":                     true,
-		"malformed line skipped":                     true,
-		"@revoked elsewhere":                         true,
-		"@revoked by wildcard":                       true,
+	// Differences found and not yet fixed: each is logged, and the test
+	// fails on any other difference, or when one of these is fixed without
+	// being taken off the list.
+	open := map[string]bool{}
+	// Differences kept on purpose (docs/ssh_config.md): a key revoked for
+	// the name without the port is refused as revoked; ssh refuses it only
+	// as unknown, so that StrictHostKeyChecking=accept-new records it.
+	intended := map[string]string{
+		"@revoked, port-less look-up, accept-new": "revoked",
 	}
 	agree := 0
 	for i, tc := range cases {
 		kh := filepath.Join(dir, fmt.Sprintf("kh%d", i))
-		os.WriteFile(kh, []byte(tc.file), 0o600)
+		loomKH := kh + ".loom" // ssh writes keys it accepts under accept-new
+		for _, f := range []string{kh, loomKH} {
+			if err := os.WriteFile(f, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 		args := []string{"-F", "none", "-o", "UserKnownHostsFile=" + kh, "-o", "GlobalKnownHostsFile=/dev/null",
-			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "CheckHostIP=no",
+			"-o", "StrictHostKeyChecking=" + cmp.Or(tc.strict, "yes"), "-o", "BatchMode=yes", "-o", "CheckHostIP=no",
 			"-o", "HostKeyAlgorithms=ssh-ed25519", "-o", "IdentitiesOnly=yes", "-i", s.ClientKey,
 			"-o", "IdentityAgent=none", "-p", port, "-l", s.User}
 		if tc.alias != "" {
@@ -113,7 +142,7 @@ func TestKnownHostsVerdictsAgainstOpenSSH(t *testing.T) {
 		cmd.Stderr = &stderr
 		want := sshVerdict(cmd.Run(), stderr.String())
 
-		db, err := Open([]string{kh}, nil)
+		db, err := Open([]string{loomKH}, nil)
 		if err != nil {
 			if open[tc.name] {
 				t.Logf("open difference: %s: Loom refuses the file (%v), OpenSSH %s", tc.name, err, want)
@@ -126,8 +155,19 @@ func TestKnownHostsVerdictsAgainstOpenSSH(t *testing.T) {
 		if tc.alias != "" {
 			name, p = tc.alias, 22
 		}
-		cb, _ := db.Callback(name, p, Strict, nil)
+		pol, err := ParsePolicy(cmp.Or(tc.strict, "yes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb, _ := db.Callback(name, p, pol, nil)
 		got := verdictOf(cb(name, nil, s.HostKey))
+		if w, ok := intended[tc.name]; ok {
+			if got != w || want == w {
+				t.Errorf("%s: Loom %s, OpenSSH %s; the intended difference is Loom %s", tc.name, got, want, w)
+			}
+			t.Logf("intended difference: %s: Loom %s, OpenSSH %s", tc.name, got, want)
+			continue
+		}
 		switch {
 		case got == want && open[tc.name]:
 			agree++
@@ -140,5 +180,5 @@ func TestKnownHostsVerdictsAgainstOpenSSH(t *testing.T) {
 			t.Errorf("%s: Loom %s, OpenSSH %s\n%s", tc.name, got, want, tc.file)
 		}
 	}
-	t.Logf("known_hosts verdicts: Loom and OpenSSH agree on %d of %d", agree, len(cases))
+	t.Logf("known_hosts verdicts: Loom and OpenSSH agree on %d of %d (%d differences intended)", agree, len(cases), len(intended))
 }

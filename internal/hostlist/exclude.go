@@ -24,6 +24,9 @@ func Exclude(hosts []string, excludes []string) ([]string, error) {
 	var globs []string
 	for _, ex := range excludes {
 		for _, p := range Split(ex) {
+			if err := NotAGroup(p); err != nil {
+				return nil, err
+			}
 			names, err := Expand(p)
 			if err != nil {
 				return nil, err

@@ -351,11 +351,23 @@ func Split(list string) []string {
 // returns the hosts in first-seen order without duplicates: "web[1-3],db1"
 // gives web1 web2 web3 db1. An error names the offending pattern; more
 // than MaxHosts hosts in all is an error too.
+//
+// The lists name hosts (-H), so two things that look like host sets in
+// other tools and are no host name are errors rather than names no host
+// has: ClusterShell's "@group" (see NotAGroup), and globs ("web*",
+// "nova0??"), which name no hosts until matched against some list.
 func ExpandAll(lists ...string) ([]string, error) {
 	var out []string
 	seen := map[string]struct{}{}
 	for _, l := range lists {
 		for _, p := range Split(l) {
+			if err := NotAGroup(p); err != nil {
+				return nil, err
+			}
+			if strings.ContainsAny(p, "*?") {
+				return nil, fmt.Errorf("host pattern %q: '*' and '?' are globs, and a host list is not matched against anything: "+
+					"name the hosts or a range (web[01-20]), select inventory roles with -R, or exclude with -x %q", p, p)
+			}
 			hs, err := Expand(p)
 			if err != nil {
 				return nil, err
@@ -372,4 +384,14 @@ func ExpandAll(lists ...string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// NotAGroup returns an error for a pattern starting with '@', which no
+// host name does: ClusterShell's "@group" syntax, which Loom does not have
+// (an @FILE is read only when it stands alone as a flag's value).
+func NotAGroup(pattern string) error {
+	if strings.HasPrefix(pattern, "@") {
+		return fmt.Errorf("host pattern %q: ClusterShell's @group is not supported: give a file of hosts alone as -H @FILE, or select inventory roles with -R", pattern)
+	}
+	return nil
 }

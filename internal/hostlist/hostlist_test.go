@@ -163,6 +163,23 @@ func TestExpandAll(t *testing.T) {
 			t.Errorf("ExpandAll(%q): error not one line: %q", in, err)
 		}
 	}
+	// ClusterShell's @group and globs name no host: errors, not host
+	// names, wherever they are in a list.
+	for _, tt := range []struct{ in, want string }{
+		{"@web", `host pattern "@web": ClusterShell's @group is not supported`},
+		{"db1,@web", `"@web"`},
+		{"web*", `host pattern "web*": '*' and '?' are globs`},
+		{"a,nova0??", `"nova0??"`},
+		{"web[1-2]*.example.com", `-x "web[1-2]*.example.com"`},
+	} {
+		got, err := ExpandAll(tt.in)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ExpandAll(%q) = %q, %v; want one line containing %s", tt.in, got, err, tt.want)
+		}
+	}
+	if _, err := Exclude([]string{"a"}, []string{"b,@web"}); err == nil || !strings.Contains(err.Error(), "@group") {
+		t.Errorf("Exclude with @web: %v", err)
+	}
 	// The same hosts twice do not count twice against the cap.
 	if _, err := ExpandAll("n[1-600000]", "n[1-600000]"); err != nil {
 		t.Errorf("duplicate large lists: %v", err)

@@ -1,6 +1,7 @@
 package sshconfig
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -169,6 +170,16 @@ Host *
 
 func compareSSHG(t *testing.T, what, cfg, out string, h *Host, home string) {
 	t.Helper()
+	_, diffs := sshGDiffs(cfg, out, h, home)
+	for _, d := range diffs {
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// sshGDiffs compares a resolved host with the output of ssh -G for it,
+// keyword by keyword: it returns how many keywords it compared and one
+// line for each that differs.
+func sshGDiffs(cfg, out string, h *Host, home string) (checked int, diffs []string) {
 	g := map[string][]string{}
 	for _, l := range strings.Split(out, "\n") {
 		k, v, _ := strings.Cut(l, " ")
@@ -188,8 +199,9 @@ func compareSSHG(t *testing.T, what, cfg, out string, h *Host, home string) {
 	}
 	secs := func(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
 	check := func(name, ours, theirs string) {
+		checked++
 		if ours != theirs {
-			t.Errorf("%s: %s: Loom %q, ssh -G %q", what, name, ours, theirs)
+			diffs = append(diffs, fmt.Sprintf("%s: Loom %q, ssh -G %q", name, ours, theirs))
 		}
 	}
 	check("user", h.User, one("user"))
@@ -238,4 +250,5 @@ func compareSSHG(t *testing.T, what, cfg, out string, h *Host, home string) {
 		}
 		check("identityfile", strings.Join(h.IdentityFiles, " "), strings.Join(theirs, " "))
 	}
+	return checked, diffs
 }

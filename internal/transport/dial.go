@@ -357,6 +357,7 @@ func (d *Dialer) hostKeys(h *sshconfig.Host) (*hostkey.DB, error) {
 	db, err := hostkey.OpenWith(h.UserKnownHostsFiles, h.GlobalKnownHostsFiles, hostkey.Options{
 		RevokedHostKeys: h.RevokedHostKeys,
 		HashKnownHosts:  h.HashKnownHosts,
+		Warn:            func(msg string) { d.warnf("%s", msg) },
 	})
 	if err != nil {
 		return nil, err
@@ -499,6 +500,10 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 			if perr := proxy.exitError(); perr != nil {
 				return fail(Unreachable, perr)
 			}
+		}
+		if algs.hostKeys == nil {
+			// The server has no key of the types known_hosts holds.
+			err = db.NegotiationError(name, port, err)
 		}
 		return fail(at.classify(err, alog.failure(h.User, err)))
 	}
