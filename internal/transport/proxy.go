@@ -26,6 +26,7 @@ type proxyConn struct {
 	w    *os.File // the command's stdin
 
 	exited  chan struct{} // closed when the command has exited
+	drained chan struct{} // closed when its stderr has been read to the end too (or given up on)
 	waitErr error         // its exit status, once exited
 
 	mu     sync.Mutex
@@ -78,7 +79,7 @@ func startProxy(line string, stderr func(line string)) (*proxyConn, error) {
 		errR.Close()
 		return nil, err
 	}
-	p := &proxyConn{line: line, cmd: cmd, r: outR, w: inW, exited: make(chan struct{})}
+	p := &proxyConn{line: line, cmd: cmd, r: outR, w: inW, exited: make(chan struct{}), drained: make(chan struct{})}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -107,6 +108,7 @@ func startProxy(line string, stderr func(line string)) (*proxyConn, error) {
 		case <-time.After(proxyKillGrace):
 		}
 		errR.Close()
+		close(p.drained)
 	}()
 	return p, nil
 }
@@ -153,6 +155,7 @@ func (p *proxyConn) exitError() error {
 	case <-time.After(proxyKillGrace):
 		return nil
 	}
+	<-p.drained // its last stderr line is read (at most proxyKillGrace later)
 	p.mu.Lock()
 	hupped, last := p.hupped, p.last
 	p.mu.Unlock()
