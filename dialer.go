@@ -119,6 +119,11 @@ type Dialer struct {
 	// Stderr receives warnings (a changed key accepted under
 	// InsecureIgnoreHostKeys, say). Nil: os.Stderr.
 	Stderr io.Writer
+	// ShareConnections keeps one connection per host for the Dialer's
+	// life: every Dial and DialHost of a host (and so every Group run on
+	// this Dialer) reuses it, and Conn.Close leaves it open for the next;
+	// Close closes them. See dialer_share.go. The loom command sets it.
+	ShareConnections bool
 
 	once    sync.Once
 	initErr error
@@ -153,6 +158,7 @@ func (d *Dialer) init() error {
 			ForwardAgent:   d.ForwardAgent,
 			AgentKeys:      d.AgentKeys,
 			AgentHosts:     d.AgentHosts,
+			ShareTargets:   d.ShareConnections,
 			Logf:           d.Logf,
 			Warnf: func(format string, args ...any) {
 				w := d.Stderr
@@ -281,11 +287,12 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, publicErr(err)
 	}
-	return newConn(h.Alias, d, &sshRunner{c: c}, c), nil
+	return d.sharedConn(newConn(h.Alias, d, &sshRunner{c: c}, c)), nil
 }
 
-// Close closes the connections the Dialer keeps for the run (jump hosts).
-// Conns are closed by their own Close.
+// Close closes the connections the Dialer keeps for the run: jump hosts,
+// and with ShareConnections every target. Other Conns are closed by their
+// own Close.
 func (d *Dialer) Close() error {
 	if d.t != nil {
 		return d.t.Close()
@@ -343,7 +350,7 @@ type AgentEvent = agentfwd.Event
 // (nil when the agent is not forwarded to it).
 func (c *Conn) AgentEvents() []AgentEvent {
 	if c.h.tc != nil && c.h.tc.Agent() != nil {
-		return c.h.tc.Agent().Events()
+		return sinceTaken(c.h, c.h.tc.Agent().Events())
 	}
 	return nil
 }

@@ -321,6 +321,10 @@ func newEngine(o *options, env Env) (*engine, error) {
 		ForwardAgent:   o.forwardAgent,
 		AgentKeys:      o.agentKeys.vals,
 		AgentHosts:     o.agentHosts.vals,
+		// One login per host for the whole invocation: every task,
+		// Execute and NewGroup of it shares the connection (closed by
+		// engine.close).
+		ShareConnections: true,
 	}
 	p := output.NewPrinter(env.Stdout, env.Stderr)
 	d.Stderr = rawWriter{p, true} // warnings, too, keep clear of the progress line and prompts
