@@ -2,9 +2,11 @@ package loom_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +113,52 @@ func TestNoShareConnectionsByDefault(t *testing.T) {
 	}
 	for _, s := range servers {
 		testkit.WaitFor(t, "Conn.Close to close the connections", func() bool { return s.OpenConnections() == 0 })
+	}
+}
+
+// On a shared connection each Conn reports the agent requests of its own
+// use, not those of earlier runs on the connection.
+func TestSharedConnectionAgentEventsPerRun(t *testing.T) {
+	if _, err := exec.LookPath("ssh-add"); err != nil {
+		t.Skip("ssh-add not installed")
+	}
+	hosts, servers, d := sharedFleet(t, 1)
+	kf := filepath.Join(t.TempDir(), "id")
+	block, _ := ssh.MarshalPrivateKey(mustEd25519(t), "")
+	os.WriteFile(kf, pem.EncodeToMemory(block), 0o600)
+	d.AgentSocket, _ = localAgent(t, kf)
+	d.ForwardAgent, d.ShareConnections = true, true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lists := func(c *loom.Conn) int {
+		n := 0
+		for _, e := range c.AgentEvents() {
+			if e.Op == "list" {
+				n++
+			}
+		}
+		return n
+	}
+	c1, err := d.DialHost(ctx, hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c1.Run("ssh-add", "-l"); r.Err != nil || lists(c1) != 1 {
+		t.Fatalf("first run: %q %v, %d list events", r.Stdout, r.Err, lists(c1))
+	}
+	c1.Close()
+	c2, err := d.DialHost(ctx, hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if n := lists(c2); n != 0 {
+		t.Fatalf("the second run reports %d list events of the first", n)
+	}
+	if r := c2.Run("ssh-add", "-l"); r.Err != nil || lists(c2) != 1 {
+		t.Fatalf("second run: %q %v, %d list events", r.Stdout, r.Err, lists(c2))
+	}
+	if n := servers[0].Connections(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
 	}
 }
