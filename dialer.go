@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loomssh/loom/internal/agentfwd"
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/transport"
 )
@@ -129,6 +130,7 @@ type Dialer struct {
 	initErr error
 	cfg     *sshconfig.Config
 	t       *transport.Dialer
+	holder  *holder.Client // connections held across runs (dialer_holder.go); nil: direct
 }
 
 // secrets are the run's passwords and passphrases, asked once (sudo's
@@ -282,6 +284,11 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	}
 	for _, u := range h.Unsupported {
 		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
+	}
+	if d.holder != nil {
+		if c, direct, err := d.dialHolder(ctx, h); !direct {
+			return c, err
+		}
 	}
 	c, err := d.t.Dial(ctx, h)
 	if err != nil {
