@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/output"
 	"github.com/loomssh/loom/internal/prompt"
 	"github.com/loomssh/loom/internal/shquote"
@@ -69,6 +70,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 // are built in, or nil for the plain loom command, which builds the
 // loomfile it finds and runs that.
 func runWith(ctx context.Context, args []string, env Env, prog *program) int {
+	if len(args) > 0 && args[0] == holder.ServeArg {
+		return holder.Main(args[1:]) // the background holder of --persist
+	}
 	if len(args) > 0 && args[0] == "demo" {
 		if demo == nil || prog != nil {
 			fmt.Fprintln(env.Stderr, "loom: demo is a command of the loom command itself, not of a compiled loomfile")
@@ -110,6 +114,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
+	}
+	if code, done := persistFlags(o, sub, env); done {
+		return code
 	}
 	if o.logDir != "" && !o.dryRun && o.compile == "" {
 		if err := makeLogDir(o.logDir); err != nil {
@@ -281,6 +288,7 @@ type engine struct {
 	p      *output.Printer
 	in     *loom.Input // --stdin: replayed to every host
 	unhold func()      // stops holding output back for prompts
+	held   io.Closer   // the run's connection to the --persist holder, or nil
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -344,6 +352,7 @@ func newEngine(o *options, env Env) (*engine, error) {
 	if o.stdinAll && env.Stdin != nil {
 		e.in = loom.NewInput(env.Stdin)
 	}
+	e.persist()
 	return e, nil
 }
 
@@ -353,6 +362,9 @@ func (e *engine) close() {
 		e.in.Close()
 	}
 	e.d.Close()
+	if e.held != nil {
+		e.held.Close()
+	}
 }
 
 // resolve resolves every host through ssh_config; the configs are kept

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/testkit"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -136,6 +137,9 @@ func Release(ctx context.Context) error {
 var loomfileCache string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == holder.ServeArg {
+		os.Exit(holder.Main(os.Args[2:])) // the test binary as --persist's holder
+	}
 	dir, err := os.MkdirTemp("", "loom-cli-test-cache-")
 	if err == nil {
 		os.Setenv("LOOM_CACHE", dir)

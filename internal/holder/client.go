@@ -44,6 +44,9 @@ type Client struct {
 // speaks another version. The holder's directory must be the user's own
 // (0700), and the holder's process the user's.
 func Connect(ctx context.Context, o Options) (*Client, error) {
+	if !supported {
+		return nil, ErrNotSupported
+	}
 	if o.Dir == "" {
 		o.Dir = DefaultDir()
 	}

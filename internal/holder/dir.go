@@ -14,10 +14,13 @@ const (
 	LogName    = "holder.log"
 )
 
-// DefaultDir is the holder's directory: loom under $XDG_RUNTIME_DIR (a
-// per-user directory the system makes and removes at logout), else
-// loom-UID under the temporary directory.
+// DefaultDir is the holder's directory: $LOOM_HOLDER_DIR when set, else
+// loom under $XDG_RUNTIME_DIR (a per-user directory the system makes and
+// removes at logout), else loom-UID under the temporary directory.
 func DefaultDir() string {
+	if d := os.Getenv("LOOM_HOLDER_DIR"); d != "" {
+		return d
+	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "loom")
 	}
