@@ -300,7 +300,7 @@ func (s *Server) serveRun(c net.Conn) {
 type session struct {
 	r     *run
 	id    uint32
-	stdin chan []byte // nil data: EOF
+	stdin chan []byte   // nil data: EOF
 	end   chan struct{} // closed when the stream is done
 
 	mu     sync.Mutex

@@ -14,4 +14,5 @@ func lockFile(string) (*os.File, bool, error)    { return nil, false, ErrNotSupp
 func detach(*exec.Cmd)                           {}
 func peerUID(net.Conn) (uid, pid int, err error) { return -1, 0, ErrNotSupported }
 func terminate(int) error                        { return ErrNotSupported }
+
 const supported = false

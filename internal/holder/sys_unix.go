@@ -63,4 +63,5 @@ func peerUID(c net.Conn) (uid, pid int, err error) {
 }
 
 func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
+
 const supported = true
