@@ -456,7 +456,9 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		}
 	}
 	if err != nil {
-		sess.Close()
+		if sess != nil {
+			sess.Close()
+		}
 		ss.r.fail(ss.id, sessionWireError(tc, err))
 		return
 	}
