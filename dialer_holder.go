@@ -24,7 +24,7 @@ import (
 // in memory or a password the run was given, and hosts the holder could
 // not log in to without asking (a password, a passphrase): the run then
 // asks and connects itself. On a held host, file operations and port
-// forwarding are refused (the Conn has no SSH client of its own).
+// forwarding fail (the Conn has no SSH client of its own: Client is nil).
 
 func init() {
 	holder.Use = func(d any, c *holder.Client) { d.(*Dialer).holder = c }
