@@ -56,6 +56,8 @@ type host struct {
 	last *Result // the latest operation's result, for Group's HostResult
 
 	files sftpSlot // the SFTP client of file operations, opened on first use (files_host.go)
+
+	taken time.Time // when a shared connection was taken (dialer_share.go); zero if not shared
 }
 
 // scope is the per-Conn context operations run in. It is copied on every
@@ -103,7 +105,9 @@ func (c *Conn) Client() *ssh.Client {
 	return c.h.tc.Client
 }
 
-// Close closes the connection. Conns derived by scope methods share it.
+// Close closes the connection. Conns derived by scope methods share it. A
+// connection of a Dialer with ShareConnections is left open for the
+// Dialer's next Conn of the host: the Dialer's Close closes it.
 func (c *Conn) Close() error {
 	c.h.files.close()
 	err := c.h.r.close()

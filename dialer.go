@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loomssh/loom/internal/agentfwd"
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/transport"
 )
@@ -119,11 +120,17 @@ type Dialer struct {
 	// Stderr receives warnings (a changed key accepted under
 	// InsecureIgnoreHostKeys, say). Nil: os.Stderr.
 	Stderr io.Writer
+	// ShareConnections keeps one connection per host for the Dialer's
+	// life: every Dial and DialHost of a host (and so every Group run on
+	// this Dialer) reuses it, and Conn.Close leaves it open for the next;
+	// Close closes them. See dialer_share.go. The loom command sets it.
+	ShareConnections bool
 
 	once    sync.Once
 	initErr error
 	cfg     *sshconfig.Config
 	t       *transport.Dialer
+	holder  *holder.Client // connections held across runs (dialer_holder.go); nil: direct
 }
 
 // secrets are the run's passwords and passphrases, asked once (sudo's
@@ -153,6 +160,7 @@ func (d *Dialer) init() error {
 			ForwardAgent:   d.ForwardAgent,
 			AgentKeys:      d.AgentKeys,
 			AgentHosts:     d.AgentHosts,
+			ShareTargets:   d.ShareConnections,
 			Logf:           d.Logf,
 			Warnf: func(format string, args ...any) {
 				w := d.Stderr
@@ -277,11 +285,16 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	for _, u := range h.Unsupported {
 		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
 	}
+	if d.holder != nil {
+		if c, direct, err := d.dialHolder(ctx, h); !direct {
+			return c, err
+		}
+	}
 	c, err := d.t.Dial(ctx, h)
 	if err != nil {
 		return nil, publicErr(err)
 	}
-	conn := newConn(h.Alias, d, &sshRunner{c: c}, c)
+	conn := d.sharedConn(newConn(h.Alias, d, &sshRunner{c: c}, c))
 	conn.h.redial = func(ctx context.Context) (*transport.Client, error) { // Reconnect
 		c, err := d.t.Dial(ctx, h)
 		return c, publicErr(err)
@@ -289,8 +302,9 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	return conn, nil
 }
 
-// Close closes the connections the Dialer keeps for the run (jump hosts).
-// Conns are closed by their own Close.
+// Close closes the connections the Dialer keeps for the run: jump hosts,
+// and with ShareConnections every target. Other Conns are closed by their
+// own Close.
 func (d *Dialer) Close() error {
 	if d.t != nil {
 		return d.t.Close()
@@ -348,7 +362,7 @@ type AgentEvent = agentfwd.Event
 // (nil when the agent is not forwarded to it).
 func (c *Conn) AgentEvents() []AgentEvent {
 	if c.h.tc != nil && c.h.tc.Agent() != nil {
-		return c.h.tc.Agent().Events()
+		return sinceTaken(c.h, c.h.tc.Agent().Events())
 	}
 	return nil
 }

@@ -383,6 +383,31 @@ func (s *Server) Dir() string { return s.dir }
 // connections.
 func (s *Server) Connections() int { return int(s.accepted.Load()) }
 
+// OpenConnections returns the number of TCP connections open now. Tests
+// use it to check that a client closed the connections it kept.
+func (s *Server) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// DropConnections closes every open TCP connection at once, without an SSH
+// disconnect, as a host that reboots or a NAT that forgets does; the server
+// keeps accepting new ones. It returns how many it closed. Tests use it to
+// check that a client notices a dead connection it kept and dials again.
+func (s *Server) DropConnections() int {
+	s.mu.Lock()
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
+}
+
 // AgentForwardRequests returns the number of auth-agent-req@openssh.com
 // requests received so far, granted or not.
 func (s *Server) AgentForwardRequests() int { return int(s.agentReq.Load()) }

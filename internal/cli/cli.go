@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/loomssh/loom"
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/output"
 	"github.com/loomssh/loom/internal/prompt"
 	"github.com/loomssh/loom/internal/shquote"
@@ -71,6 +72,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 // are built in, or nil for the plain loom command, which builds the
 // loomfile it finds and runs that.
 func runWith(ctx context.Context, args []string, env Env, prog *program) int {
+	if len(args) > 0 && args[0] == holder.ServeArg {
+		return holder.Main(args[1:]) // the background holder of --persist
+	}
 	name := "loom"
 	if prog != nil {
 		name = prog.name
@@ -132,6 +136,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if err := checkHabits(o); err != nil {
 		return usage("%v", err)
+	}
+	if code, done := persistFlags(o, sub, env); done {
+		return code
 	}
 	interactive, shellCmd := false, ""
 	if sub == "ssh" {
@@ -344,6 +351,7 @@ type engine struct {
 
 	rec       *runRecord // this run's record, written after each group
 	recWarned bool
+	held      io.Closer // the run's connection to the --persist holder, or nil
 }
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
@@ -388,6 +396,10 @@ func newEngine(o *options, env Env) (*engine, error) {
 		ForwardAgent:   o.forwardAgent,
 		AgentKeys:      o.agentKeys.vals,
 		AgentHosts:     o.agentHosts.vals,
+		// One login per host for the whole invocation: every task,
+		// Execute and NewGroup of it shares the connection (closed by
+		// engine.close).
+		ShareConnections: true,
 	}
 	p := output.NewPrinter(env.Stdout, env.Stderr)
 	d.Stderr = rawWriter{p, true} // warnings, too, keep clear of the progress line and prompts
@@ -407,6 +419,7 @@ func newEngine(o *options, env Env) (*engine, error) {
 	if o.stdinAll && env.Stdin != nil {
 		e.in = loom.NewInput(env.Stdin)
 	}
+	e.persist()
 	return e, nil
 }
 
@@ -416,6 +429,9 @@ func (e *engine) close() {
 		e.in.Close()
 	}
 	e.d.Close()
+	if e.held != nil {
+		e.held.Close()
+	}
 }
 
 // resolve resolves every host through ssh_config.

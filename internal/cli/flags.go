@@ -73,6 +73,8 @@ type options struct {
 	maxFail        limitFlag
 	failFast       bool
 	retries        int
+	persist        time.Duration // --persist: hold connections for the next runs (persist.go)
+	persistStop    bool          // --persist-stop
 	sudo           bool
 	sudoUser       string
 	sudoPassStdin  bool
@@ -141,7 +143,7 @@ var helpSections = []struct {
 	names []string
 }{
 	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
-	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
+	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes", "persist", "persist-stop"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
 	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
 	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
@@ -179,6 +181,8 @@ func newFlags(o *options) *flagTable {
 	fs.Var(&o.maxFail, "max-fail", "once more than `N` hosts (or N% of them) failed, start no new host")
 	fs.BoolVar(&o.failFast, "fail-fast", false, "at the first failure start no new host and interrupt the running ones")
 	fs.IntVar(&o.retries, "retries", 0, "try a refused or timed-out connection this many `times` more")
+	fs.DurationVar(&o.persist, "persist", 0, "keep the connections for later runs, in a background holder, until idle for `duration` (e.g. 10m; see docs/connections.md)")
+	fs.BoolVar(&o.persistStop, "persist-stop", false, "stop the background holder of --persist, closing the connections it holds")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "TCP connect `timeout` (the SSH handshake gets twice as long)")
 	fs.DurationVar(&o.cmdTimeout, "timeout", 0, "stop the command after this `duration` on a host (0: no limit)")
 	fs.DurationVar(&o.hostTimeout, "host-timeout", 0, "bound each host's whole turn, connecting included (`duration`; 0: no limit)")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/testkit"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -174,6 +175,9 @@ func Release(ctx context.Context) error {
 var loomfileCache string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == holder.ServeArg {
+		os.Exit(holder.Main(os.Args[2:])) // the test binary as --persist's holder
+	}
 	dir, err := os.MkdirTemp("", "loom-cli-test-cache-")
 	if err == nil {
 		os.Setenv("LOOM_CACHE", dir)
@@ -297,10 +301,15 @@ func TestLoomfileTasksRun(t *testing.T) {
 	}
 
 	// -H wins over the task's hosts; the default is overridden by name;
-	// several tasks in one call; a namespace task with Once.
+	// several tasks in one call; a namespace task with Once. The two
+	// tasks share one connection to the host.
+	before := hosts[2].Connections()
 	code, out, errs = run("-F", cfg, "-f", dir, "-H", "h3", "greet", "bob", "--greeting=hi", "db:migrate", "7")
 	if code != 0 {
 		t.Fatalf("greet + db:migrate: %d %q %q", code, out, errs)
+	}
+	if n := hosts[2].Connections() - before; n != 1 {
+		t.Fatalf("two tasks on h3 made %d connections, want 1", n)
 	}
 	if at(2, "greeted") != "hi, bob\n" || at(2, "migrations") != "migrated 7\n" {
 		t.Fatalf("-H h3: greeted %q migrations %q", at(2, "greeted"), at(2, "migrations"))
@@ -310,10 +319,15 @@ func TestLoomfileTasksRun(t *testing.T) {
 	}
 
 	// Release: Execute migrates on one host (Once), then restarts all four,
-	// whose dependency Build runs once for the four.
+	// whose dependency Build runs once for the four; the two Executes
+	// share h1's connection.
+	before = hosts[0].Connections()
 	code, out, errs = run("-F", cfg, "-f", dir, "release")
 	if code != 0 {
 		t.Fatalf("release: %d %q %q", code, out, errs)
+	}
+	if n := hosts[0].Connections() - before; n != 1 {
+		t.Fatalf("release made %d connections to h1 for two Executes, want 1", n)
 	}
 	if at(0, "migrations") != "migrated 3\n" || at(1, "migrations") != "" {
 		t.Fatalf("migrate should run on h1 only: %q %q", at(0, "migrations"), at(1, "migrations"))

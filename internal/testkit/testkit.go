@@ -1,12 +1,13 @@
 // Package testkit holds the helpers that tests of several packages share:
-// a buffer safe for concurrent writes and an address where connections are
-// refused. Only tests import it.
+// a buffer safe for concurrent writes, an address where connections are
+// refused, a wait for a condition. Only tests import it.
 package testkit
 
 import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and a reader.
@@ -45,4 +46,17 @@ func (s *SyncBuffer) Take() string {
 func RefusedAddr(t testing.TB) string {
 	t.Helper()
 	return refusedAddr(t)
+}
+
+// WaitFor polls cond until it holds, failing t after a generous deadline
+// (the machines tests run on are shared and loaded) with what it waited for.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

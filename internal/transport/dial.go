@@ -85,6 +85,9 @@ type Dialer struct {
 	// ProxyStderr receives each line a host's ProxyCommand writes to its
 	// stderr; nil: Warnf, as "host: ProxyCommand: line".
 	ProxyStderr func(host, line string)
+	// ShareTargets keeps one connection per resolved host for every Dial
+	// until Close, as jump connections are kept (share.go).
+	ShareTargets bool
 
 	initOnce   sync.Once
 	agentSlots chan struct{}
@@ -95,12 +98,13 @@ type Dialer struct {
 	keys      map[string]*keyFile
 	dbs       map[string]*hostkey.DB
 	jumps     map[string]*jump
+	targets   map[string]*jump // ShareTargets' connections
 	upstreams map[string]*agentfwd.Upstream
 }
 
 // jump is a shared connection to a jump host.
 type jump struct {
-	lock   chan struct{} // held (one token) while the hop is dialled
+	lock   chan struct{} // held (one token) while the hop is dialled or handed out
 	client *Client
 }
 
@@ -189,6 +193,14 @@ func (d *Dialer) warnf(format string, args ...any) {
 // Dial connects to h (through its ProxyJump chain, if any) and authenticates.
 func (d *Dialer) Dial(ctx context.Context, h *sshconfig.Host) (*Client, error) {
 	d.init()
+	if d.ShareTargets {
+		return d.sharedTarget(ctx, h)
+	}
+	return d.dialTarget(ctx, h)
+}
+
+// dialTarget connects to the target h and forwards the agent to it if asked.
+func (d *Dialer) dialTarget(ctx context.Context, h *sshconfig.Host) (*Client, error) {
 	c, err := d.dial(ctx, h, nil)
 	if err == nil && d.forwardTo(h) {
 		d.setupForwarding(c, h)
@@ -321,28 +333,47 @@ func (d *Dialer) jumpClient(ctx context.Context, hop *sshconfig.Host, chain []*s
 	return c, nil
 }
 
-// Close closes the jump connections and agent connections of the run.
+// Close closes the jump connections, the shared target connections and the
+// agent connections of the run.
 func (d *Dialer) Close() error {
 	d.mu.Lock()
-	jumps, ups := d.jumps, d.upstreams
-	d.jumps, d.upstreams = nil, nil
+	jumps, targets, ups := d.jumps, d.targets, d.upstreams
+	d.jumps, d.targets, d.upstreams = nil, nil, nil
 	d.mu.Unlock()
 	for _, u := range ups {
 		u.Close()
 	}
-	for _, j := range jumps {
+	// Targets first: they may run through the jump connections.
+	closeShared(targets)
+	closeShared(jumps)
+	return nil
+}
+
+// closeShared closes the connections of a jump or target table.
+func closeShared(m map[string]*jump) {
+	for _, j := range m {
 		select {
 		case j.lock <- struct{}{}:
-			if j.client != nil {
-				j.client.closeNow()
-			}
-			<-j.lock
+			j.closeClient()
 		default:
-			// Being dialled: jumpClient closes it when the dial ends, since
-			// the hop is no longer in d.jumps. Close never waits for a dial.
+			// Being dialled or handed out: close it once that is done.
+			// Close never waits for a dial.
+			go func() {
+				j.lock <- struct{}{}
+				j.closeClient()
+			}()
 		}
 	}
-	return nil
+}
+
+// closeClient closes j's connection and releases j's lock, which the
+// caller holds.
+func (j *jump) closeClient() {
+	if j.client != nil {
+		j.client.closeNow()
+		j.client = nil
+	}
+	<-j.lock
 }
 
 // hostKeys returns the run's known_hosts database for this set of files,
@@ -674,7 +705,7 @@ type Client struct {
 	Host *sshconfig.Host
 	Via  *Client // the jump connection it runs through, or nil
 
-	shared     bool            // a jump connection: closed by Dialer.Close only
+	shared     bool            // a jump or shared target connection: closed by Dialer.Close only
 	agent      *agentfwd.Agent // the filtering agent forwarded here, or nil
 	warnf      func(string, ...any)
 	agentMu    sync.Mutex
@@ -708,8 +739,8 @@ func (c *Client) DeadErr() error {
 
 func (c *Client) markClosed() { c.once.Do(func() { close(c.done) }) }
 
-// Close closes the connection unless it is a jump connection shared with
-// other hosts of the run.
+// Close closes the connection unless it is shared: a jump connection, or a
+// target's under ShareTargets. Dialer.Close closes those.
 func (c *Client) Close() error {
 	if c.shared {
 		return nil

@@ -1,0 +1,372 @@
+package holder
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Options say how a run reaches its holder.
+type Options struct {
+	// Dir is the holder's directory (DefaultDir when empty).
+	Dir string
+	// Persist is how long the holder stays after the last run went away.
+	Persist time.Duration
+	// Start starts a holder process serving Dir, detached (see Command).
+	Start func(dir string) error
+	// Warn receives the holder's warnings (a host key recorded, say).
+	Warn func(line string)
+}
+
+// Client is a run's connection to the holder. It is safe for concurrent
+// use: every command is a stream of its own.
+type Client struct {
+	c    net.Conn
+	warn func(string)
+	wmu  sync.Mutex
+
+	mu      sync.Mutex
+	next    uint32
+	streams map[uint32]*stream
+	err     error // the holder went away: why
+}
+
+// Connect connects to the user's holder, starting one when there is none
+// or the socket is stale (its holder was killed), and replacing one that
+// speaks another version. The holder's directory must be the user's own
+// (0700), and the holder's process the user's.
+func Connect(ctx context.Context, o Options) (*Client, error) {
+	if !supported {
+		return nil, ErrNotSupported
+	}
+	if o.Dir == "" {
+		o.Dir = DefaultDir()
+	}
+	if err := PrepareDir(o.Dir); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(o.Dir, SocketName)
+	started := false
+	for {
+		c, err := connect(sock, o)
+		var old *versionError
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.As(err, &old):
+			// Another Loom's holder: end it and start ours.
+			if terr := terminate(old.pid); terr != nil {
+				return nil, fmt.Errorf("%v; cannot stop it: %v (loom --persist-stop, or kill %d)", err, terr, old.pid)
+			}
+		case started || o.Start == nil || !stale(err):
+			if started {
+				return nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
+			}
+			return nil, err
+		}
+		if started {
+			return nil, err
+		}
+		if err := o.Start(o.Dir); err != nil {
+			return nil, fmt.Errorf("cannot start the connection holder: %v", err)
+		}
+		started = true
+		if err := waitSocket(ctx, sock, o); err != nil {
+			return nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
+		}
+	}
+}
+
+// stale reports an error of connecting to a socket that has no holder
+// behind it (none yet, or one killed without cleaning up).
+func stale(err error) bool {
+	var ne *net.OpError
+	return errors.Is(err, os.ErrNotExist) || errors.As(err, &ne) && ne.Op == "dial"
+}
+
+// waitSocket waits until the holder just started answers.
+func waitSocket(ctx context.Context, sock string, o Options) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+type versionError struct {
+	theirs string
+	pid    int
+}
+
+func (e *versionError) Error() string {
+	return fmt.Sprintf("the connection holder (pid %d) is of another Loom (%s, want %s)", e.pid, e.theirs, Version())
+}
+
+// connect dials the socket, checks the holder's credentials and
+// exchanges hellos.
+func connect(sock string, o Options) (*Client, error) {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	uid, pid, err := peerUID(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+	}
+	if uid != os.Getuid() {
+		c.Close()
+		return nil, fmt.Errorf("connection holder %s: run by uid %d, not by you: refusing it", sock, uid)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := writeFrame(c, frame{0, tHello, mustJSON(hello{Version: Version(), PID: os.Getpid(), Persist: o.Persist})}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+	}
+	br := bufio.NewReader(c)
+	f, err := readFrame(br)
+	var h hello
+	if err == nil && (f.typ != tHello || json.Unmarshal(f.data, &h) != nil) {
+		err = errors.New("no hello")
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+	}
+	if h.Version != Version() {
+		c.Close()
+		return nil, &versionError{theirs: h.Version, pid: pid}
+	}
+	c.SetDeadline(time.Time{})
+	cl := &Client{c: c, warn: o.Warn, streams: map[uint32]*stream{}}
+	go cl.read(br)
+	return cl, nil
+}
+
+// Close ends the run's connection to the holder (the held SSH connections
+// stay with the holder).
+func (c *Client) Close() error { return c.c.Close() }
+
+// Stop asks the holder to exit, closing every held connection.
+func (c *Client) Stop() error {
+	err := c.send(frame{0, tStop, nil})
+	c.Close()
+	return err
+}
+
+func (c *Client) send(f frame) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return writeFrame(c.c, f)
+}
+
+// stream is one dial or command, as the run sees it.
+type stream struct {
+	stdout, stderr io.Writer
+	started        chan error // one value: nil once the command started
+	exited         chan Exit  // one value
+	once           sync.Once
+}
+
+func (s *stream) finish(err error, e Exit) {
+	s.once.Do(func() {
+		s.started <- err
+		if err == nil {
+			s.exited <- e
+		} else {
+			s.exited <- Exit{Code: -1, Lost: err.Error()}
+		}
+	})
+}
+
+// read dispatches the holder's frames to their streams.
+func (c *Client) read(br *bufio.Reader) {
+	var err error
+	for {
+		var f frame
+		if f, err = readFrame(br); err != nil {
+			break
+		}
+		if f.id == 0 {
+			if f.typ == tWarn && c.warn != nil {
+				c.warn(string(f.data))
+			}
+			continue
+		}
+		c.mu.Lock()
+		s := c.streams[f.id]
+		c.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		switch f.typ {
+		case tOK:
+			select {
+			case s.started <- nil:
+			default:
+			}
+		case tError:
+			e := &Error{}
+			if json.Unmarshal(f.data, e) != nil {
+				e = &Error{Kind: "holder", Msg: "bad error from the holder"}
+			}
+			c.end(f.id)
+			s.finish(e, Exit{})
+		case tStdout:
+			if s.stdout != nil {
+				s.stdout.Write(f.data)
+			}
+		case tStderr:
+			if s.stderr != nil {
+				s.stderr.Write(f.data)
+			}
+		case tExit:
+			var e Exit
+			json.Unmarshal(f.data, &e)
+			c.end(f.id)
+			select {
+			case s.exited <- e:
+			default:
+			}
+		}
+	}
+	c.mu.Lock()
+	c.err = fmt.Errorf("the connection holder went away: %v", err)
+	streams := c.streams
+	c.streams = map[uint32]*stream{}
+	c.mu.Unlock()
+	for _, s := range streams {
+		s.gone(c.err)
+	}
+}
+
+// gone ends a stream whose holder went away.
+func (s *stream) gone(err error) {
+	select {
+	case s.started <- &Error{Kind: "lost", Msg: err.Error()}:
+	default:
+	}
+	select {
+	case s.exited <- Exit{Code: -1, Lost: err.Error()}:
+	default:
+	}
+}
+
+func (c *Client) end(id uint32) {
+	c.mu.Lock()
+	delete(c.streams, id)
+	c.mu.Unlock()
+}
+
+// open sends a request on a new stream.
+func (c *Client) open(typ byte, o open, stdout, stderr io.Writer) (uint32, *stream, error) {
+	s := &stream{stdout: stdout, stderr: stderr, started: make(chan error, 1), exited: make(chan Exit, 1)}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return 0, nil, c.err
+	}
+	c.next++
+	id := c.next
+	c.streams[id] = s
+	c.mu.Unlock()
+	if err := c.send(frame{id, typ, mustJSON(o)}); err != nil {
+		c.end(id)
+		return 0, nil, fmt.Errorf("the connection holder went away: %v", err)
+	}
+	return id, s, nil
+}
+
+// Dial has the holder connect to t (or find its held connection).
+func (c *Client) Dial(ctx context.Context, t Target) error {
+	id, s, err := c.open(tDial, open{Target: t}, nil, nil)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-s.started:
+		c.end(id)
+		return err
+	case <-ctx.Done():
+		c.end(id)
+		return ctx.Err()
+	}
+}
+
+// Start runs cmd on t's held connection. stdout and stderr receive its
+// output as it arrives.
+func (c *Client) Start(ctx context.Context, t Target, cmd string, pty *Pty, stdout, stderr io.Writer) (*Proc, error) {
+	id, s, err := c.open(tOpen, open{Target: t, Cmd: cmd, Pty: pty}, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proc{c: c, id: id, s: s}
+	select {
+	case err := <-s.started:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		p.Kill()
+		c.end(id)
+		return nil, ctx.Err()
+	}
+	return p, nil
+}
+
+// Proc is a command running through the holder.
+type Proc struct {
+	c  *Client
+	id uint32
+	s  *stream
+}
+
+// Stdin returns the command's standard input.
+func (p *Proc) Stdin() io.WriteCloser { return procStdin{p} }
+
+type procStdin struct{ p *Proc }
+
+func (w procStdin) Write(b []byte) (int, error) {
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), 32<<10)
+		if err := w.p.c.send(frame{w.p.id, tStdin, rest[:n]}); err != nil {
+			return len(b) - len(rest), err
+		}
+		rest = rest[n:]
+	}
+	return len(b), nil
+}
+
+func (w procStdin) Close() error { return w.p.c.send(frame{w.p.id, tStdinEOF, nil}) }
+
+// Wait returns how the command ended, once its output has been delivered.
+func (p *Proc) Wait() Exit { return <-p.s.exited }
+
+// Signal sends the command a signal (by its SSH name: "INT", "TERM"...).
+func (p *Proc) Signal(name string) { p.c.send(frame{p.id, tSignal, []byte(name)}) }
+
+// Kill closes the command's session.
+func (p *Proc) Kill() { p.c.send(frame{p.id, tKill, nil}) }
+
+// Use routes a *loom.Dialer's connections through c. Package loom sets it
+// (it owns the Dialer's fields); the loom command calls it.
+var Use func(dialer any, c *Client)

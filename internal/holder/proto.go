@@ -1,0 +1,188 @@
+// Package holder keeps authenticated SSH connections across loom runs: a
+// per-user background process (the holder) holds them behind a Unix socket
+// only the user can reach, and later runs send their commands through it,
+// one multiplexed stream per host session, so that a warm command costs one
+// round trip to the host (docs/connections.md).
+//
+// The holder never reads ssh_config and never asks for a secret: a run
+// resolves each host itself and sends the resolved settings; the holder
+// dials with key files and the agent only, checks host keys as a direct
+// run would (never skipped for a new connection), and answers a host that
+// needs a password or passphrase with an authentication error, on which
+// the run connects directly.
+package holder
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/loomssh/loom/internal/sshconfig"
+)
+
+// protocolVersion changes whenever the wire changes.
+const protocolVersion = 1
+
+// Version is what a run and a holder must agree on: the wire's version and
+// the Loom module's, so a holder left by another Loom is refused (and
+// replaced), never half understood.
+func Version() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == "github.com/loomssh/loom" {
+			v = bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/loomssh/loom" {
+				v = d.Version
+			}
+		}
+	}
+	return fmt.Sprintf("loom-holder/%d %s", protocolVersion, v)
+}
+
+// Frame types. Stream 0 is the control stream (hello, stop, warnings);
+// every other stream is one host session (or one dial).
+const (
+	tHello    byte = iota + 1 // both ways: hello (JSON)
+	tStop                     // run -> holder: exit now
+	tWarn                     // holder -> run: a warning line
+	tDial                     // run -> holder: connect to the target (JSON open)
+	tOpen                     // run -> holder: start a command (JSON open)
+	tStdin                    // run -> holder: stdin bytes
+	tStdinEOF                 // run -> holder: stdin closed
+	tSignal                   // run -> holder: signal name
+	tKill                     // run -> holder: close the session
+	tOK                       // holder -> run: dialled, or command started
+	tError                    // holder -> run: could not (JSON Error)
+	tStdout                   // holder -> run: stdout bytes
+	tStderr                   // holder -> run: stderr bytes
+	tExit                     // holder -> run: the command ended (JSON exit)
+)
+
+// maxFrame bounds a frame's payload: a peer sending more is broken.
+const maxFrame = 1 << 20
+
+type frame struct {
+	id   uint32
+	typ  byte
+	data []byte
+}
+
+func writeFrame(w io.Writer, f frame) error {
+	var hdr [9]byte
+	binary.BigEndian.PutUint32(hdr[0:], f.id)
+	hdr[4] = f.typ
+	binary.BigEndian.PutUint32(hdr[5:], uint32(len(f.data)))
+	if _, err := w.Write(append(hdr[:], f.data...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readFrame(r *bufio.Reader) (frame, error) {
+	var hdr [9]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return frame{}, err
+	}
+	n := binary.BigEndian.Uint32(hdr[5:])
+	if n > maxFrame {
+		return frame{}, fmt.Errorf("holder: frame of %d bytes", n)
+	}
+	f := frame{id: binary.BigEndian.Uint32(hdr[0:]), typ: hdr[4], data: make([]byte, n)}
+	_, err := io.ReadFull(r, f.data)
+	return f, err
+}
+
+// hello is the first frame each way.
+type hello struct {
+	Version string
+	PID     int
+	// Persist (run -> holder) is how long the holder stays after its last
+	// run went away.
+	Persist time.Duration `json:",omitempty"`
+}
+
+// Settings are the run's Dialer settings a held connection depends on
+// besides the host's own: connections are held per Settings and host.
+type Settings struct {
+	HostKeyPolicy    string // overrides the host's StrictHostKeyChecking when set
+	ConnectTimeout   time.Duration
+	HandshakeTimeout time.Duration
+	MaxSessions      int
+	Retries          int
+	AgentSocket      string // the run's agent ($SSH_AUTH_SOCK)
+}
+
+// Hop is a jump host the run resolved: the Host for a ProxyJump entry
+// reached through Via.
+type Hop struct {
+	Name string
+	Via  []string
+	Host *sshconfig.Host
+}
+
+// Target is a host as the run resolved it, with its jump hosts.
+type Target struct {
+	Settings Settings
+	Host     *sshconfig.Host
+	Hops     []Hop
+}
+
+// open is a tDial or tOpen request.
+type open struct {
+	Target
+	Cmd string `json:",omitempty"`
+	Pty *Pty   `json:",omitempty"`
+}
+
+// Pty is the terminal a command asks for.
+type Pty struct {
+	Term          string
+	Width, Height int
+}
+
+// Error is an error of the holder or of a host it dialled, as the run
+// receives it.
+type Error struct {
+	// Kind is "connect" (Reason, Host, Addr, Via say more), "lost" (the
+	// connection went away), "session" (a session could not be opened or
+	// started) or "holder".
+	Kind   string
+	Reason int    `json:",omitempty"`
+	Host   string `json:",omitempty"`
+	Addr   string `json:",omitempty"`
+	Via    string `json:",omitempty"`
+	Msg    string
+}
+
+// Exit is how a command ended.
+type Exit struct {
+	Code     int
+	Signal   string `json:",omitempty"`
+	NoStatus bool   `json:",omitempty"` // the channel closed without an exit status
+	Lost     string `json:",omitempty"` // the connection went away: why
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types
+	}
+	return b
+}
+
+// ErrNotSupported is returned where the holder cannot work (Windows).
+var ErrNotSupported = errors.New("the connection holder (--persist) needs a Unix system: not on Windows")
+
+func (e *Error) Error() string {
+	if e.Host != "" && e.Kind == "connect" {
+		return e.Host + ": " + e.Msg
+	}
+	return e.Msg
+}

@@ -1,0 +1,578 @@
+package holder
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/loomssh/loom/internal/sshconfig"
+	"github.com/loomssh/loom/internal/transport"
+)
+
+var errNotUnix = errors.New("not a Unix socket connection")
+
+// Server is the holder: it serves runs on a listener and holds their
+// connections, one per host and Settings, until it has been idle (no run
+// connected) for Idle.
+type Server struct {
+	// Idle is how long the holder stays after its last run went away; a
+	// run's hello replaces it (the latest --persist wins). Zero: 10 min.
+	Idle time.Duration
+	// Logf receives diagnostics. Nil discards them.
+	Logf func(format string, args ...any)
+
+	mu      sync.Mutex
+	runs    map[*run]struct{}
+	dialers map[Settings]*held
+	idleAt  time.Time // when the last run went away
+	stop    chan struct{}
+	stopped sync.Once
+}
+
+// held is the connections of one Settings: a transport Dialer sharing its
+// targets, and the session channels opened in advance.
+type held struct {
+	t      *transport.Dialer
+	mu     sync.Mutex
+	hops   map[string]*sshconfig.Host
+	spares map[*transport.Client]*spare
+}
+
+// spare is a session channel opened in advance on a held connection, so a
+// command is just its exec request.
+type spare struct {
+	s       *ssh.Session
+	release func()
+}
+
+func hopKey(name string, via []string) string { return name + "\x00" + strings.Join(via, ",") }
+
+// DefaultIdle is how long a holder stays without runs when none said.
+const DefaultIdle = 10 * time.Minute
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// Serve accepts runs on ln until Stop, a run's stop request, or idle
+// expiry; then it closes ln and every held connection.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	s.runs = map[*run]struct{}{}
+	s.dialers = map[Settings]*held{}
+	s.idleAt = time.Now()
+	if s.Idle <= 0 {
+		s.Idle = DefaultIdle
+	}
+	stop := s.stop
+	s.mu.Unlock()
+	go s.expire(stop)
+	go func() { <-stop; ln.Close() }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-stop:
+				s.closeAll()
+				return nil
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				s.closeAll()
+				return nil
+			}
+			s.logf("accept: %v", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		go s.serveRun(c)
+	}
+}
+
+// Stop ends Serve.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	stop := s.stop
+	s.mu.Unlock()
+	s.stopped.Do(func() { close(stop) })
+}
+
+// expire stops the server once no run has been connected for Idle.
+func (s *Server) expire(stop chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		idle := len(s.runs) == 0 && time.Since(s.idleAt) >= s.Idle
+		s.mu.Unlock()
+		if idle {
+			s.logf("idle for %v: exiting", s.Idle)
+			s.Stop()
+			return
+		}
+	}
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	ds := s.dialers
+	s.dialers = map[Settings]*held{}
+	var runs []*run
+	for r := range s.runs {
+		runs = append(runs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range runs {
+		r.c.Close()
+	}
+	for _, h := range ds {
+		h.mu.Lock()
+		for _, sp := range h.spares {
+			sp.s.Close()
+			sp.release()
+		}
+		h.spares = nil
+		h.mu.Unlock()
+		h.t.Close()
+	}
+}
+
+// warnf sends a warning of a held connection to every run connected: the
+// run whose dial caused it is among them.
+func (s *Server) warnf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	s.logf("warning: %s", line)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r := range s.runs {
+		r.send(frame{0, tWarn, []byte(line)})
+	}
+}
+
+// heldFor returns the connections of settings, made on first use.
+func (s *Server) heldFor(st Settings) *held {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.dialers[st]; ok {
+		return h
+	}
+	h := &held{hops: map[string]*sshconfig.Host{}, spares: map[*transport.Client]*spare{}}
+	h.t = &transport.Dialer{
+		HostKeyPolicy:    st.HostKeyPolicy,
+		ConnectTimeout:   st.ConnectTimeout,
+		HandshakeTimeout: st.HandshakeTimeout,
+		MaxSessions:      st.MaxSessions,
+		Retries:          st.Retries,
+		AgentSocket:      st.AgentSocket,
+		ShareTargets:     true,
+		Logf:             s.Logf,
+		Warnf:            s.warnf,
+		Resolve: func(hop string, via []string) (*sshconfig.Host, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if r, ok := h.hops[hopKey(hop, via)]; ok {
+				return r, nil
+			}
+			return nil, fmt.Errorf("jump host %s was not resolved by the run", hop)
+		},
+	}
+	// Secrets.Ask stays nil: the holder never asks, and holds no secret.
+	s.dialers[st] = h
+	return h
+}
+
+// run is one connected loom run.
+type run struct {
+	s   *Server
+	c   net.Conn
+	wmu sync.Mutex
+
+	mu       sync.Mutex
+	sessions map[uint32]*session
+}
+
+func (r *run) send(f frame) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return writeFrame(r.c, f)
+}
+
+func (r *run) fail(id uint32, e Error) { r.send(frame{id, tError, mustJSON(e)}) }
+
+// serveRun checks the peer, exchanges hellos, then serves its streams.
+func (s *Server) serveRun(c net.Conn) {
+	defer c.Close()
+	uid, pid, err := peerUID(c)
+	if err != nil || uid != os.Getuid() {
+		s.logf("refused a connection from uid %d pid %d (%v)", uid, pid, err)
+		return
+	}
+	br := bufio.NewReader(c)
+	f, err := readFrame(br)
+	var h hello
+	if err != nil || f.typ != tHello || json.Unmarshal(f.data, &h) != nil {
+		s.logf("pid %d: no hello", pid)
+		return
+	}
+	r := &run{s: s, c: c, sessions: map[uint32]*session{}}
+	if err := r.send(frame{0, tHello, mustJSON(hello{Version: Version(), PID: os.Getpid()})}); err != nil {
+		return
+	}
+	if h.Version != Version() {
+		s.logf("pid %d speaks %q, not %q: refused", pid, h.Version, Version())
+		return
+	}
+	s.mu.Lock()
+	if h.Persist > 0 {
+		s.Idle = h.Persist
+	}
+	s.runs[r] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		// The run went away (it ended, or was killed): its commands go too.
+		r.mu.Lock()
+		for _, ss := range r.sessions {
+			ss.kill()
+		}
+		r.mu.Unlock()
+		s.mu.Lock()
+		delete(s.runs, r)
+		s.idleAt = time.Now()
+		s.mu.Unlock()
+	}()
+	for {
+		f, err := readFrame(br)
+		if err != nil {
+			return
+		}
+		switch f.typ {
+		case tStop:
+			s.logf("pid %d asked the holder to stop", pid)
+			s.Stop()
+			return
+		case tDial, tOpen:
+			var o open
+			if err := json.Unmarshal(f.data, &o); err != nil || o.Host == nil {
+				r.fail(f.id, Error{Kind: "holder", Msg: "bad request"})
+				continue
+			}
+			ss := &session{r: r, id: f.id, stdin: make(chan []byte, 64), end: make(chan struct{})}
+			r.mu.Lock()
+			r.sessions[f.id] = ss
+			r.mu.Unlock()
+			go ss.serve(f.typ, o)
+		default:
+			r.mu.Lock()
+			ss := r.sessions[f.id]
+			r.mu.Unlock()
+			if ss != nil {
+				ss.input(f)
+			}
+		}
+	}
+}
+
+// session is one stream: a dial, or a command on a held connection.
+type session struct {
+	r     *run
+	id    uint32
+	stdin chan []byte   // nil data: EOF
+	end   chan struct{} // closed when the stream is done
+
+	mu     sync.Mutex
+	s      *ssh.Session
+	killed bool
+}
+
+func (ss *session) input(f frame) {
+	switch f.typ {
+	case tStdin, tStdinEOF:
+		var b []byte
+		if f.typ == tStdin {
+			b = f.data
+			if b == nil {
+				b = []byte{}
+			}
+		}
+		select {
+		case ss.stdin <- b:
+		case <-ss.end:
+		}
+	case tSignal:
+		ss.mu.Lock()
+		s := ss.s
+		ss.mu.Unlock()
+		if s != nil {
+			s.Signal(ssh.Signal(f.data))
+		}
+	case tKill:
+		ss.kill()
+	}
+}
+
+func (ss *session) kill() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.killed = true
+	if ss.s != nil {
+		ss.s.Close()
+	}
+}
+
+func (ss *session) done() {
+	close(ss.end)
+	ss.r.mu.Lock()
+	delete(ss.r.sessions, ss.id)
+	ss.r.mu.Unlock()
+}
+
+// serve dials the target (or takes its held connection) and, for tOpen,
+// runs the command.
+func (ss *session) serve(typ byte, o open) {
+	defer ss.done()
+	s := ss.r.s
+	h := s.heldFor(o.Settings)
+	h.mu.Lock()
+	for _, hop := range o.Hops {
+		h.hops[hopKey(hop.Name, hop.Via)] = hop.Host
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tc, err := h.t.Dial(ctx, o.Host)
+	if err != nil {
+		ss.r.fail(ss.id, connectWireError(err))
+		return
+	}
+	if typ == tDial {
+		ss.r.send(frame{ss.id, tOK, nil})
+		return
+	}
+	sess, release, err := h.take(ctx, tc)
+	if err != nil && tc.Closed() {
+		// Dropped since it was taken: dialled again, once.
+		if tc, err = h.t.Dial(ctx, o.Host); err == nil {
+			sess, release, err = h.take(ctx, tc)
+		}
+	}
+	if err != nil {
+		ss.r.fail(ss.id, sessionWireError(tc, err))
+		return
+	}
+	defer release()
+	ss.run(ctx, h, tc, sess, o)
+}
+
+// take returns the connection's spare session channel, or opens one, and
+// opens the next spare in the background.
+func (h *held) take(ctx context.Context, tc *transport.Client) (*ssh.Session, func(), error) {
+	h.mu.Lock()
+	sp := h.spares[tc]
+	delete(h.spares, tc)
+	for c := range h.spares {
+		if c.Closed() {
+			delete(h.spares, c)
+		}
+	}
+	h.mu.Unlock()
+	defer func() { go h.replenish(tc) }()
+	if sp != nil {
+		return sp.s, sp.release, nil
+	}
+	return tc.NewSession(ctx)
+}
+
+// replenish opens the connection's next spare session, if it has none.
+func (h *held) replenish(tc *transport.Client) {
+	if tc.Closed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, release, err := tc.NewSession(ctx)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.spares[tc]; ok || h.spares == nil {
+		s.Close()
+		release()
+		return
+	}
+	h.spares[tc] = &spare{s, release}
+}
+
+// run starts the command on sess and streams it until it exits.
+func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess *ssh.Session, o open) {
+	start := func(sess *ssh.Session) (io.WriteCloser, error) {
+		if o.Pty != nil {
+			modes := ssh.TerminalModes{ssh.ECHO: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
+			if err := sess.RequestPty(o.Pty.Term, o.Pty.Height, o.Pty.Width, modes); err != nil {
+				return nil, fmt.Errorf("pty request refused: %w", err)
+			}
+		}
+		sess.Stdout = streamWriter{ss, tStdout}
+		sess.Stderr = streamWriter{ss, tStderr}
+		in, err := sess.StdinPipe()
+		if err == nil {
+			err = sess.Start(o.Cmd)
+		}
+		return in, err
+	}
+	in, err := start(sess)
+	if err != nil && !tc.Closed() {
+		// A spare the server closed while it waited: once more on a
+		// fresh channel.
+		sess.Close()
+		var release func()
+		if sess, release, err = tc.NewSession(ctx); err == nil {
+			defer release()
+			in, err = start(sess)
+		}
+	}
+	if err != nil {
+		if sess != nil {
+			sess.Close()
+		}
+		ss.r.fail(ss.id, sessionWireError(tc, err))
+		return
+	}
+	ss.mu.Lock()
+	ss.s = sess
+	killed := ss.killed
+	ss.mu.Unlock()
+	if killed {
+		sess.Close()
+	}
+	ss.r.send(frame{ss.id, tOK, nil})
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case b := <-ss.stdin:
+				if b == nil {
+					in.Close()
+					return
+				}
+				in.Write(b)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	err = sess.Wait()
+	close(stop)
+	sess.Close()
+	ss.r.send(frame{ss.id, tExit, mustJSON(exitOf(tc, err))})
+}
+
+// exitOf says how a command ended, as sshRunner's wait reads it.
+func exitOf(tc *transport.Client, err error) Exit {
+	var ee *ssh.ExitError
+	switch {
+	case err == nil:
+		return Exit{}
+	case errors.As(err, &ee):
+		if sig := ee.Signal(); sig != "" {
+			return Exit{Code: -1, Signal: strings.TrimPrefix(sig, "SIG")}
+		}
+		return Exit{Code: ee.ExitStatus()}
+	}
+	select {
+	case <-tc.Done():
+	case <-time.After(50 * time.Millisecond):
+		// The connection is alive: the channel ended without an exit
+		// status (or with one x/crypto could not read).
+		return Exit{Code: -1, NoStatus: true}
+	}
+	why := "connection lost"
+	if d := tc.DeadErr(); d != nil {
+		why = d.Error()
+	}
+	return Exit{Code: -1, Lost: why}
+}
+
+// streamWriter sends a command's output as frames.
+type streamWriter struct {
+	ss  *session
+	typ byte
+}
+
+func (w streamWriter) Write(b []byte) (int, error) {
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), 32<<10)
+		if err := w.ss.r.send(frame{w.ss.id, w.typ, append([]byte(nil), rest[:n]...)}); err != nil {
+			return 0, err
+		}
+		rest = rest[n:]
+	}
+	return len(b), nil
+}
+
+func connectWireError(err error) Error {
+	var ce *transport.ConnectError
+	if errors.As(err, &ce) {
+		msg := err.Error()
+		if ce.Err != nil {
+			msg = ce.Err.Error()
+		}
+		return Error{Kind: "connect", Reason: int(ce.Reason), Host: ce.Host, Addr: ce.Addr, Via: ce.Via, Msg: msg}
+	}
+	return Error{Kind: "holder", Msg: err.Error()}
+}
+
+func sessionWireError(tc *transport.Client, err error) Error {
+	if tc != nil && tc.Closed() {
+		return Error{Kind: "lost", Msg: err.Error()}
+	}
+	return Error{Kind: "session", Msg: err.Error()}
+}
+
+// Listen prepares dir, takes the holder's lock (ok false: another holder
+// has it) and listens on its socket, replacing a stale one.
+func Listen(dir string) (ln net.Listener, lock *os.File, ok bool, err error) {
+	if err := PrepareDir(dir); err != nil {
+		return nil, nil, false, err
+	}
+	lock, ok, err = lockFile(filepath.Join(dir, LockName))
+	if err != nil || !ok {
+		return nil, nil, false, err
+	}
+	sock := filepath.Join(dir, SocketName)
+	// Holding the lock, any socket left is a dead holder's.
+	if fi, err := os.Lstat(sock); err == nil && fi.Mode().Type() == os.ModeSocket {
+		os.Remove(sock)
+	}
+	ln, err = net.Listen("unix", sock)
+	if err != nil {
+		lock.Close()
+		return nil, nil, false, err
+	}
+	os.Chmod(sock, 0o600)
+	return ln, lock, true, nil
+}
