@@ -30,6 +30,9 @@ func TestDeployExample(t *testing.T) {
 	// Work on a copy: the build writes dist/ next to the loomfile.
 	work := t.TempDir()
 	copyTree(t, ".", work, "loomfile.go", "app")
+	// The inventory: the test's hosts are the web role (the loomfile's
+	// groups ask for it; -H only narrows them).
+	os.WriteFile(filepath.Join(work, "loom.yaml"), []byte("hosts:\n  h[1-4]:\n    roles: [web]\n"), 0o644)
 	t.Setenv("LOOM_CACHE", t.TempDir())
 	wd, _ := os.Getwd()
 	if err := os.Chdir(work); err != nil {
@@ -88,6 +91,15 @@ func TestDeployExample(t *testing.T) {
 		t.Fatalf("rollback: %d %q %q", code, out, errs)
 	}
 	expect("rollback", "v1.9")
+	// Cleanup asks first: with nobody to answer it is an error, and
+	// nothing is removed.
+	if code, _, errs := loom("cleanup", "--dir=srv", "--keep=1"); code != 1 || !strings.Contains(errs, "LOOM_YES") {
+		t.Fatalf("cleanup with nobody to ask: %d %q", code, errs)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(hosts[0].Dir(), "srv", "releases")); len(entries) != 3 {
+		t.Fatalf("an unconfirmed cleanup left %d releases, want 3", len(entries))
+	}
+	t.Setenv("LOOM_YES", "1")
 	if code, out, errs := loom("cleanup", "--dir=srv", "--keep=1"); code != 0 {
 		t.Fatalf("cleanup: %d %q %q", code, out, errs)
 	}

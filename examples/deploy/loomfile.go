@@ -13,7 +13,8 @@
 //	                          its health check; roll back if one fails
 //	loom status               which release each host runs
 //	loom rollback             back to the release before the current one
-//	loom cleanup              keep the five newest releases
+//	loom cleanup              keep the five newest releases (asks first;
+//	                          LOOM_YES=1 answers yes where nobody can)
 //
 // The web hosts come from loom.yaml (role web); -H or -R on the command
 // line pick others: loom -H staging1 deploy v1.4.
@@ -89,19 +90,21 @@ func Deploy(ctx context.Context, version, dir, batch string) error {
 		return fmt.Errorf("upload: %w", err)
 	}
 
+	// What each host runs now, to go back to if the deploy fails.
+	previous, st := loom.ExecuteMap[string](ctx, Status, dir)
+	if err := st.Err(); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+
 	// Switch in rolling batches, stopping at the first unhealthy host.
 	rolling := *all
 	rolling.Batch, rolling.MaxFail = size, loom.Count(0)
-	var mu sync.Mutex
-	previous := map[string]string{} // the hosts switched, and what they ran before
+	var switched sync.Map // the hosts switched
 	rs := rolling.Each(ctx, func(c *loom.Conn) error {
-		prev := currentRelease(c, dir)
 		if err := c.Symlink(path.Join("releases", version), path.Join(dir, "current")); err != nil {
 			return err
 		}
-		mu.Lock()
-		previous[c.Host()] = prev
-		mu.Unlock()
+		switched.Store(c.Host(), true)
 		return restart(c, dir)
 	})
 	if rs.Err() == nil {
@@ -111,7 +114,7 @@ func Deploy(ctx context.Context, version, dir, batch string) error {
 
 	// Roll back the hosts that were switched, all at once.
 	back := *all
-	back.Hosts = slices.DeleteFunc(slices.Clone(all.Hosts), func(h loom.Host) bool { _, ok := previous[h.Name]; return !ok })
+	back.Hosts = slices.DeleteFunc(slices.Clone(all.Hosts), func(h loom.Host) bool { _, ok := switched.Load(h.Name); return !ok })
 	rb := back.Each(ctx, func(c *loom.Conn) error {
 		prev := previous[c.Host()]
 		if prev == "" {
@@ -120,6 +123,7 @@ func Deploy(ctx context.Context, version, dir, batch string) error {
 		if err := c.Symlink(path.Join("releases", prev), path.Join(dir, "current")); err != nil {
 			return err
 		}
+		c.Printf("back to %s", prev)
 		return restart(c, dir)
 	})
 	if err := rb.Err(); err != nil {
@@ -147,10 +151,9 @@ func restart(c *loom.Conn, dir string) error {
 	return c.Err()
 }
 
-// Status prints the release each host runs.
-func Status(c *loom.Conn, dir string) error {
-	c.Shell("basename \"$(readlink " + loom.Quote(path.Join(dir, "current")) + ")\"")
-	return c.Err()
+// Status is the release each host runs.
+func Status(c *loom.Conn, dir string) (string, error) {
+	return currentRelease(c, dir), c.Err()
 }
 
 // Rollback switches each host back to the release before its current one
@@ -170,12 +173,16 @@ func Rollback(c *loom.Conn, dir string) error {
 	if err := c.Symlink(path.Join("releases", releases[i-1]), path.Join(dir, "current")); err != nil {
 		return err
 	}
+	c.Printf("back to %s", releases[i-1])
 	return restart(c, dir)
 }
 
 // Cleanup removes all but the --keep newest releases (in version order),
-// never the current one.
+// never the current one, once you confirm.
 func Cleanup(c *loom.Conn, dir string, keep int) error {
+	if ok, err := loom.Confirm(c.Context(), fmt.Sprintf("Remove all but the %d newest releases?", keep)); !ok || err != nil {
+		return err
+	}
 	current := currentRelease(c, dir)
 	list := c.Quiet().Run("ls", "-1", path.Join(dir, "releases"))
 	releases := strings.Fields(list.Stdout)
@@ -183,6 +190,7 @@ func Cleanup(c *loom.Conn, dir string, keep int) error {
 	for len(releases) > keep {
 		if releases[0] != current {
 			c.Run("rm", "-rf", path.Join(dir, "releases", releases[0]))
+			c.Printf("removed %s", releases[0])
 		}
 		releases = releases[1:]
 	}
