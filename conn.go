@@ -48,6 +48,7 @@ type host struct {
 	r         runner                                           // runs its commands
 	tc        *transport.Client                                // the SSH connection; nil for Local
 	redial    func(context.Context) (*transport.Client, error) // a new connection to the same host (Reconnect)
+	failsWith *host                                            // whose error state this host's operations share (Conn.Local), or nil
 	ownDialer bool
 	vars      map[string]string
 
@@ -119,27 +120,57 @@ func (c *Conn) Close() error {
 
 // Err returns the first error of any operation on this host, or nil.
 func (c *Conn) Err() error {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	return c.h.err
+	st := c.h.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.err
 }
 
 // ResetErr forgets the recorded failure, so that operations run again.
 func (c *Conn) ResetErr() {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	c.h.err = nil
+	st := c.h.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.err = nil
 }
 
 // Fail records err as the host's failure (if none is recorded yet) and
 // returns it: a task can stop the host with a reason of its own.
 func (c *Conn) Fail(err error) error {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	if c.h.err == nil {
-		c.h.err = err
+	st := c.h.state()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.err == nil {
+		st.err = err
 	}
-	return c.h.err
+	return st.err
+}
+
+// state is the host whose error state this one's operations record: its
+// own, or, for the Conn of Conn.Local, the remote host's.
+func (h *host) state() *host {
+	if h.failsWith != nil {
+		return h.failsWith
+	}
+	return h
+}
+
+// Local returns a Conn for this machine that shares this host's failure:
+// a failing local step (a build, say) stops the host's later operations as
+// a failing remote one does, and a failure on the host skips later local
+// steps, so a host task reads as one script:
+//
+//	c.Local().Run("make", "dist")
+//	c.Put("dist/app.tar.gz", "/srv/app/")
+//	c.Sudo("systemctl", "restart", "app")
+//	return c.Err()
+//
+// It shows its output like loom.Local, and runs with c's context.
+func (c *Conn) Local() *Conn {
+	l := Local()
+	l.h.failsWith = c.h.state()
+	l.sc.ctx = c.sc.ctx
+	return l
 }
 
 func (c *Conn) with(f func(*scope)) *Conn {

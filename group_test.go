@@ -249,3 +249,28 @@ func TestLocalStepFailureIsLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestConnLocalSharesTheHostsFailure: c.Local() fails the host like a
+// remote step, and is skipped after the host failed.
+func TestConnLocalSharesTheHostsFailure(t *testing.T) {
+	hosts, d := fleet(t, 1, nil)
+	marker := filepath.Join(t.TempDir(), "touched")
+	g := &loom.Group{Dialer: d, Hosts: hosts}
+	rs := g.Each(context.Background(), func(c *loom.Conn) error {
+		c.Local().Shell("exit 3")
+		c.Run("echo", "never")
+		return c.Err()
+	})
+	hr := rs.Hosts[0]
+	if hr.Status != loom.StatusFailed || hr.Reason() != "local exit 3" || hr.Result != nil && strings.Contains(hr.Result.Stdout, "never") {
+		t.Fatalf("a failing local step: %v %q", hr.Err, hr.Reason())
+	}
+	rs = g.Each(context.Background(), func(c *loom.Conn) error {
+		c.Run("false")
+		c.Local().Run("touch", marker)
+		return c.Err()
+	})
+	if _, err := os.Stat(marker); err == nil || rs.Hosts[0].Status != loom.StatusFailed {
+		t.Fatalf("a local step ran after the host failed (%v)", rs.Hosts[0].Err)
+	}
+}

@@ -74,6 +74,7 @@ func (c *Conn) reconnect(ctx context.Context, wait time.Duration) error {
 			c.h.mu.Lock()
 			c.h.r, c.h.tc, c.h.err = &sshRunner{c: tc}, tc, nil
 			c.h.mu.Unlock()
+			c.ResetErr()
 			return nil
 		}
 		var ce *ConnectError

@@ -137,6 +137,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if err := checkHabits(o); err != nil {
 		return usage("%v", err)
 	}
+	if o.yes {
+		os.Setenv("LOOM_YES", "1") // read by loom.Confirm, here and in the compiled loomfile
+	}
 	if code, done := persistFlags(o, sub, env); done {
 		return code
 	}

@@ -80,6 +80,7 @@ type options struct {
 	sudoPassStdin  bool
 	stdinAll       bool // --stdin: read stdin once, give it to every host
 	noStdin        bool // -n: give the command no stdin, like ssh -n
+	yes            bool // --yes: every loom.Confirm of a task is answered yes
 	forwardAgent   bool
 	agentKeys      listFlag
 	agentHosts     listFlag
@@ -148,7 +149,7 @@ var helpSections = []struct {
 	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
 	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
 	{"Files (put, get, sync)", []string{"mode", "owner", "exclude", "checksum", "delete", "check", "overwrite"}},
-	{"Tasks and the program", []string{"f", "l", "compile", "h", "version"}},
+	{"Tasks and the program", []string{"f", "l", "yes", "compile", "h", "version"}},
 }
 
 // longNames are the long spellings of the one-letter flags.
@@ -192,6 +193,7 @@ func newFlags(o *options) *flagTable {
 	fs.BoolVar(&o.sudoPassStdin, "sudo-password-stdin", false, "read the sudo password from the first line of stdin (for scripts; never give it in argv)")
 	fs.BoolVar(&o.stdinAll, "stdin", false, "read stdin once and give all of it to the command on every host (spooled to a private temporary file past 8 MiB)")
 	fs.BoolVar(&o.noStdin, "n", false, "give the command no stdin (like ssh -n): piped input is not read")
+	fs.BoolVar(&o.yes, "yes", false, "answer yes to every question a task asks with loom.Confirm (LOOM_YES=1); for CI")
 	fs.BoolVar(&o.sudo, "sudo", false, "run the command with sudo (the password is asked once if sudo needs it)")
 	fs.StringVar(&o.sudoUser, "sudo-user", "", "run the command with sudo as `user` instead of root (implies --sudo)")
 	fs.Var(&o.envs, "e", "set `NAME=VALUE` in the command's environment (also under sudo); repeatable")
