@@ -1,3 +1,5 @@
+//go:build unix
+
 package loom_test
 
 // The fault lab: one Group run over ~200 hosts, most of them healthy and the

@@ -1,3 +1,5 @@
+//go:build unix
+
 package loom_test
 
 // Integration tests of the file operations (Put, Get, Sync, Template and

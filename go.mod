@@ -9,6 +9,8 @@ require (
 )
 
 require (
+	github.com/Microsoft/go-winio v0.6.2
+	github.com/davidmz/go-pageant v1.1.0
 	github.com/pkg/sftp v1.13.12
 	go.yaml.in/yaml/v3 v3.0.6
 )

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/loomssh/loom/internal/remotefs"
@@ -152,7 +149,8 @@ func (p *sshProc) kill() { p.s.Close() }
 
 // Local returns a Conn for this machine, with the same operations and scopes
 // as a remote one (its own, not shared with any remote Conn). Commands run
-// with /bin/sh -c. It uses a Dialer of default settings: no prompts.
+// with /bin/sh -c; on Windows with sh.exe -c, from PATH or Git for Windows
+// (see docs/platforms.md). It uses a Dialer of default settings: no prompts.
 //
 // Under the loom command (a loomfile's tasks) its commands' output is shown
 // live, as Fabric's local() shows it: passed through when no host is
@@ -181,49 +179,32 @@ func (localRunner) start(ctx context.Context, cmd string, pty bool, stdout, stde
 	if pty {
 		return nil, errors.New("a pty is not supported for local commands")
 	}
-	c := exec.Command("/bin/sh", "-c", cmd)
+	c, err := localShell(cmd)
+	if err != nil {
+		return nil, err
+	}
 	c.Stdout, c.Stderr = stdout, stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.WaitDelay = 5 * time.Second
 	in, err := c.StdinPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Start(); err != nil {
+	g, err := startGroup(c)
+	if err != nil {
 		return nil, err
 	}
-	return &localProc{c: c, in: in}, nil
+	return &localProc{g: g, in: in}, nil
 }
 
 type localProc struct {
-	c  *exec.Cmd
+	g  procGroup
 	in io.WriteCloser
 }
 
 func (p *localProc) stdin() io.WriteCloser { return p.in }
 
-func (p *localProc) wait() (int, string, error) {
-	err := p.c.Wait()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return -1, "", err
-	}
-	ws, ok := p.c.ProcessState.Sys().(syscall.WaitStatus)
-	if ok && ws.Signaled() {
-		return -1, strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG"), nil
-	}
-	return p.c.ProcessState.ExitCode(), "", nil
-}
+func (p *localProc) wait() (int, string, error) { return p.g.Wait() }
 
-var localSignals = map[ssh.Signal]syscall.Signal{
-	ssh.SIGINT: syscall.SIGINT, ssh.SIGTERM: syscall.SIGTERM, ssh.SIGKILL: syscall.SIGKILL,
-	ssh.SIGHUP: syscall.SIGHUP, ssh.SIGQUIT: syscall.SIGQUIT,
-}
+func (p *localProc) signal(sig ssh.Signal, _ bool) { signalGroup(p.g, sig) }
 
-func (p *localProc) signal(sig ssh.Signal, _ bool) {
-	if s, ok := localSignals[sig]; ok {
-		syscall.Kill(-p.c.Process.Pid, s)
-	}
-}
-
-func (p *localProc) kill() { syscall.Kill(-p.c.Process.Pid, syscall.SIGKILL) }
+func (p *localProc) kill() { killGroup(p.g) }

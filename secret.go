@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/loomssh/loom/internal/prompt"
 )
@@ -47,7 +46,7 @@ func (f PromptFunc) Prompt(ctx context.Context, prompt string, echo bool) (strin
 }
 
 // Terminal returns a Prompter that asks on the controlling terminal
-// (/dev/tty), with echo off for secrets. When there is no terminal it
+// (/dev/tty; on Windows the console), with echo off for secrets. When there is no terminal it
 // returns an error wrapping ErrNoTerminal, so runs from cron or CI fail with
 // a clear message instead of hanging.
 //
@@ -66,13 +65,13 @@ func (terminal) Prompt(ctx context.Context, question string, echo bool) (string,
 		return "", err
 	}
 	defer release()
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := prompt.OpenTerminal()
 	if err != nil {
 		return "", fmt.Errorf("%w (%v)", ErrNoTerminal, err)
 	}
 	defer tty.Close()
 	defer prompt.Begin()()
-	a, err := prompt.Ask(ctx, tty, question, echo)
+	a, err := tty.Ask(ctx, question, echo)
 	if errors.Is(err, prompt.ErrNotTerminal) {
 		return "", ErrNoTerminal
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package loom_test
 
 // Hostile hosts, secrets and known_hosts under load: what SECURITY.md

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -43,13 +42,7 @@ func main() {
 	perHost := flag.Bool("known-hosts-per-host", false, "write one known_hosts line per host (default: one wildcard line for the shared host key)")
 	flag.Parse()
 
-	var rl syscall.Rlimit
-	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
-	rl.Cur = rl.Max
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	if int(rl.Cur) < *n+1000 {
-		log.Fatalf("RLIMIT_NOFILE is %d: too low for %d listeners", rl.Cur, *n)
-	}
+	raiseFileLimit(*n + 1000)
 
 	dir, err := os.MkdirTemp("", "loom-manyhosts-")
 	check(err)

@@ -23,10 +23,11 @@ const DefaultTimeout = 30 * time.Second
 
 var (
 	errClosed   = errors.New("agentfwd: upstream agent closed")
-	errNoSocket = errors.New("agentfwd: no agent socket (SSH_AUTH_SOCK is not set)")
+	errNoSocket = errors.New("agentfwd: no agent (" + noAgent + ")")
 )
 
-// Upstream hands out connections to the user's real agent (SSH_AUTH_SOCK),
+// Upstream hands out connections to the user's real agent (SSH_AUTH_SOCK;
+// see DefaultSocket),
 // pooled and capped so that hundreds of hosts signing at once do not exhaust
 // the local agent: ssh-agent serves the requests of one connection one by one,
 // and a hardware-backed key signs slowly. Idle connections are reused; at most
@@ -56,8 +57,8 @@ type Upstream struct {
 	dials atomic.Int64 // connections dialled (for tests)
 }
 
-// NewUpstream returns a pool of connections to the agent listening on the
-// unix socket path socket, with at most max connections open at once
+// NewUpstream returns a pool of connections to the agent at socket (a Unix
+// socket path; on Windows a named pipe or "pageant" too, as Dial takes), with at most max connections open at once
 // (max <= 0 means DefaultMaxConns). It does not connect yet; an empty socket
 // makes every request fail.
 func NewUpstream(socket string, max int) *Upstream {
@@ -217,21 +218,23 @@ func (u *Upstream) take(ctx context.Context) (*lease, error) {
 func (u *Upstream) dial(ctx context.Context) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, u.Timeout())
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "unix", u.socket)
+	nc, ag, err := dialConn(dctx, u.socket)
 	if err != nil {
-		return nil, fmt.Errorf("agentfwd: connecting to the agent: %w", err)
+		return nil, err
 	}
 	u.dials.Add(1)
-	c := &conn{nc: nc}
-	// Not an io.Closer, so agent.NewClient talks in lockstep on the caller's
-	// goroutine: no reader goroutine per pooled connection, and the
-	// connection's deadline bounds each request. A leased connection has one
-	// user at a time, so pipelining would gain nothing.
-	c.ag = agent.NewClient(struct {
-		io.Reader
-		io.Writer
-	}{c, c})
+	c := &conn{nc: nc, ag: ag}
+	if c.ag == nil {
+		// Not an io.Closer, so agent.NewClient talks in lockstep on the
+		// caller's goroutine: no reader goroutine per pooled connection,
+		// and the connection's deadline bounds each request. A leased
+		// connection has one user at a time, so pipelining would gain
+		// nothing.
+		c.ag = agent.NewClient(struct {
+			io.Reader
+			io.Writer
+		}{c, c})
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {

@@ -23,8 +23,8 @@ func stoppableFile(r io.Reader) (io.Reader, func(), bool) {
 	if err != nil {
 		return nil, nil, false
 	}
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	p, err := wakePipe()
+	if err != nil {
 		return nil, nil, false
 	}
 	fr := &fileReader{f: f, rc: rc, wake: p}

@@ -83,7 +83,7 @@ func Build(ctx context.Context, p *Project, info *Info, cfg BuildConfig) (string
 	if err := b.trustCache(); err != nil {
 		return "", false, err
 	}
-	bin := filepath.Join(b.cache, "bin", b.key)
+	bin := filepath.Join(b.cache, "bin", b.key+exeSuffix)
 	if trustedProgram(bin) {
 		now := time.Now()
 		os.Chtimes(bin, now, now) // for whoever prunes the cache by age
@@ -367,7 +367,7 @@ func sourceHash(src fs.FS) string {
 func (b *builder) build(ctx context.Context, bin string) error {
 	// The cache holds programs loom runs: only their owner may write it
 	// (trustCache made bin/ so).
-	tmp, err := os.CreateTemp(filepath.Dir(bin), "build-*")
+	tmp, err := os.CreateTemp(filepath.Dir(bin), "build-*"+exeSuffix)
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,44 @@ import (
 // ErrNotTerminal is returned by Ask when the file is not a terminal.
 var ErrNotTerminal = errors.New("not a terminal")
 
+// Terminal is the user's terminal, where questions are asked: on Unix the
+// controlling terminal (/dev/tty), on Windows the console (CONIN$ and
+// CONOUT$).
+type Terminal struct {
+	in, out *os.File
+}
+
+// OpenTerminal opens the user's terminal; the error says why there is none
+// (no controlling terminal: cron, CI, a service).
+func OpenTerminal() (*Terminal, error) { return openTerminal() }
+
+// Close closes the terminal.
+func (t *Terminal) Close() error {
+	err := t.in.Close()
+	if t.out != t.in {
+		if err2 := t.out.Close(); err == nil {
+			err = err2
+		}
+	}
+	return err
+}
+
+// Ask asks question on the terminal, as the function Ask does.
+func (t *Terminal) Ask(ctx context.Context, question string, echo bool) (string, error) {
+	return ask(ctx, t.in, t.out, question, echo)
+}
+
 // Ask writes question to tty and reads one line, with echo off unless echo
 // is set. When ctx ends first it returns ctx's error at once: the
 // terminal's echo is restored and the question stops reading, so a line
-// typed later is not taken by it. The caller holds the screen (Acquire) and
-// has told the listeners (Begin).
+// typed later is not taken by it (on Unix; a Windows console cannot stop a
+// read, and the line typed next goes to the abandoned question). The
+// caller holds the screen (Acquire) and has told the listeners (Begin).
 func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string, error) {
+	return ask(ctx, tty, tty, question, echo)
+}
+
+func ask(ctx context.Context, tty, out *os.File, question string, echo bool) (string, error) {
 	rc, err := tty.SyscallConn()
 	if err != nil {
 		return "", err
@@ -38,7 +70,7 @@ func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string,
 		}
 	}
 	defer restore()
-	if _, err := tty.WriteString(question); err != nil {
+	if _, err := out.WriteString(question); err != nil {
 		return "", err
 	}
 	type answer struct {
@@ -53,14 +85,14 @@ func Ask(ctx context.Context, tty *os.File, question string, echo bool) (string,
 	select {
 	case a := <-ch:
 		if !echo {
-			tty.WriteString("\n") // the Enter the user typed was not echoed
+			out.WriteString("\n") // the Enter the user typed was not echoed
 		}
 		return a.line, a.err
 	case <-ctx.Done():
 		if tty.SetReadDeadline(time.Now()) == nil {
 			<-ch // the read stopped; nothing more is taken from the terminal
 		}
-		tty.WriteString("\n")
+		out.WriteString("\n")
 		return "", ctx.Err()
 	}
 }

@@ -23,7 +23,7 @@ type terminal struct {
 	more          chan struct{}
 }
 
-func openTerminal(t *testing.T) *terminal {
+func openPty(t *testing.T) *terminal {
 	t.Helper()
 	master, slave, err := ptytest.Open()
 	if err != nil {
@@ -78,7 +78,7 @@ func (tm *terminal) String() string {
 // TestAskOnPty: a secret is read with echo off (and echo is back on
 // afterwards); an answer that may be shown is echoed.
 func TestAskOnPty(t *testing.T) {
-	tm := openTerminal(t)
+	tm := openPty(t)
 	ans := make(chan string, 1)
 	go func() {
 		a, err := Ask(context.Background(), tm.slave, "Passphrase: ", false)
@@ -114,7 +114,7 @@ func TestAskOnPty(t *testing.T) {
 // restored, and a line typed afterwards is left for whoever reads next
 // (not taken by the abandoned question, as a sudo password would be).
 func TestAskCancelled(t *testing.T) {
-	tm := openTerminal(t)
+	tm := openPty(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

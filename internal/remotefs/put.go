@@ -139,7 +139,7 @@ func (op *Op) walkLocal(local, remote string, items *[]*putItem) error {
 		if !fi.Mode().IsRegular() {
 			return errors.New("not a regular file")
 		}
-		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: FileMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
+		*items = append(*items, &putItem{kind: kFile, local: local, remote: remote, mode: localMode(fi.Mode()), size: fi.Size(), mtime: fi.ModTime()})
 		return nil
 	}
 	root := local
@@ -170,7 +170,7 @@ func (op *Op) walkLocal(local, remote string, items *[]*putItem) error {
 		if err != nil {
 			return err
 		}
-		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: FileMode(info.Mode()), mtime: info.ModTime()}
+		it := &putItem{local: filepath.Join(local, filepath.FromSlash(rel)), remote: path.Join(remote, rel), mode: localMode(info.Mode()), mtime: info.ModTime()}
 		switch {
 		case d.IsDir():
 			it.kind = kDir

@@ -119,6 +119,8 @@ func init() {
 	}
 	def(&keyword{name: "TCPKeepAlive", class: unsupported, parse: parseFlag, inert: isTrue})
 	def(&keyword{name: "AddKeysToAgent", class: unsupported, parse: parseAny, inert: isNo})
+	// Apple's: passphrases from the macOS keychain. Loom asks for them.
+	def(&keyword{name: "UseKeychain", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "CanonicalizeHostname", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "ControlMaster", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "ControlPersist", class: unsupported, parse: parseAny, inert: isNo})
@@ -145,7 +147,7 @@ func init() {
 		"GSSAPIClientIdentity", "GSSAPIKexAlgorithms", "GSSAPIRenewalForcesRekey", "GSSAPIServerIdentity",
 		"GSSAPITrustDns", "KbdInteractiveDevices", "LogLevel", "LogVerbose", "ObscureKeystrokeTiming",
 		"PermitLocalCommand", "PermitRemoteOpen", "StreamLocalBindMask", "StreamLocalBindUnlink",
-		"SyslogFacility", "Tag", "TunnelDevice", "UseKeychain", "VisualHostKey", "WarnWeakCrypto",
+		"SyslogFacility", "Tag", "TunnelDevice", "VisualHostKey", "WarnWeakCrypto",
 		"XAuthLocation",
 		// Deprecated or removed in OpenSSH, which ignores them.
 		"AFSTokenPassing", "Cipher", "CompressionLevel", "FallBackToRsh", "GlobalKnownHostsFile2",

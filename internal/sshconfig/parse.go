@@ -35,12 +35,6 @@ type File struct {
 	Optional bool   // when true, a missing file is skipped silently
 }
 
-// SystemConfigFile is the system-wide configuration file ssh(1) reads.
-const SystemConfigFile = "/etc/ssh/ssh_config"
-
-// systemDir is where relative Includes of system files are looked up.
-const systemDir = "/etc/ssh"
-
 // Files returns the configuration files ssh(1) would read. When
 // configFile is set (ssh's -F), only that file is read and it must exist;
 // "none" means no file at all. Otherwise the user's ~/.ssh/config is read

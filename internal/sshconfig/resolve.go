@@ -747,7 +747,7 @@ func (s *state) build() (*Host, error) {
 			h.GlobalKnownHostsFiles = append(h.GlobalKnownHostsFiles, p)
 		}
 	} else {
-		h.GlobalKnownHostsFiles = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+		h.GlobalKnownHostsFiles = globalKnownHostsFiles()
 	}
 	if st, ok := s.vals["RevokedHostKeys"]; ok {
 		for _, f := range st.val.([]string) {

@@ -30,7 +30,7 @@ func TestDefaults(t *testing.T) {
 		"AddressFamily":                "any",
 		"StrictHostKeyChecking":        "yes",
 		"UserKnownHostsFiles":          []string{"/home/me/.ssh/known_hosts", "/home/me/.ssh/known_hosts2"},
-		"GlobalKnownHostsFiles":        []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"},
+		"GlobalKnownHostsFiles":        globalKnownHostsFiles(),
 		"HashKnownHosts":               false,
 		"HostKeyAlias":                 "",
 		"HostKeyAlgorithms":            "",

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/loomssh/loom/internal/agentfwd"
 	"github.com/loomssh/loom/internal/sshconfig"
 )
 
@@ -247,7 +247,7 @@ func (d *Dialer) agentFor(ctx context.Context, h *sshconfig.Host) (agent.Extende
 		sock = h.IdentityAgent
 	}
 	if sock == "" {
-		sock = os.Getenv("SSH_AUTH_SOCK")
+		sock = agentfwd.DefaultSocket()
 	}
 	if sock == "" {
 		return nil, func() {}, nil
@@ -257,14 +257,13 @@ func (d *Dialer) agentFor(ctx context.Context, h *sshconfig.Host) (agent.Extende
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, "unix", sock)
+	ag, c, err := agentfwd.Dial(ctx, sock)
 	if err != nil {
 		<-d.agentSlots
 		d.logf("agent %s: %v (continuing without it)", sock, err)
 		return nil, func() {}, nil
 	}
-	return agent.NewClient(c), func() { c.Close(); <-d.agentSlots }, nil
+	return ag, func() { c.Close(); <-d.agentSlots }, nil
 }
 
 // authMethods builds the methods for h in OpenSSH's order: public keys

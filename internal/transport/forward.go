@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"os"
 	"path"
 
 	"golang.org/x/crypto/ssh"
@@ -45,7 +44,7 @@ func (d *Dialer) agentSocket(h *sshconfig.Host) string {
 	if d.AgentSocket != "" {
 		return d.AgentSocket
 	}
-	return os.Getenv("SSH_AUTH_SOCK")
+	return agentfwd.DefaultSocket()
 }
 
 // upstream returns the run's pooled connections to the agent at sock.
@@ -68,7 +67,7 @@ func (d *Dialer) upstream(sock string) *agentfwd.Upstream {
 func (d *Dialer) setupForwarding(c *Client, h *sshconfig.Host) {
 	sock := d.agentSocket(h)
 	if sock == "" {
-		d.warnf("%s: agent forwarding asked for, but there is no agent (SSH_AUTH_SOCK is not set)", h.Alias)
+		d.warnf("%s: agent forwarding asked for, but there is no agent (%s)", h.Alias, agentfwd.NoAgent())
 		return
 	}
 	a := agentfwd.New(d.upstream(sock), h.Alias, agentfwd.Policy{Keys: d.AgentKeys}, func(e agentfwd.Event) {
