@@ -36,7 +36,14 @@ func (c *Conn) Reboot(wait time.Duration) error {
 		r = c.Quiet().SudoShell(rebootScript)
 	}
 	if r.Err != nil {
-		return r.Err // recorded by the Conn
+		// The reboot may take the connection before the command's exit
+		// status comes back: that is the reboot starting, not a failure.
+		select {
+		case <-old.Done():
+			c.ResetErr()
+		case <-time.After(5 * time.Second):
+			return r.Err // recorded by the Conn
+		}
 	}
 	select {
 	case <-old.Done():
