@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loomssh/loom/internal/shellcmd"
 	"github.com/loomssh/loom/internal/shquote"
 )
 
@@ -51,7 +52,7 @@ func composeCases() []composeCase {
 		sudo   bool
 	}{
 		{"run", shquote.Join([]string{"ls", "-l", "a b"}), true, false},
-		{"run-home", joinArgs([]string{"ls", "~", "~/app dir", "a~b", "~user"}), true, false},
+		{"run-home", shellcmd.Join([]string{"ls", "~", "~/app dir", "a~b", "~user"}), true, false},
 		{"run-builtin", shquote.Join([]string{"export", "X=1"}), false, false},
 		{"shell", "echo a; echo b in $(pwd)", false, false},
 		{"shell-or", "make || rm -rf build/*", false, false},

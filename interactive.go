@@ -44,7 +44,7 @@ func (c *Conn) interactive(in *os.File, out, errOut io.Writer, command string) *
 	// The Conn's scope (Cd, Env, Prefix) applies; the login shell under a
 	// scope is started by the shell text that does the rest.
 	remote := command
-	if steps := c.sc.steps(); len(steps) > 0 {
+	if steps := c.sc.shell().Steps(); len(steps) > 0 {
 		if remote == "" {
 			remote = `exec "${SHELL:-/bin/sh}" -l`
 		}

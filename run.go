@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/loomssh/loom/internal/input"
+	"github.com/loomssh/loom/internal/shellcmd"
 	"github.com/loomssh/loom/internal/shquote"
 	"github.com/loomssh/loom/internal/transport"
 	"github.com/loomssh/loom/internal/watch"
@@ -64,30 +65,8 @@ func (c *Conn) Run(args ...string) *Result {
 	if len(args) == 0 {
 		return c.fail("", errors.New("run: no command given"))
 	}
-	cmd := joinArgs(args)
+	cmd := shellcmd.Join(args)
 	return c.exec(cmd, cmd, simpleCommand(args[0]), false)
-}
-
-// joinArgs quotes args for the shell, each one word, leaving a leading
-// "~" or "~/" unquoted so that it means home (see Run).
-func joinArgs(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = quoteHome(a)
-	}
-	return strings.Join(q, " ")
-}
-
-// quoteHome quotes a for the shell, leaving a leading ~ or ~/ for the
-// shell to expand.
-func quoteHome(a string) string {
-	switch {
-	case a == "~":
-		return "~"
-	case strings.HasPrefix(a, "~/"):
-		return "~/" + shquote.Quote(a[2:])
-	}
-	return shquote.Quote(a)
 }
 
 // Shell runs script with the remote user's shell (sh -c semantics): pipes,
@@ -108,7 +87,7 @@ func (c *Conn) Sudo(args ...string) *Result {
 	if len(args) == 0 {
 		return c.fail("", errors.New("sudo: no command given"))
 	}
-	cmd := joinArgs(args)
+	cmd := shellcmd.Join(args)
 	return c.exec(cmd, "sudo "+cmd, simpleCommand(args[0]), true)
 }
 
@@ -139,74 +118,23 @@ var shellBuiltins = map[string]bool{
 
 func simpleCommand(prog string) bool { return !shellBuiltins[prog] && !strings.ContainsAny(prog, "=") }
 
-// compose wraps cmd in the scope: cd, export, prefixes, then the command,
-// joined by && so that nothing runs after a step that failed. Shell text and
-// prefixes are grouped ({ TEXT<newline>}), so a list (`a; b`, `a || b`), a
-// multi-line script, a trailing comment or a here-document in them stays
-// inside the scope instead of escaping the && chain; a brace group is no
-// subshell, so exec, traps, exit and set -e in it act on the shell itself.
-// A simple command (Run's argv) is exec'd, so that signals reach it.
+// shell is the scope as the command line composer sees it.
+func (s *scope) shell() shellcmd.Scope {
+	env := make([][2]string, len(s.env))
+	for i, e := range s.env {
+		env[i] = [2]string{e.name, e.value}
+	}
+	return shellcmd.Scope{Dir: s.dir, Env: env, Prefixes: s.prefixes, User: s.user}
+}
+
+// compose is the command line of cmd in the scope (shellcmd.Scope.Compose).
 func (s *scope) compose(cmd string, simple bool, first ...string) string {
-	parts := append(first, s.steps()...)
-	if len(parts) == 0 {
-		return cmd
-	}
-	if simple {
-		cmd = "exec " + cmd
-	} else {
-		cmd = group(cmd)
-	}
-	return strings.Join(append(parts, cmd), " && ")
+	return s.shell().Compose(cmd, simple, first...)
 }
 
-// steps are the scope's commands that must succeed before the command runs.
-func (s *scope) steps() []string {
-	var parts []string
-	if s.dir != "" {
-		parts = append(parts, "cd "+quoteDir(s.dir))
-	}
-	if len(s.env) > 0 {
-		var b strings.Builder
-		b.WriteString("export")
-		for _, e := range s.env {
-			b.WriteString(" " + e.name + "=" + shquote.Quote(e.value))
-		}
-		parts = append(parts, b.String())
-	}
-	for _, p := range s.prefixes {
-		parts = append(parts, group(p))
-	}
-	return parts
-}
-
-// group makes shell text one command of an && list: `{ TEXT<newline>}`. The
-// newline ends a trailing comment or here-document before the brace.
-func group(text string) string { return "{ " + text + "\n}" }
-
-// quoteDir quotes a directory for cd, leaving a leading ~ for the shell to
-// expand. A relative directory is written ./DIR, so that a name starting
-// with - is not an option (Cd("-P") is the directory -P, not cd's -P, and
-// Cd("-") is not $OLDPWD) and $CDPATH cannot send cd elsewhere.
-func quoteDir(dir string) string {
-	switch {
-	case dir == "~" || strings.HasPrefix(dir, "~/"):
-		return quoteHome(dir)
-	case strings.HasPrefix(dir, "/"):
-		return shquote.Quote(dir)
-	}
-	return shquote.Quote("./" + dir)
-}
-
-// sudoCommand is the command line of Sudo and SudoShell: sudo reads the
-// password on stdin and asks with prompt, then /bin/sh prints marker on
-// stderr (so Loom knows sudo is done with stdin) and runs cmd in the scope.
+// sudoCommand is the command line of Sudo and SudoShell.
 func (s *scope) sudoCommand(cmd string, simple bool, prompt, marker string) string {
-	argv := []string{"sudo", "-S", "-p", prompt}
-	if s.user != "" {
-		argv = append(argv, "-u", s.user)
-	}
-	argv = append(argv, "-H", "--", "/bin/sh", "-c", s.compose(cmd, simple, "echo '"+marker+"' >&2"))
-	return shquote.Join(argv)
+	return s.shell().Sudo(cmd, simple, prompt, marker)
 }
 
 // sudoKey is where the run's sudo password is kept.
