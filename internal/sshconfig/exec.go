@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+
+	"github.com/loomssh/loom/internal/proctree"
 )
 
 // execCache holds the results of Match exec commands, by expanded command,
@@ -72,11 +74,15 @@ func (s *state) matchExec(ln *line, arg string) (bool, error) {
 
 // runExec runs a Match exec command and reports whether it exited 0.
 func (s *state) runExec(cmd string) (bool, error) {
-	shell, _ := s.loc.env("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
+	var c *exec.Cmd
+	if shell, _ := s.loc.env("SHELL"); shell != "" {
+		c = exec.Command(shell, "-c", cmd)
+	} else {
+		var err error
+		if c, err = proctree.Shell(cmd); err != nil { // /bin/sh; sh.exe on Windows
+			return false, err
+		}
 	}
-	c := exec.Command(shell, "-c", cmd)
 	c.Stderr = s.stderr
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
