@@ -168,6 +168,8 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return usage("no hosts: give some with -H (or -R ROLE with an inventory); see loom -h")
 	case sub == "run" && len(o.args) == 0:
 		return usage("no command: give it after --, e.g. loom -H host -- uptime")
+	case o.pause > 0 && len(o.batch.ls) == 0:
+		return usage("--pause %v waits between batches: give --batch too (e.g. --batch 1,5,25%%)", o.pause)
 	}
 	if sub != "run" {
 		if err := fileUsage(sub, o); err != nil {
@@ -301,8 +303,8 @@ func checkFlags(o *options) error {
 		return fmt.Errorf("--timeout %v: want a positive duration, like 30s (0: no limit)", o.cmdTimeout)
 	case o.hostTimeout < 0:
 		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
-	case o.batch.l == loom.Count(0) || o.batch.l == loom.Percent(0):
-		return fmt.Errorf("--batch %s: want at least 1 host, or a percentage above 0%%", o.batch.l)
+	case o.pause < 0:
+		return fmt.Errorf("--pause %v: want a positive duration, like 30s", o.pause)
 	}
 	return nil
 }
@@ -437,8 +439,10 @@ func (e *engine) group(hosts []loom.Host) *loom.Group {
 		Dialer:        e.d,
 		Hosts:         hosts,
 		Parallel:      e.o.parallel,
-		Batch:         e.o.batch.l,
+		Batches:       e.o.batch.ls,
+		Pause:         e.o.pause,
 		MaxFail:       e.o.maxFail.l,
+		MaxFailBatch:  e.o.maxFailBatch.l,
 		FailFast:      e.o.failFast,
 		HostTimeout:   e.o.hostTimeout,
 		DiscardOutput: !e.o.gather,
@@ -511,8 +515,15 @@ func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*l
 		fmt.Fprintf(w, "%-*s  %s  $ %s\n", width, h.Name, addr, cmd)
 	}
 	fmt.Fprintf(w, "# %d hosts, -P %d", len(hosts), o.parallel)
-	if o.batch.l.IsSet() {
-		fmt.Fprintf(w, ", batches of %d", max(1, o.batch.l.Of(len(hosts))))
+	if len(o.batch.ls) > 0 {
+		g := loom.Group{Hosts: hosts, Batches: o.batch.ls}
+		fmt.Fprintf(w, ", batches of %s", plan(g.Plan()))
+		if o.pause > 0 {
+			fmt.Fprintf(w, " with %v between", o.pause)
+		}
+	}
+	if o.maxFailBatch.l.IsSet() {
+		fmt.Fprintf(w, ", stop after more than %s of a batch failed", o.maxFailBatch.l)
 	}
 	if o.maxFail.l.IsSet() || o.failFast {
 		n := o.maxFail.l.Of(len(hosts))
@@ -527,4 +538,22 @@ func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*l
 // counters for the progress line.
 type counters struct {
 	started, done, failed atomic.Int64
+}
+
+// plan writes batch sizes short: "1, 5, 10 ×3, 4".
+func plan(sizes []int) string {
+	var parts []string
+	for i := 0; i < len(sizes); {
+		j := i
+		for j < len(sizes) && sizes[j] == sizes[i] {
+			j++
+		}
+		if j-i > 1 {
+			parts = append(parts, fmt.Sprintf("%d ×%d", sizes[i], j-i))
+		} else {
+			parts = append(parts, fmt.Sprint(sizes[i]))
+		}
+		i = j
+	}
+	return strings.Join(parts, ", ")
 }

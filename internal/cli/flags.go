@@ -47,6 +47,33 @@ func (f *limitFlag) Set(v string) error {
 	return err
 }
 
+// rampFlag is --batch: one size, or a ramp of sizes (1,5,25%) whose last
+// size repeats.
+type rampFlag struct{ ls []loom.Limit }
+
+func (f *rampFlag) String() string {
+	s := make([]string, len(f.ls))
+	for i, l := range f.ls {
+		s[i] = l.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *rampFlag) Set(v string) error {
+	f.ls = nil
+	for _, part := range strings.Split(v, ",") {
+		l, err := loom.ParseLimit(part)
+		if err != nil {
+			return err
+		}
+		if l == loom.Count(0) || l == loom.Percent(0) {
+			return fmt.Errorf("a batch of %s: want at least 1 host, or a percentage above 0%%", l)
+		}
+		f.ls = append(f.ls, l)
+	}
+	return nil
+}
+
 // options are the parsed command line.
 type options struct {
 	sub            string // run, put, get, sync, ssh, last, completion or help
@@ -69,8 +96,10 @@ type options struct {
 	hostTimeout    time.Duration
 	parallel       int
 	handshakes     int
-	batch          limitFlag
+	batch          rampFlag
+	pause          time.Duration
 	maxFail        limitFlag
+	maxFailBatch   limitFlag
 	failFast       bool
 	retries        int
 	sudo           bool
@@ -143,7 +172,7 @@ var helpSections = []struct {
 	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
 	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
-	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
+	{"Rolling out", []string{"P", "batch", "pause", "max-fail", "max-fail-batch", "fail-fast"}},
 	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
 	{"Files (put, get, sync)", []string{"mode", "owner", "exclude", "checksum", "delete", "check", "overwrite"}},
 	{"Tasks and the program", []string{"f", "l", "compile", "h", "version"}},
@@ -175,8 +204,10 @@ func newFlags(o *options) *flagTable {
 	fs.StringVar(&o.jump, "J", "", "reach the hosts through these jump `hosts` (comma list, first hop first), like ssh -J; same as -o ProxyJump=HOSTS")
 	fs.IntVar(&o.parallel, "P", loom.DefaultParallel, "`N` hosts worked on at once")
 	fs.IntVar(&o.handshakes, "handshakes", 0, "connections being set up at once (`N`; default: like -P, at most 64)")
-	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts")
+	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts; a list (1,5,25%) is a ramp whose last size repeats, as Ansible's serial")
+	fs.DurationVar(&o.pause, "pause", 0, "wait this `duration` between batches (with --batch)")
 	fs.Var(&o.maxFail, "max-fail", "once more than `N` hosts (or N% of them) failed, start no new host")
+	fs.Var(&o.maxFailBatch, "max-fail-batch", "once more than `N` hosts of a batch (or N% of the batch) failed, start no new host: Ansible's max_fail_percentage")
 	fs.BoolVar(&o.failFast, "fail-fast", false, "at the first failure start no new host and interrupt the running ones")
 	fs.IntVar(&o.retries, "retries", 0, "try a refused or timed-out connection this many `times` more")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "TCP connect `timeout` (the SSH handshake gets twice as long)")

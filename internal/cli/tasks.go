@@ -263,16 +263,31 @@ func (tr *taskRun) taskGroup(hosts []loom.Host, s loom.Settings) *loom.Group {
 		s.Parallel = 0
 	}
 	if tr.o.set["batch"] {
-		s.Batch = loom.Limit{}
+		s.Batches = nil
+	}
+	if tr.o.set["pause"] {
+		s.Pause = 0
 	}
 	if tr.o.set["max-fail"] {
 		s.MaxFail = loom.Limit{}
+	}
+	if tr.o.set["max-fail-batch"] {
+		s.MaxFailBatch = loom.Limit{}
 	}
 	if tr.o.set["fail-fast"] {
 		s.FailFast = false
 	}
 	s.Apply(g)
 	return g
+}
+
+// pauseWithoutBatches refuses --pause for a group that runs in one batch:
+// the pause would never happen.
+func pauseWithoutBatches(what string, g *loom.Group) error {
+	if g.Pause > 0 && !g.Batch.IsSet() && len(g.Batches) == 0 {
+		return fmt.Errorf("%s: --pause %v waits between batches, and it runs in one: give --batch too (or loom.Batches in the loomfile)", what, g.Pause)
+	}
+	return nil
 }
 
 // hostTask runs a host task on its hosts and returns the exit status.
@@ -289,6 +304,10 @@ func (tr *taskRun) hostTask(ctx context.Context, c taskCall, args []reflect.Valu
 		return ExitUsage
 	}
 	g := tr.taskGroup(hosts, s)
+	if err := pauseWithoutBatches(c.t.Name, g); err != nil {
+		fmt.Fprintf(tr.env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
 	what := describe(c.t, c.vals)
 	if tr.o.dryRun {
 		fmt.Fprintf(tr.env.Stdout, "%s on %s (-P %d)\n", what, hostlist.Fold(hostNames(hosts)), g.Parallel)
@@ -372,6 +391,9 @@ func (tr *taskRun) launch(ctx context.Context, settings, fn any) (any, error) {
 		return nil, err
 	}
 	g := tr.taskGroup(hosts, s)
+	if err := pauseWithoutBatches(what, g); err != nil {
+		return nil, err
+	}
 	// A task reads its groups' results: their output is kept (each stream
 	// bounded by the Conn's MaxOutput), unlike the command's own runs,
 	// whose output has been printed.
