@@ -303,6 +303,8 @@ func checkFlags(o *options) error {
 		return fmt.Errorf("--timeout %v: want a positive duration, like 30s (0: no limit)", o.cmdTimeout)
 	case o.hostTimeout < 0:
 		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
+	case o.json && (o.hide.has("stdout") || o.hide.has("stderr")):
+		return fmt.Errorf("--hide %s: --json has no live output to hide, and holds each host's whole output", o.hide.String())
 	case o.pause < 0:
 		return fmt.Errorf("--pause %v: want a positive duration, like 30s", o.pause)
 	}
@@ -406,10 +408,27 @@ func newEngine(o *options, env Env) (*engine, error) {
 		}
 	})
 	e := &engine{o: o, env: env, d: d, p: p, unhold: unhold}
+	if !o.hidden("echo") {
+		d.Echo = e.echo
+	}
 	if o.stdinAll && env.Stdin != nil {
 		e.in = loom.NewInput(env.Stdin)
 	}
 	return e, nil
+}
+
+// echo prints "HOST $ COMMAND" on stderr as a command starts (--echo):
+// a script of several lines shows its first, then "…".
+func (e *engine) echo(host, cmd string) {
+	line := cmd
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i] + " …"
+	}
+	name := host
+	if e.env.Color {
+		name = palette[hashName(host)%uint32(len(palette))] + host + reset
+	}
+	e.p.Printf(true, "%s $ %s\n", name, output.Sanitize([]byte(line)))
 }
 
 func (e *engine) close() {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,26 @@ func (f *rampFlag) Set(v string) error {
 	return nil
 }
 
+// streamsFlag is --hide or --show: a comma list of stdout, stderr and
+// echo.
+type streamsFlag struct{ words []string }
+
+func (f *streamsFlag) String() string { return strings.Join(f.words, ",") }
+
+func (f *streamsFlag) Set(v string) error {
+	for _, w := range strings.Split(v, ",") {
+		switch w {
+		case "stdout", "stderr", "echo":
+			f.words = append(f.words, w)
+		default:
+			return fmt.Errorf("want stdout, stderr or echo (a comma list), not %q", w)
+		}
+	}
+	return nil
+}
+
+func (f *streamsFlag) has(w string) bool { return slices.Contains(f.words, w) }
+
 // options are the parsed command line.
 type options struct {
 	sub            string // run, put, get, sync, ssh, last, completion or help
@@ -112,6 +133,8 @@ type options struct {
 	agentHosts     listFlag
 	pty            bool
 	gather         bool
+	echo           bool        // --echo: host $ command as each command starts
+	hide, show     streamsFlag // --hide, --show
 	mode           string
 	owner          string
 	fileExcludes   listFlag
@@ -173,7 +196,7 @@ var helpSections = []struct {
 	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
 	{"Rolling out", []string{"P", "batch", "pause", "max-fail", "max-fail-batch", "fail-fast"}},
-	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
+	{"Output", []string{"gather", "json", "echo", "hide", "show", "log-dir", "dry-run", "v"}},
 	{"Files (put, get, sync)", []string{"mode", "owner", "exclude", "checksum", "delete", "check", "overwrite"}},
 	{"Tasks and the program", []string{"f", "l", "compile", "h", "version"}},
 }
@@ -233,6 +256,9 @@ func newFlags(o *options) *flagTable {
 	fs.BoolVar(&o.check, "check", false, "sync: list what would change, change nothing")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "get: replace local files that already exist (without it get refuses, before writing anything)")
 	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")
+	fs.BoolVar(&o.echo, "echo", false, "print 'HOST $ COMMAND' on stderr as each command starts, a task's included (also with -v)")
+	fs.Var(&o.hide, "hide", "leave `streams` out of the live output: stdout, stderr, echo (comma list; --log-dir still gets all)")
+	fs.Var(&o.show, "show", "put `streams` back in the live output (stdout, stderr, echo), over --hide and the settings; --show echo is --echo")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per host on stdout (and nothing else there)")
 	fs.StringVar(&o.logDir, "log-dir", "", "write each host's full output to `dir`/HOST.log")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the hosts and what would run on each; connect nowhere")
@@ -332,3 +358,16 @@ exit, timeout, lost connection); 3 some host could not be reached,
 authenticated or trusted (host key) and no command failed; 2 usage or
 configuration error; 130 interrupted.
 `
+
+// hidden reports whether stream (stdout, stderr or echo) is left out of
+// the live output: --hide names it and --show does not. Echo is shown
+// with --echo, -v or --show echo.
+func (o *options) hidden(stream string) bool {
+	if o.show.has(stream) {
+		return false
+	}
+	if stream == "echo" {
+		return o.hide.has("echo") || !o.echo && !o.verbose
+	}
+	return o.hide.has(stream)
+}

@@ -154,6 +154,10 @@ func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
 	tr := &taskRun{engine: e, prog: prog, many: len(calls) > 1}
 	ctx = taskrt.WithLauncher(ctx, tr.launch)
 	taskrt.LocalOutput = tr.localOutput
+	if e.d.Echo != nil {
+		taskrt.Echo = e.d.Echo
+		defer func() { taskrt.Echo = nil }()
+	}
 	for i, c := range calls {
 		var code int
 		if c.t.Kind == loomfile.Host {
@@ -359,6 +363,17 @@ func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Val
 // passed through when no host is at work, prefixed "local" among the
 // hosts' lines, and on stderr when stdout is for --json or --gather.
 func (tr *taskRun) localOutput() (io.Writer, io.Writer) {
+	stdout, stderr := tr.localStreams()
+	if tr.o.hidden("stdout") {
+		stdout = io.Discard
+	}
+	if tr.o.hidden("stderr") {
+		stderr = io.Discard
+	}
+	return stdout, stderr
+}
+
+func (tr *taskRun) localStreams() (io.Writer, io.Writer) {
 	if tr.o.json || tr.o.gather {
 		return endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local | "}}, endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local ! "}}
 	}
