@@ -188,6 +188,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		}
 		return usage("no hosts to run on")
 	}
+	if hosts, err = pickHosts(env.Stderr, o, hosts); err != nil {
+		return usage("%v", err)
+	}
 	if err := getShared(sub, o, hosts); err != nil {
 		return usage("%v", err)
 	}
@@ -265,6 +268,15 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	})
 }
 
+// pickHosts applies --pick, saying the sample's seed with -v.
+func pickHosts(stderr io.Writer, o *options, hosts []loom.Host) ([]loom.Host, error) {
+	picked, err := pick(o, hosts)
+	if err == nil && o.pick.l.IsSet() && o.verbose {
+		fmt.Fprintf(stderr, "%s: --pick %s: %d of %d hosts (--seed %d for the same again)\n", o.name, o.pick.l, len(picked), len(hosts), o.seed)
+	}
+	return picked, err
+}
+
 // checkStdin refuses what would drop piped input without a word: several
 // hosts cannot share one stream, so it goes to every host with --stdin, to
 // none with -n, and is otherwise a usage error.
@@ -305,6 +317,10 @@ func checkFlags(o *options) error {
 		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
 	case o.json && (o.hide.has("stdout") || o.hide.has("stderr")):
 		return fmt.Errorf("--hide %s: --json has no live output to hide, and holds each host's whole output", o.hide.String())
+	case o.set["pick"] && (o.pick.l == loom.Count(0) || o.pick.l == loom.Percent(0)):
+		return fmt.Errorf("--pick %s: want at least 1 host, or a percentage above 0%%", o.pick.l)
+	case o.set["seed"] && !o.set["pick"]:
+		return errors.New("--seed is the seed of --pick's sample: give --pick N too")
 	case o.pause < 0:
 		return fmt.Errorf("--pause %v: want a positive duration, like 30s", o.pause)
 	}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -156,6 +157,8 @@ type options struct {
 	args           []string
 	table          *flagTable
 	rerunFailed    bool
+	pick           limitFlag // --pick: a random sample of the hosts
+	seed           uint64    // --seed, or a random one: the sample's
 }
 
 // usageText is the top of the help; NAME is the program's name.
@@ -192,7 +195,7 @@ var helpSections = []struct {
 	title string
 	names []string
 }{
-	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
+	{"Hosts", []string{"H", "R", "x", "I", "pick", "seed", "rerun-failed"}},
 	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
 	{"Rolling out", []string{"P", "batch", "pause", "max-fail", "max-fail-batch", "fail-fast"}},
@@ -215,7 +218,9 @@ func newFlags(o *options) *flagTable {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
-	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
+	fs.Var(&o.roles, "R", "`roles` from the inventory: web,db is either, web&staging both, !db not db; also all, inventory hosts, ranges and globs (web*); repeatable (docs/hosts.md)")
+	fs.Var(&o.pick, "pick", "run on a random sample of `N` (or N%) of the selected hosts (-v says the seed)")
+	fs.Uint64Var(&o.seed, "seed", 0, "the `number` --pick draws its sample with, for the same sample again")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
 	fs.BoolVar(&o.rerunFailed, "rerun-failed", false, "run on the hosts that were not ok in the last run (its record is what the last subcommand shows); the same as -H @failed")
 	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
@@ -313,6 +318,9 @@ func parseFlagsAs(name string, args []string, stderr io.Writer) (*options, *flag
 	}
 	o.set = map[string]bool{}
 	t.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if !o.set["seed"] {
+		o.seed = rand.Uint64()
+	}
 	return o, t, nil
 }
 

@@ -248,6 +248,9 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings, narr
 		}
 		return nil, fmt.Errorf("%s: no hosts to run on", what)
 	}
+	if hosts, err = pickHosts(tr.env.Stderr, o, hosts); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	if s.Once {
 		hosts = hosts[:1]
 	}

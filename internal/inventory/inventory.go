@@ -285,6 +285,12 @@ func (inv *Inventory) Select(roles []string) ([]Host, error) {
 	var idx []int
 	for _, r := range roles {
 		r = strings.TrimPrefix(r, "@")
+		if r == AllRole {
+			for i := range inv.hosts {
+				idx = append(idx, i)
+			}
+			continue
+		}
 		members, ok := inv.roles[r]
 		if !ok {
 			declared := map[string]bool{}

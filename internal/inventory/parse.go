@@ -741,6 +741,9 @@ func checkRole(r string) error {
 	if r == "" {
 		return errors.New("empty role name")
 	}
+	if r == AllRole {
+		return errors.New(`role "all" is every host of the inventory, always: it cannot be declared`)
+	}
 	for i, c := range r {
 		ok := c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c) || (i > 0 && (c == '-' || c == '.'))
 		if !ok {
