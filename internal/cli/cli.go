@@ -127,11 +127,20 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return ExitUsage
 	}
+	if err := applySettings(o, t, os.Getenv, os.Environ(), env.Stderr); err != nil {
+		return usage("%v", err)
+	}
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
 	}
 	if err := checkHabits(o); err != nil {
 		return usage("%v", err)
+	}
+	if o.sudo && o.sudoUser == "" {
+		o.sudoUser = o.sudoUserDefault
+	}
+	if prog != nil || o.command || sub != "run" {
+		showSettings(env.Stderr, o) // a loomfile's program says them itself
 	}
 	interactive, shellCmd := false, ""
 	if sub == "ssh" {

@@ -98,67 +98,69 @@ func (f *streamsFlag) has(w string) bool { return slices.Contains(f.words, w) }
 
 // options are the parsed command line.
 type options struct {
-	sub            string // run, put, get, sync, ssh, last, completion or help
-	name           string // the program's name in messages: loom, or the compiled loomfile's
-	hosts          listFlag
-	roles          listFlag
-	excludes       listFlag
-	inventory      string
-	configFile     string
-	identities     listFlag
-	user           string
-	port           int
-	sshOpts        listFlag
-	jump           string
-	localFwds      listFlag
-	remoteFwds     listFlag
-	envs           listFlag
-	connectTimeout time.Duration
-	cmdTimeout     time.Duration
-	hostTimeout    time.Duration
-	parallel       int
-	handshakes     int
-	batch          rampFlag
-	pause          time.Duration
-	maxFail        limitFlag
-	maxFailBatch   limitFlag
-	failFast       bool
-	retries        int
-	sudo           bool
-	sudoUser       string
-	sudoPassStdin  bool
-	stdinAll       bool // --stdin: read stdin once, give it to every host
-	noStdin        bool // -n: give the command no stdin, like ssh -n
-	forwardAgent   bool
-	agentKeys      listFlag
-	agentHosts     listFlag
-	pty            bool
-	gather         bool
-	echo           bool        // --echo: host $ command as each command starts
-	hide, show     streamsFlag // --hide, --show
-	mode           string
-	owner          string
-	fileExcludes   listFlag
-	checksum       bool
-	deleteExtra    bool
-	check          bool
-	overwrite      bool
-	json           bool
-	logDir         string
-	dryRun         bool
-	verbose        bool
-	version        bool
-	help           bool
-	list           bool
-	taskFile       string
-	compile        string
-	command        bool // the arguments came after --: a command, not tasks
-	set            map[string]bool
-	args           []string
-	table          *flagTable
-	rerunFailed    bool
-	pick           limitFlag // --pick: a random sample of the hosts
-	seed           uint64    // --seed, or a random one: the sample's
+	sub             string // run, put, get, sync, ssh, last, completion or help
+	name            string // the program's name in messages: loom, or the compiled loomfile's
+	hosts           listFlag
+	roles           listFlag
+	excludes        listFlag
+	inventory       string
+	configFile      string
+	identities      listFlag
+	user            string
+	port            int
+	sshOpts         listFlag
+	jump            string
+	localFwds       listFlag
+	remoteFwds      listFlag
+	envs            listFlag
+	connectTimeout  time.Duration
+	cmdTimeout      time.Duration
+	hostTimeout     time.Duration
+	parallel        int
+	handshakes      int
+	batch           rampFlag
+	pause           time.Duration
+	maxFail         limitFlag
+	maxFailBatch    limitFlag
+	failFast        bool
+	retries         int
+	sudo            bool
+	sudoUser        string
+	sudoPassStdin   bool
+	stdinAll        bool // --stdin: read stdin once, give it to every host
+	noStdin         bool // -n: give the command no stdin, like ssh -n
+	forwardAgent    bool
+	agentKeys       listFlag
+	agentHosts      listFlag
+	pty             bool
+	gather          bool
+	echo            bool        // --echo: host $ command as each command starts
+	hide, show      streamsFlag // --hide, --show
+	mode            string
+	owner           string
+	fileExcludes    listFlag
+	checksum        bool
+	deleteExtra     bool
+	check           bool
+	overwrite       bool
+	json            bool
+	logDir          string
+	dryRun          bool
+	verbose         bool
+	version         bool
+	help            bool
+	list            bool
+	taskFile        string
+	compile         string
+	command         bool // the arguments came after --: a command, not tasks
+	set             map[string]bool
+	args            []string
+	table           *flagTable
+	rerunFailed     bool
+	sources         []setting // where the settings' values came from (-v)
+	sudoUserDefault string    // settings' sudo-user: the user of --sudo
+	pick            limitFlag // --pick: a random sample of the hosts
+	seed            uint64    // --seed, or a random one: the sample's
 }
 
 // usageText is the top of the help; NAME is the program's name.
