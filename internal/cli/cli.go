@@ -82,6 +82,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		}
 		return demo(ctx, args[1:], env)
 	}
+	if len(args) > 0 && (args[0] == "completion" || args[0] == "__complete") {
+		return completionMain(args, env, prog, name)
+	}
 	if prog == nil && len(args) > 0 && args[0] == "init" {
 		return initLoomfile(args[1:], env)
 	}

@@ -173,6 +173,7 @@ const usageText = `Usage:
   NAME [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of TASKSOURCE
   NAME ssh [flags] HOST [COMMAND...]          an interactive shell (or COMMAND) on one host, like ssh
   NAME last                                   show the last run's record (hosts, status, reason)
+  NAME completion bash|zsh|fish               print a completion script: source <(NAME completion bash)
   NAME -l | NAME help [TASK]                  list the tasks / show one (also -h TASK)
 INITDEMO
 Flags come before the first task or the --, and may come before the

@@ -589,8 +589,13 @@ func TestDocExamples(t *testing.T) {
 		lang, body, _ := strings.Cut(part, "\n")
 		blocks[lang] = append(blocks[lang], body)
 	}
-	if len(blocks["yaml"]) != 1 || len(blocks["json"]) != 1 || len(blocks[""]) < 1 {
+	if len(blocks["yaml"]) != 2 || len(blocks["json"]) != 1 || len(blocks[""]) < 1 {
 		t.Fatalf("unexpected code blocks in docs/inventory.md: %d yaml, %d json", len(blocks["yaml"]), len(blocks["json"]))
+	}
+	// The second is the settings: example: every key of it is known.
+	sinv, err := Parse([]byte(blocks["yaml"][1]), "loom.yaml")
+	if err != nil || len(sinv.Settings()) != len(SettingKeys) {
+		t.Fatalf("settings example: %v; %d of %d keys", err, len(sinv.Settings()), len(SettingKeys))
 	}
 	inv, err := Parse([]byte(blocks["yaml"][0]), "loom.yaml")
 	if err != nil {
