@@ -354,7 +354,7 @@ func (t *flagTable) usage(w io.Writer, name string, compiled bool) {
 			if what != "" {
 				line += " " + what
 			}
-			if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "0s" {
+			if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "0s" && d != "none" {
 				help += fmt.Sprintf(" (default %s)", d)
 			}
 			fmt.Fprintf(w, "%s\n    \t%s\n", line, help)
