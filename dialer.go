@@ -117,6 +117,12 @@ type Dialer struct {
 	AgentHosts []string
 	// Logf receives verbose diagnostics. Nil discards them.
 	Logf func(format string, args ...any)
+	// Echo, if set, is called as each command of a Conn of this Dialer
+	// starts (Run, Shell, Sudo, SudoShell, and the helpers file operations
+	// run), with the host's name and the command as given ("sudo " before
+	// a sudo one), without the Cd, Env and Prefix scopes: Fabric's
+	// "[host] run: ...". Calls may come from several goroutines at once.
+	Echo func(host, cmd string)
 	// Stderr receives warnings (a changed key accepted under
 	// InsecureIgnoreHostKeys, say). Nil: os.Stderr.
 	Stderr io.Writer

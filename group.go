@@ -32,16 +32,32 @@ type Group struct {
 	// or a percentage of the hosts, at least one host); a batch finishes
 	// before the next one starts. Unset: one batch.
 	//
-	// A Group with a negative Parallel or HostTimeout, a Batch of Count(0)
-	// or Percent(0), or a negative count or a percentage outside 0–100 in
-	// Batch or MaxFail runs nothing: every host is "not started" and
-	// Results.Err says which setting is wrong.
+	// A Group with a negative Parallel, HostTimeout or Pause, a Batch of
+	// Count(0) or Percent(0), or a negative count or a percentage outside
+	// 0–100 in Batch, Batches, MaxFail or MaxFailBatch runs nothing: every
+	// host is "not started" and Results.Err says which setting is wrong.
 	Batch Limit
+	// Batches is a ramp of batch sizes, as Ansible's serial list: the
+	// first batch has Batches[0] hosts, the second Batches[1], and the
+	// last size repeats for the rest ({Count(1), Count(5), Percent(25)} on
+	// 40 hosts: 1, 5, 10, 10, 10, 4). Set Batch or Batches, not both.
+	Batches []Limit
+	// Pause is how long to wait between batches (after one finishes,
+	// before the next starts); an interruption ends the wait. It needs
+	// Batch or Batches.
+	Pause time.Duration
 	// MaxFail stops the run early: once more hosts than this have failed
 	// (command failed or host unreachable), no new host starts; hosts
 	// already running finish. A percentage is of all the hosts, rounded
 	// down. Unset: no limit.
 	MaxFail Limit
+	// MaxFailBatch is MaxFail counted in each batch, like Ansible's
+	// max_fail_percentage: once more hosts than this of the batch at work
+	// have failed, no new host starts, in this batch or a later one; the
+	// batch's hosts already running finish. A percentage is of the
+	// batch's hosts, rounded down. Without batches the run is one batch.
+	// Unset: no limit.
+	MaxFailBatch Limit
 	// FailFast stops at the first failure: no new host starts and the
 	// commands still running are interrupted.
 	FailFast bool
@@ -272,10 +288,7 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 	if parallel <= 0 {
 		parallel = DefaultParallel
 	}
-	batch := total
-	if g.Batch.IsSet() {
-		batch = max(1, g.Batch.Of(total))
-	}
+	plan := g.plan(total)
 	maxFail := -1
 	if g.MaxFail.IsSet() {
 		maxFail = g.MaxFail.Of(total)
@@ -285,16 +298,41 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	var failures atomic.Int64
+	var failures, batchFailures atomic.Int64
+	batchMax := int64(-1) // the current batch's MaxFailBatch, -1: none
+	var batchStop atomic.Bool
 	stopped := func() bool {
+		if batchMax >= 0 && batchFailures.Load() > batchMax {
+			batchStop.Store(true)
+			return true
+		}
 		return runCtx.Err() != nil || maxFail >= 0 && failures.Load() > int64(maxFail)
 	}
 	var cbMu sync.Mutex // serialises OnStart and OnDone
 	slots := make(chan struct{}, parallel)
 
-	for first := 0; first < total && !stopped(); first += batch {
+	first := 0
+	for bi, size := range plan {
+		if stopped() {
+			break
+		}
+		if bi > 0 && g.Pause > 0 {
+			t := time.NewTimer(g.Pause)
+			select {
+			case <-t.C:
+			case <-runCtx.Done():
+				t.Stop()
+			}
+			if stopped() {
+				break
+			}
+		}
+		batchFailures.Store(0)
+		if g.MaxFailBatch.IsSet() {
+			batchMax = int64(g.MaxFailBatch.Of(size))
+		}
 		var wg sync.WaitGroup
-		for i := first; i < min(first+batch, total); i++ {
+		for i := first; i < first+size; i++ {
 			select {
 			case slots <- struct{}{}:
 			case <-runCtx.Done():
@@ -317,6 +355,7 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 				defer func() { <-slots }()
 				g.runHost(runCtx, d, h, hr, fn)
 				if hr.Status == StatusFailed || hr.Status == StatusUnreachable {
+					batchFailures.Add(1)
 					if failures.Add(1) > int64(maxFail) && g.FailFast {
 						cancelRun()
 					}
@@ -332,14 +371,18 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 			}()
 		}
 		wg.Wait()
+		first += size
 	}
+	stopped() // a batch's last failures count too
 	for _, hr := range rs.Hosts {
 		if hr.Status == StatusNotStarted && hr.Err == nil {
 			switch {
 			case ctx.Err() != nil:
 				hr.Err = fmt.Errorf("%s: not started: %w", hr.Host, ctx.Err())
-			case maxFail >= 0:
+			case maxFail >= 0 && failures.Load() > int64(maxFail):
 				hr.Err = fmt.Errorf("%s: not started: more than %d hosts failed", hr.Host, maxFail)
+			case batchStop.Load():
+				hr.Err = fmt.Errorf("%s: not started: more than %d hosts of a batch failed (MaxFailBatch %s)", hr.Host, batchMax, g.MaxFailBatch)
 			}
 		}
 	}
@@ -360,8 +403,59 @@ func (g *Group) check() error {
 		return fmt.Errorf("group: Batch %s: want a count of 1 or more, or a percentage from 0%% to 100%%", g.Batch)
 	case g.MaxFail.IsSet() && !g.MaxFail.valid():
 		return fmt.Errorf("group: MaxFail %s: want a count of 0 or more, or a percentage from 0%% to 100%%", g.MaxFail)
+	case g.MaxFailBatch.IsSet() && !g.MaxFailBatch.valid():
+		return fmt.Errorf("group: MaxFailBatch %s: want a count of 0 or more, or a percentage from 0%% to 100%%", g.MaxFailBatch)
+	case g.Batch.IsSet() && len(g.Batches) > 0:
+		return fmt.Errorf("group: Batch %s and Batches %s: set one of them", g.Batch, limits(g.Batches))
+	case g.Pause < 0:
+		return fmt.Errorf("group: Pause %v: want a positive duration (0: no pause)", g.Pause)
+	case g.Pause > 0 && !g.Batch.IsSet() && len(g.Batches) == 0:
+		return fmt.Errorf("group: Pause %v waits between batches, and there are none: set Batch or Batches", g.Pause)
+	}
+	for _, l := range g.Batches {
+		if !l.IsSet() || l == Count(0) || l == Percent(0) || !l.valid() {
+			return fmt.Errorf("group: Batches %s: each size is a count of 1 or more, or a percentage above 0%% and at most 100%%", limits(g.Batches))
+		}
 	}
 	return nil
+}
+
+// Plan returns the sizes of the batches the Group would run its hosts in,
+// first to last (one batch of every host without Batch or Batches); nil
+// when there are no hosts or a setting is refused.
+func (g *Group) Plan() []int {
+	if g.check() != nil {
+		return nil
+	}
+	return g.plan(len(g.Hosts))
+}
+
+// plan cuts total hosts into batches: Batches as a ramp whose last size
+// repeats, or Batch, or one batch; each at least one host.
+func (g *Group) plan(total int) []int {
+	ramp := g.Batches
+	if len(ramp) == 0 && g.Batch.IsSet() {
+		ramp = []Limit{g.Batch}
+	}
+	var sizes []int
+	for left := total; left > 0; {
+		n := left
+		if len(ramp) > 0 {
+			n = min(left, max(1, ramp[min(len(sizes), len(ramp)-1)].Of(total)))
+		}
+		sizes = append(sizes, n)
+		left -= n
+	}
+	return sizes
+}
+
+// limits writes a list of limits as --batch takes it: "1,5,25%".
+func limits(ls []Limit) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+	}
+	return strings.Join(s, ",")
 }
 
 // runHost connects to one host and runs fn there, filling hr.

@@ -165,6 +165,9 @@ func (c *Conn) exec(cmd, display string, simple, sudo bool) *Result {
 		// sshd would drop the connection; a local exec would fail obscurely
 		return c.fail(display, errors.New("a NUL byte in the command or its scope (an argument, directory, variable or prefix): it cannot be passed to a shell"))
 	}
+	if d := c.h.d; d != nil && d.Echo != nil {
+		d.Echo(c.h.name, display)
+	}
 
 	ctx := c.Context()
 	cancel := func() {}

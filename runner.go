@@ -160,7 +160,7 @@ func (p *sshProc) kill() { p.s.Close() }
 // terminal; the reading ends with the command, so later prompts get what
 // is typed for them.
 func Local() *Conn {
-	c := (&Dialer{}).Local()
+	c := (&Dialer{Echo: taskrt.Echo}).Local()
 	if f := taskrt.LocalOutput; f != nil {
 		c = c.Stream(f())
 	}

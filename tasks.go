@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/loomssh/loom/internal/taskrt"
 )
@@ -21,8 +23,8 @@ type Namespace struct{}
 
 // Settings say which hosts a task or a group works on, and how: the
 // defaults a loomfile gives a task with Task, or asks of NewGroup. Flags
-// given to the loom command (-H, -R, -P, --batch, --max-fail, --fail-fast)
-// win over them.
+// given to the loom command (-H, -R, -P, --batch, --pause, --max-fail,
+// --max-fail-batch, --fail-fast) win over them.
 type Settings struct {
 	// Hosts and Roles are the targets when the command line names none:
 	// the hosts as given, and the hosts of each role in the inventory.
@@ -30,9 +32,12 @@ type Settings struct {
 	Roles []string
 	// Parallel is how many hosts are worked on at once (0: the default).
 	Parallel int
-	// Batch and MaxFail are as in Group.
-	Batch   Limit
-	MaxFail Limit
+	// Batches are the batch sizes, as Group.Batches (one size: batches of
+	// that size); Pause, MaxFail and MaxFailBatch are as in Group.
+	Batches      []Limit
+	Pause        time.Duration
+	MaxFail      Limit
+	MaxFailBatch Limit
 	// FailFast is as in Group.
 	FailFast bool
 	// Once runs a host task on one host only: the first of those selected.
@@ -43,7 +48,8 @@ type Settings struct {
 	Defaults map[string]string
 }
 
-// Apply sets g's Parallel, Batch, MaxFail and FailFast from those that s
+// Apply sets g's Parallel, batches (Batches replace g's Batch and
+// Batches), Pause, MaxFail, MaxFailBatch and FailFast from those that s
 // sets, leaving the others as they are: this is how a task's settings
 // become its group's, under NewGroup and under the loom command (whose
 // flags then win).
@@ -51,11 +57,17 @@ func (s Settings) Apply(g *Group) {
 	if s.Parallel > 0 {
 		g.Parallel = s.Parallel
 	}
-	if s.Batch.IsSet() {
-		g.Batch = s.Batch
+	if len(s.Batches) > 0 {
+		g.Batch, g.Batches = Limit{}, slices.Clone(s.Batches)
+	}
+	if s.Pause != 0 {
+		g.Pause = s.Pause
 	}
 	if s.MaxFail.IsSet() {
 		g.MaxFail = s.MaxFail
+	}
+	if s.MaxFailBatch.IsSet() {
+		g.MaxFailBatch = s.MaxFailBatch
 	}
 	if s.FailFast {
 		g.FailFast = true
@@ -82,11 +94,25 @@ func Parallel(n int) Option { return func(s *Settings) { s.Parallel = n } }
 func Serial() Option { return Parallel(1) }
 
 // Batches works in rolling batches of this size: a batch finishes before
-// the next one starts.
-func Batches(size Limit) Option { return func(s *Settings) { s.Batch = size } }
+// the next one starts. Several sizes are a ramp, as Ansible's serial list:
+// the first batch has the first size, the next the second, and the last
+// size repeats (Batches(Count(1), Count(5), Percent(25)): a canary, then
+// five, then a quarter of the hosts at a time).
+func Batches(sizes ...Limit) Option {
+	return func(s *Settings) { s.Batches = slices.Clone(sizes) }
+}
+
+// Pause waits d between batches (Batches): time to watch a canary's
+// dashboards before the next batch starts.
+func Pause(d time.Duration) Option { return func(s *Settings) { s.Pause = d } }
 
 // MaxFailures starts no new host once more than n hosts have failed.
 func MaxFailures(n Limit) Option { return func(s *Settings) { s.MaxFail = n } }
+
+// MaxFailuresPerBatch starts no new host once more than n hosts of one
+// batch have failed, a percentage being of that batch's hosts (Ansible's
+// max_fail_percentage; see Group.MaxFailBatch).
+func MaxFailuresPerBatch(n Limit) Option { return func(s *Settings) { s.MaxFailBatch = n } }
 
 // FailFast stops at the first failure and interrupts the running hosts.
 func FailFast() Option { return func(s *Settings) { s.FailFast = true } }

@@ -38,7 +38,7 @@ func TestTaskSettingsFindsEveryFormOfAFunction(t *testing.T) {
 	loom.Task((*testNS).Seed, loom.Serial(), loom.FailFast())
 
 	s, ok := taskSettings(settingsTask)
-	if !ok || !slices.Equal(s.Roles, []string{"web"}) || s.Parallel != 5 || s.Batch.String() != "25%" || s.MaxFail.String() != "1" || s.Defaults["version"] != "v1" {
+	if !ok || !slices.Equal(s.Roles, []string{"web"}) || s.Parallel != 5 || len(s.Batches) != 1 || s.Batches[0].String() != "25%" || s.MaxFail.String() != "1" || s.Defaults["version"] != "v1" {
 		t.Fatalf("settingsTask: %+v %v", s, ok)
 	}
 	// A method is found as a method expression of either receiver, or as

@@ -86,6 +86,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		}
 		return demo(ctx, args[1:], env)
 	}
+	if len(args) > 0 && (args[0] == "completion" || args[0] == "__complete") {
+		return completionMain(args, env, prog, name)
+	}
 	if prog == nil && len(args) > 0 && args[0] == "init" {
 		return initLoomfile(args[1:], env)
 	}
@@ -131,6 +134,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return ExitUsage
 	}
+	if err := applySettings(o, t, os.Getenv, os.Environ(), env.Stderr); err != nil {
+		return usage("%v", err)
+	}
 	if err := checkFlags(o); err != nil {
 		return usage("%v", err)
 	}
@@ -142,6 +148,12 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	}
 	if code, done := persistFlags(o, sub, env); done {
 		return code
+	}
+	if o.sudo && o.sudoUser == "" {
+		o.sudoUser = o.sudoUserDefault
+	}
+	if prog != nil || o.command || sub != "run" {
+		showSettings(env.Stderr, o) // a loomfile's program says them itself
 	}
 	interactive, shellCmd := false, ""
 	if sub == "ssh" {
@@ -178,6 +190,8 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 		return usage("no hosts: give some with -H (or -R ROLE with an inventory); see loom -h")
 	case sub == "run" && len(o.args) == 0:
 		return usage("no command: give it after --, e.g. loom -H host -- uptime")
+	case o.pause > 0 && len(o.batch.ls) == 0:
+		return usage("--pause %v waits between batches: give --batch too (e.g. --batch 1,5,25%%)", o.pause)
 	}
 	if sub != "run" {
 		if err := fileUsage(sub, o); err != nil {
@@ -195,6 +209,9 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 			return usage("no hosts left to run on: -x excluded every one")
 		}
 		return usage("no hosts to run on")
+	}
+	if hosts, err = pickHosts(env.Stderr, o, hosts); err != nil {
+		return usage("%v", err)
 	}
 	if err := getShared(sub, o, hosts); err != nil {
 		return usage("%v", err)
@@ -273,6 +290,15 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	})
 }
 
+// pickHosts applies --pick, saying the sample's seed with -v.
+func pickHosts(stderr io.Writer, o *options, hosts []loom.Host) ([]loom.Host, error) {
+	picked, err := pick(o, hosts)
+	if err == nil && o.pick.l.IsSet() && o.verbose {
+		fmt.Fprintf(stderr, "%s: --pick %s: %d of %d hosts (--seed %d for the same again)\n", o.name, o.pick.l, len(picked), len(hosts), o.seed)
+	}
+	return picked, err
+}
+
 // checkStdin refuses what would drop piped input without a word: several
 // hosts cannot share one stream, so it goes to every host with --stdin, to
 // none with -n, and is otherwise a usage error.
@@ -311,8 +337,14 @@ func checkFlags(o *options) error {
 		return fmt.Errorf("--timeout %v: want a positive duration, like 30s (0: no limit)", o.cmdTimeout)
 	case o.hostTimeout < 0:
 		return fmt.Errorf("--host-timeout %v: want a positive duration, like 5m (0: no limit)", o.hostTimeout)
-	case o.batch.l == loom.Count(0) || o.batch.l == loom.Percent(0):
-		return fmt.Errorf("--batch %s: want at least 1 host, or a percentage above 0%%", o.batch.l)
+	case o.json && (o.hide.has("stdout") || o.hide.has("stderr")):
+		return fmt.Errorf("--hide %s: --json has no live output to hide, and holds each host's whole output", o.hide.String())
+	case o.set["pick"] && (o.pick.l == loom.Count(0) || o.pick.l == loom.Percent(0)):
+		return fmt.Errorf("--pick %s: want at least 1 host, or a percentage above 0%%", o.pick.l)
+	case o.set["seed"] && !o.set["pick"]:
+		return errors.New("--seed is the seed of --pick's sample: give --pick N too")
+	case o.pause < 0:
+		return fmt.Errorf("--pause %v: want a positive duration, like 30s", o.pause)
 	}
 	return nil
 }
@@ -419,11 +451,28 @@ func newEngine(o *options, env Env) (*engine, error) {
 		}
 	})
 	e := &engine{o: o, env: env, d: d, p: p, unhold: unhold}
+	if !o.hidden("echo") {
+		d.Echo = e.echo
+	}
 	if o.stdinAll && env.Stdin != nil {
 		e.in = loom.NewInput(env.Stdin)
 	}
 	e.persist()
 	return e, nil
+}
+
+// echo prints "HOST $ COMMAND" on stderr as a command starts (--echo):
+// a script of several lines shows its first, then "…".
+func (e *engine) echo(host, cmd string) {
+	line := cmd
+	if i := strings.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i] + " …"
+	}
+	name := host
+	if e.env.Color {
+		name = palette[hashName(host)%uint32(len(palette))] + host + reset
+	}
+	e.p.Printf(true, "%s $ %s\n", name, output.Sanitize([]byte(line)))
 }
 
 func (e *engine) close() {
@@ -456,8 +505,10 @@ func (e *engine) group(hosts []loom.Host) *loom.Group {
 		Dialer:        e.d,
 		Hosts:         hosts,
 		Parallel:      e.o.parallel,
-		Batch:         e.o.batch.l,
+		Batches:       e.o.batch.ls,
+		Pause:         e.o.pause,
 		MaxFail:       e.o.maxFail.l,
+		MaxFailBatch:  e.o.maxFailBatch.l,
 		FailFast:      e.o.failFast,
 		HostTimeout:   e.o.hostTimeout,
 		DiscardOutput: !e.o.gather,
@@ -530,8 +581,15 @@ func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*l
 		fmt.Fprintf(w, "%-*s  %s  $ %s\n", width, h.Name, addr, cmd)
 	}
 	fmt.Fprintf(w, "# %d hosts, -P %d", len(hosts), o.parallel)
-	if o.batch.l.IsSet() {
-		fmt.Fprintf(w, ", batches of %d", max(1, o.batch.l.Of(len(hosts))))
+	if len(o.batch.ls) > 0 {
+		g := loom.Group{Hosts: hosts, Batches: o.batch.ls}
+		fmt.Fprintf(w, ", batches of %s", plan(g.Plan()))
+		if o.pause > 0 {
+			fmt.Fprintf(w, " with %v between", o.pause)
+		}
+	}
+	if o.maxFailBatch.l.IsSet() {
+		fmt.Fprintf(w, ", stop after more than %s of a batch failed", o.maxFailBatch.l)
 	}
 	if o.maxFail.l.IsSet() || o.failFast {
 		n := o.maxFail.l.Of(len(hosts))
@@ -546,4 +604,22 @@ func dryRun(w io.Writer, sub string, o *options, hosts []loom.Host, configs []*l
 // counters for the progress line.
 type counters struct {
 	started, done, failed atomic.Int64
+}
+
+// plan writes batch sizes short: "1, 5, 10 ×3, 4".
+func plan(sizes []int) string {
+	var parts []string
+	for i := 0; i < len(sizes); {
+		j := i
+		for j < len(sizes) && sizes[j] == sizes[i] {
+			j++
+		}
+		if j-i > 1 {
+			parts = append(parts, fmt.Sprintf("%d ×%d", sizes[i], j-i))
+		} else {
+			parts = append(parts, fmt.Sprint(sizes[i]))
+		}
+		i = j
+	}
+	return strings.Join(parts, ", ")
 }

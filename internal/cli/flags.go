@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,66 +49,121 @@ func (f *limitFlag) Set(v string) error {
 	return err
 }
 
+// rampFlag is --batch: one size, or a ramp of sizes (1,5,25%) whose last
+// size repeats.
+type rampFlag struct{ ls []loom.Limit }
+
+func (f *rampFlag) String() string {
+	s := make([]string, len(f.ls))
+	for i, l := range f.ls {
+		s[i] = l.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *rampFlag) Set(v string) error {
+	f.ls = nil
+	for _, part := range strings.Split(v, ",") {
+		l, err := loom.ParseLimit(part)
+		if err != nil {
+			return err
+		}
+		if l == loom.Count(0) || l == loom.Percent(0) {
+			return fmt.Errorf("a batch of %s: want at least 1 host, or a percentage above 0%%", l)
+		}
+		f.ls = append(f.ls, l)
+	}
+	return nil
+}
+
+// streamsFlag is --hide or --show: a comma list of stdout, stderr and
+// echo.
+type streamsFlag struct{ words []string }
+
+func (f *streamsFlag) String() string { return strings.Join(f.words, ",") }
+
+func (f *streamsFlag) Set(v string) error {
+	for _, w := range strings.Split(v, ",") {
+		switch w {
+		case "stdout", "stderr", "echo":
+			f.words = append(f.words, w)
+		default:
+			return fmt.Errorf("want stdout, stderr or echo (a comma list), not %q", w)
+		}
+	}
+	return nil
+}
+
+func (f *streamsFlag) has(w string) bool { return slices.Contains(f.words, w) }
+
 // options are the parsed command line.
 type options struct {
-	sub            string // run, put, get, sync, ssh, last, completion or help
-	name           string // the program's name in messages: loom, or the compiled loomfile's
-	hosts          listFlag
-	roles          listFlag
-	excludes       listFlag
-	inventory      string
-	configFile     string
-	identities     listFlag
-	user           string
-	port           int
-	sshOpts        listFlag
-	jump           string
-	localFwds      listFlag
-	remoteFwds     listFlag
-	envs           listFlag
-	connectTimeout time.Duration
-	cmdTimeout     time.Duration
-	hostTimeout    time.Duration
-	parallel       int
-	handshakes     int
-	batch          limitFlag
-	maxFail        limitFlag
-	failFast       bool
-	retries        int
-	persist        time.Duration // --persist: hold connections for the next runs (persist.go)
-	persistStop    bool          // --persist-stop
-	sudo           bool
-	sudoUser       string
-	sudoPassStdin  bool
-	stdinAll       bool // --stdin: read stdin once, give it to every host
-	noStdin        bool // -n: give the command no stdin, like ssh -n
-	yes            bool // --yes: every loom.Confirm of a task is answered yes
-	forwardAgent   bool
-	agentKeys      listFlag
-	agentHosts     listFlag
-	pty            bool
-	gather         bool
-	mode           string
-	owner          string
-	fileExcludes   listFlag
-	checksum       bool
-	deleteExtra    bool
-	check          bool
-	overwrite      bool
-	json           bool
-	logDir         string
-	dryRun         bool
-	verbose        bool
-	version        bool
-	help           bool
-	list           bool
-	taskFile       string
-	compile        string
-	command        bool // the arguments came after --: a command, not tasks
-	set            map[string]bool
-	args           []string
-	table          *flagTable
-	rerunFailed    bool
+	sub             string // run, put, get, sync, ssh, last, completion or help
+	name            string // the program's name in messages: loom, or the compiled loomfile's
+	hosts           listFlag
+	roles           listFlag
+	excludes        listFlag
+	inventory       string
+	configFile      string
+	identities      listFlag
+	user            string
+	port            int
+	sshOpts         listFlag
+	jump            string
+	localFwds       listFlag
+	remoteFwds      listFlag
+	envs            listFlag
+	connectTimeout  time.Duration
+	cmdTimeout      time.Duration
+	hostTimeout     time.Duration
+	parallel        int
+	handshakes      int
+	batch           rampFlag
+	pause           time.Duration
+	maxFail         limitFlag
+	maxFailBatch    limitFlag
+	failFast        bool
+	retries         int
+	persist         time.Duration // --persist: hold connections for the next runs (persist.go)
+	persistStop     bool          // --persist-stop
+	sudo            bool
+	sudoUser        string
+	sudoPassStdin   bool
+	stdinAll        bool // --stdin: read stdin once, give it to every host
+	noStdin         bool // -n: give the command no stdin, like ssh -n
+	yes             bool // --yes: every loom.Confirm of a task is answered yes
+	forwardAgent    bool
+	agentKeys       listFlag
+	agentHosts      listFlag
+	pty             bool
+	gather          bool
+	echo            bool        // --echo: host $ command as each command starts
+	hide, show      streamsFlag // --hide, --show
+	mode            string
+	owner           string
+	fileExcludes    listFlag
+	checksum        bool
+	deleteExtra     bool
+	check           bool
+	overwrite       bool
+	json            bool
+	logDir          string
+	dryRun          bool
+	verbose         bool
+	version         bool
+	help            bool
+	list            bool
+	taskFile        string
+	compile         string
+	command         bool // the arguments came after --: a command, not tasks
+	set             map[string]bool
+	args            []string
+	table           *flagTable
+	rerunFailed     bool
+	sources         []setting // where the settings' values came from (-v)
+	sudoUserDefault string    // settings' sudo-user: the user of --sudo
+	pick            limitFlag // --pick: a random sample of the hosts
+	seed            uint64    // --seed, or a random one: the sample's
 }
 
 // usageText is the top of the help; NAME is the program's name.
@@ -119,6 +176,7 @@ const usageText = `Usage:
   NAME [flags] TASK [ARG...] [TASK [ARG...]]  run the tasks of TASKSOURCE
   NAME ssh [flags] HOST [COMMAND...]          an interactive shell (or COMMAND) on one host, like ssh
   NAME last                                   show the last run's record (hosts, status, reason)
+  NAME completion bash|zsh|fish               print a completion script: source <(NAME completion bash)
   NAME -l | NAME help [TASK]                  list the tasks / show one (also -h TASK)
 INITDEMO
 Flags come before the first task or the --, and may come before the
@@ -143,11 +201,11 @@ var helpSections = []struct {
 	title string
 	names []string
 }{
-	{"Hosts", []string{"H", "R", "x", "I", "rerun-failed"}},
+	{"Hosts", []string{"H", "R", "x", "I", "pick", "seed", "rerun-failed"}},
 	{"Connecting", []string{"u", "p", "i", "F", "o", "J", "A", "agent-key", "agent-hosts", "connect-timeout", "retries", "handshakes", "persist", "persist-stop"}},
 	{"Running", []string{"sudo", "sudo-user", "sudo-password-stdin", "e", "t", "stdin", "n", "L", "remote-forward", "timeout", "host-timeout"}},
-	{"Rolling out", []string{"P", "batch", "max-fail", "fail-fast"}},
-	{"Output", []string{"gather", "json", "log-dir", "dry-run", "v"}},
+	{"Rolling out", []string{"P", "batch", "pause", "max-fail", "max-fail-batch", "fail-fast"}},
+	{"Output", []string{"gather", "json", "echo", "hide", "show", "log-dir", "dry-run", "v"}},
 	{"Files (put, get, sync)", []string{"mode", "owner", "exclude", "checksum", "delete", "check", "overwrite"}},
 	{"Tasks and the program", []string{"f", "l", "yes", "compile", "h", "version"}},
 }
@@ -166,7 +224,9 @@ func newFlags(o *options) *flagTable {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.Var(&o.hosts, "H", "`hosts`: comma list, ranges, @FILE; repeatable")
-	fs.Var(&o.roles, "R", "`roles` from the inventory (comma list); repeatable")
+	fs.Var(&o.roles, "R", "`roles` from the inventory: web,db is either, web&staging both, !db not db; also all, inventory hosts, ranges and globs (web*); repeatable (docs/hosts.md)")
+	fs.Var(&o.pick, "pick", "run on a random sample of `N` (or N%) of the selected hosts (-v says the seed)")
+	fs.Uint64Var(&o.seed, "seed", 0, "the `number` --pick draws its sample with, for the same sample again")
 	fs.Var(&o.excludes, "x", "exclude `hosts` (names, ranges or globs like web*); repeatable")
 	fs.BoolVar(&o.rerunFailed, "rerun-failed", false, "run on the hosts that were not ok in the last run (its record is what the last subcommand shows); the same as -H @failed")
 	fs.StringVar(&o.inventory, "I", "", "inventory `file` (default: loom.yaml found upward from the working directory, if yours; \"none\" for none)")
@@ -178,8 +238,10 @@ func newFlags(o *options) *flagTable {
 	fs.StringVar(&o.jump, "J", "", "reach the hosts through these jump `hosts` (comma list, first hop first), like ssh -J; same as -o ProxyJump=HOSTS")
 	fs.IntVar(&o.parallel, "P", loom.DefaultParallel, "`N` hosts worked on at once")
 	fs.IntVar(&o.handshakes, "handshakes", 0, "connections being set up at once (`N`; default: like -P, at most 64)")
-	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts")
+	fs.Var(&o.batch, "batch", "rolling batches of `N` hosts or N% of them; a batch finishes before the next starts; a list (1,5,25%) is a ramp whose last size repeats, as Ansible's serial")
+	fs.DurationVar(&o.pause, "pause", 0, "wait this `duration` between batches (with --batch)")
 	fs.Var(&o.maxFail, "max-fail", "once more than `N` hosts (or N% of them) failed, start no new host")
+	fs.Var(&o.maxFailBatch, "max-fail-batch", "once more than `N` hosts of a batch (or N% of the batch) failed, start no new host: Ansible's max_fail_percentage")
 	fs.BoolVar(&o.failFast, "fail-fast", false, "at the first failure start no new host and interrupt the running ones")
 	fs.IntVar(&o.retries, "retries", 0, "try a refused or timed-out connection this many `times` more")
 	fs.DurationVar(&o.persist, "persist", 0, "keep the connections for later runs, in a background holder, until idle for `duration` (e.g. 10m; see docs/connections.md)")
@@ -208,6 +270,9 @@ func newFlags(o *options) *flagTable {
 	fs.BoolVar(&o.check, "check", false, "sync: list what would change, change nothing")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "get: replace local files that already exist (without it get refuses, before writing anything)")
 	fs.BoolVar(&o.gather, "gather", false, "print identical outputs once, under the folded list of their hosts")
+	fs.BoolVar(&o.echo, "echo", false, "print 'HOST $ COMMAND' on stderr as each command starts, a task's included (also with -v)")
+	fs.Var(&o.hide, "hide", "leave `streams` out of the live output: stdout, stderr, echo (comma list; --log-dir still gets all)")
+	fs.Var(&o.show, "show", "put `streams` back in the live output (stdout, stderr, echo), over --hide and the settings; --show echo is --echo")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per host on stdout (and nothing else there)")
 	fs.StringVar(&o.logDir, "log-dir", "", "write each host's full output to `dir`/HOST.log")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the hosts and what would run on each; connect nowhere")
@@ -262,6 +327,9 @@ func parseFlagsAs(name string, args []string, stderr io.Writer) (*options, *flag
 	}
 	o.set = map[string]bool{}
 	t.fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if !o.set["seed"] {
+		o.seed = rand.Uint64()
+	}
 	return o, t, nil
 }
 
@@ -292,7 +360,7 @@ func (t *flagTable) usage(w io.Writer, name string, compiled bool) {
 			if what != "" {
 				line += " " + what
 			}
-			if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "0s" {
+			if d := f.DefValue; d != "" && d != "0" && d != "false" && d != "0s" && d != "none" {
 				help += fmt.Sprintf(" (default %s)", d)
 			}
 			fmt.Fprintf(w, "%s\n    \t%s\n", line, help)
@@ -307,3 +375,16 @@ exit, timeout, lost connection); 3 some host could not be reached,
 authenticated or trusted (host key) and no command failed; 2 usage or
 configuration error; 130 interrupted.
 `
+
+// hidden reports whether stream (stdout, stderr or echo) is left out of
+// the live output: --hide names it and --show does not. Echo is shown
+// with --echo, -v or --show echo.
+func (o *options) hidden(stream string) bool {
+	if o.show.has(stream) {
+		return false
+	}
+	if stream == "echo" {
+		return o.hide.has("echo") || !o.echo && !o.verbose
+	}
+	return o.hide.has(stream)
+}

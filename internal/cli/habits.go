@@ -51,8 +51,8 @@ func checkHabits(o *options) error {
 		}
 	}
 	if o.sudoUser != "" {
-		if strings.ContainsAny(o.sudoUser, " \t\n'\"$`\\;|&") || strings.HasPrefix(o.sudoUser, "-") {
-			return fmt.Errorf("--sudo-user %q: not a user name", o.sudoUser)
+		if err := checkSudoUser(o.sudoUser); err != nil {
+			return fmt.Errorf("--%v", err)
 		}
 		o.sudo = true
 	}

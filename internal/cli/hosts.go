@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/loomssh/loom"
@@ -52,9 +54,10 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 		if inv == nil {
 			return nil, errNoInventory
 		}
-		ihs, err := inv.Select(o.roles.vals)
+		expr := strings.Join(o.roles.vals, ",")
+		ihs, err := inv.Match(expr)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-R %s: %w", expr, err)
 		}
 		for _, ih := range ihs {
 			add(toHost(ih))
@@ -86,6 +89,30 @@ func selectHosts(ctx context.Context, o *options) ([]loom.Host, error) {
 		hosts = out
 	}
 	return hosts, nil
+}
+
+// pick keeps a random sample of hosts (--pick N or N%), in their order;
+// --seed makes it repeatable. Without --pick it returns hosts as they
+// are. Asking for more hosts than there are is an error.
+func pick(o *options, hosts []loom.Host) ([]loom.Host, error) {
+	if !o.pick.l.IsSet() {
+		return hosts, nil
+	}
+	n := o.pick.l.Of(len(hosts))
+	if o.pick.l.String() != "0" && n == 0 && len(hosts) > 0 {
+		n = 1 // a percentage picks at least one host
+	}
+	if n > len(hosts) {
+		return nil, fmt.Errorf("--pick %s: only %d host%s selected", o.pick.l, len(hosts), plural(len(hosts)))
+	}
+	r := rand.New(rand.NewPCG(o.seed, 0x6c6f6f6d)) // "loom"
+	idx := r.Perm(len(hosts))[:n]
+	slices.Sort(idx)
+	out := make([]loom.Host, n)
+	for i, j := range idx {
+		out[i] = hosts[j]
+	}
+	return out, nil
 }
 
 // readPatterns returns the patterns of a host flag's values, reading

@@ -187,7 +187,7 @@ func (t *flagTable) want(f *flag.Flag, v string, err error) string {
 var examples = map[string]string{
 	"H": "web1,web[01-20]", "R": "web", "x": "web3", "I": "loom.yaml", "F": "~/.ssh/config",
 	"i": "~/.ssh/id_ed25519", "u": "deploy", "p": "2222", "o": "StrictHostKeyChecking=accept-new",
-	"P": "50", "handshakes": "32", "batch": "10%", "max-fail": "2", "retries": "2",
+	"P": "50", "handshakes": "32", "batch": "1,5,25%", "max-fail": "2", "max-fail-batch": "10%", "retries": "2",
 	"connect-timeout": "10s", "timeout": "30s", "host-timeout": "5m", "agent-key": "SHA256:…",
 	"agent-hosts": "web*", "mode": "0644", "owner": "www-data:www-data", "exclude": "'*.tmp'",
 	"log-dir": "logs", "compile": "./deploy", "f": "ops/loomfile.go",

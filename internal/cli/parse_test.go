@@ -107,7 +107,7 @@ func TestFlagForms(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", args, err)
 		}
-		if !o.forwardAgent || !o.pty || strings.Join(o.hosts.vals, " ") != "h1 h2" || o.parallel != 5 || o.batch.l.String() != "2" || !o.command || len(o.args) != 1 {
+		if !o.forwardAgent || !o.pty || strings.Join(o.hosts.vals, " ") != "h1 h2" || o.parallel != 5 || o.batch.String() != "2" || !o.command || len(o.args) != 1 {
 			t.Errorf("%q: parsed %+v", args, o)
 		}
 		if !o.set["P"] || !o.set["A"] || !o.set["batch"] {

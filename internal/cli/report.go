@@ -34,6 +34,7 @@ type report struct {
 	sub       string               // run, put, get or sync
 	transfers transfers            // put, get, sync: each host's Transfer until reported
 	logs      logFailures          // --log-dir files that could not be written
+	same      map[uint64]int       // hosts by hash of their output, for the --gather hint
 }
 
 // logFailures counts the hosts whose --log-dir file could not be
@@ -92,6 +93,12 @@ func (r *report) output(h loom.Host) (stdout, stderr io.Writer) {
 		out = []io.Writer{&output.Lines{P: r.p, Prefix: name + pad + sep}}
 		errw = []io.Writer{&output.Lines{P: r.p, Stderr: true, Prefix: name + pad + errSep}}
 	}
+	if r.o.hidden("stdout") {
+		out = nil
+	}
+	if r.o.hidden("stderr") {
+		errw = nil
+	}
 	if r.o.logDir != "" {
 		f, err := os.OpenFile(filepath.Join(r.o.logDir, logName(h.Name)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -126,6 +133,14 @@ var hostsRunning atomic.Int64
 
 func (r *report) done(hr *loom.HostResult) {
 	r.n.done.Add(1)
+	if !r.single && !r.o.json && !r.o.gather && hr.Result != nil && hr.Result.Stdout+hr.Result.Stderr != "" {
+		if r.same == nil {
+			r.same = map[uint64]int{}
+		}
+		h := fnv.New64a()
+		io.WriteString(h, hr.Result.Stdout+"\x00"+hr.Result.Stderr)
+		r.same[h.Sum64()]++
+	}
 	if hr.Status != loom.StatusNotStarted {
 		hostsRunning.Add(-1)
 	}
@@ -349,6 +364,22 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 		s += fmt.Sprintf(", %d not started", n)
 	}
 	r.p.Printf(true, "%s\n", s)
+	if hint := r.gatherHint(); hint != "" {
+		r.p.Printf(true, "%s\n", hint)
+	}
+}
+
+// gatherHint suggests --gather when many hosts printed the same output:
+// at least 3, and at least half of them.
+func (r *report) gatherHint() string {
+	most := 0
+	for _, n := range r.same {
+		most = max(most, n)
+	}
+	if most < 3 || 2*most < r.total || r.o.hidden("stdout") && r.o.hidden("stderr") {
+		return ""
+	}
+	return fmt.Sprintf("loom: %d of %d hosts printed the same output: --gather shows it once, under their names", most, r.total)
 }
 
 // printGathered prints each distinct output once under its folded hosts,
@@ -376,13 +407,13 @@ func (r *report) printGathered() {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s\n%s\n%s\n", bar, head, bar)
 		for _, ln := range strings.SplitAfter(g.stdout, "\n") {
-			if ln != "" {
+			if ln != "" && !r.o.hidden("stdout") {
 				b.Write(output.Sanitize([]byte(strings.TrimSuffix(ln, "\n"))))
 				b.WriteByte('\n')
 			}
 		}
 		for _, ln := range strings.SplitAfter(g.stderr, "\n") {
-			if ln != "" {
+			if ln != "" && !r.o.hidden("stderr") {
 				b.WriteString("! ")
 				b.Write(output.Sanitize([]byte(strings.TrimSuffix(ln, "\n"))))
 				b.WriteByte('\n')

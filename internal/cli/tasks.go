@@ -154,6 +154,10 @@ func runTasks(ctx context.Context, o *options, env Env, prog *program) int {
 	tr := &taskRun{engine: e, prog: prog, many: len(calls) > 1}
 	ctx = taskrt.WithLauncher(ctx, tr.launch)
 	taskrt.LocalOutput = tr.localOutput
+	if e.d.Echo != nil {
+		taskrt.Echo = e.d.Echo
+		defer func() { taskrt.Echo = nil }()
+	}
 	for i, c := range calls {
 		var code int
 		if c.t.Kind == loomfile.Host {
@@ -244,6 +248,9 @@ func (tr *taskRun) hosts(ctx context.Context, what string, s loom.Settings, narr
 		}
 		return nil, fmt.Errorf("%s: no hosts to run on", what)
 	}
+	if hosts, err = pickHosts(tr.env.Stderr, o, hosts); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	if s.Once {
 		hosts = hosts[:1]
 	}
@@ -263,16 +270,31 @@ func (tr *taskRun) taskGroup(hosts []loom.Host, s loom.Settings) *loom.Group {
 		s.Parallel = 0
 	}
 	if tr.o.set["batch"] {
-		s.Batch = loom.Limit{}
+		s.Batches = nil
+	}
+	if tr.o.set["pause"] {
+		s.Pause = 0
 	}
 	if tr.o.set["max-fail"] {
 		s.MaxFail = loom.Limit{}
+	}
+	if tr.o.set["max-fail-batch"] {
+		s.MaxFailBatch = loom.Limit{}
 	}
 	if tr.o.set["fail-fast"] {
 		s.FailFast = false
 	}
 	s.Apply(g)
 	return g
+}
+
+// pauseWithoutBatches refuses --pause for a group that runs in one batch:
+// the pause would never happen.
+func pauseWithoutBatches(what string, g *loom.Group) error {
+	if g.Pause > 0 && !g.Batch.IsSet() && len(g.Batches) == 0 {
+		return fmt.Errorf("%s: --pause %v waits between batches, and it runs in one: give --batch too (or loom.Batches in the loomfile)", what, g.Pause)
+	}
+	return nil
 }
 
 // hostTask runs a host task on its hosts and returns the exit status.
@@ -289,6 +311,10 @@ func (tr *taskRun) hostTask(ctx context.Context, c taskCall, args []reflect.Valu
 		return ExitUsage
 	}
 	g := tr.taskGroup(hosts, s)
+	if err := pauseWithoutBatches(c.t.Name, g); err != nil {
+		fmt.Fprintf(tr.env.Stderr, "loom: %v\n", err)
+		return ExitUsage
+	}
 	what := describe(c.t, c.vals)
 	if tr.o.dryRun {
 		fmt.Fprintf(tr.env.Stdout, "%s on %s (-P %d)\n", what, hostlist.Fold(hostNames(hosts)), g.Parallel)
@@ -340,6 +366,17 @@ func (tr *taskRun) localTask(ctx context.Context, c taskCall, args []reflect.Val
 // passed through when no host is at work, prefixed "local" among the
 // hosts' lines, and on stderr when stdout is for --json or --gather.
 func (tr *taskRun) localOutput() (io.Writer, io.Writer) {
+	stdout, stderr := tr.localStreams()
+	if tr.o.hidden("stdout") {
+		stdout = io.Discard
+	}
+	if tr.o.hidden("stderr") {
+		stderr = io.Discard
+	}
+	return stdout, stderr
+}
+
+func (tr *taskRun) localStreams() (io.Writer, io.Writer) {
 	if tr.o.json || tr.o.gather {
 		return endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local | "}}, endLines{&output.Lines{P: tr.p, Stderr: true, Prefix: "local ! "}}
 	}
@@ -372,6 +409,9 @@ func (tr *taskRun) launch(ctx context.Context, settings, fn any) (any, error) {
 		return nil, err
 	}
 	g := tr.taskGroup(hosts, s)
+	if err := pauseWithoutBatches(what, g); err != nil {
+		return nil, err
+	}
 	// A task reads its groups' results: their output is kept (each stream
 	// bounded by the Conn's MaxOutput), unlike the command's own runs,
 	// whose output has been printed.

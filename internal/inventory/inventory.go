@@ -80,12 +80,13 @@ type Dynamic struct {
 // Inventory is a loaded inventory. Its methods return copies: callers may
 // modify what they get. A nil *Inventory is an empty one.
 type Inventory struct {
-	path    string
-	hosts   []Host
-	index   map[string]int
-	roles   map[string][]int // role → host indices, in file order
-	names   []string         // role names, sorted
-	dynamic []Dynamic
+	path     string
+	hosts    []Host
+	index    map[string]int
+	roles    map[string][]int // role → host indices, in file order
+	names    []string         // role names, sorted
+	dynamic  []Dynamic
+	settings []Setting
 }
 
 // Find looks for loom.yaml, then loom.yml, in dir and each parent
@@ -173,6 +174,29 @@ func Load(ctx context.Context, path string) (*Inventory, error) {
 	return build(path, m, outs)
 }
 
+// SettingKeys are the keys of loom.yaml's settings: section: the loom
+// command's defaults, each the long name of the flag it stands for.
+var SettingKeys = []string{
+	"parallel", "handshakes", "connect-timeout", "timeout", "host-timeout", "retries",
+	"batch", "pause", "max-fail", "max-fail-batch", "fail-fast",
+	"forward-agent", "agent-key", "agent-hosts", "sudo-user", "echo", "hide", "persist",
+}
+
+// Setting is one entry of loom.yaml's settings: section.
+type Setting struct {
+	Key   string // one of SettingKeys
+	Value string // as written; a list's items joined with commas
+	Where string // "loom.yaml:12"
+}
+
+// Settings returns the entries of the settings: section, in file order.
+func (inv *Inventory) Settings() []Setting {
+	if inv == nil {
+		return nil
+	}
+	return slices.Clone(inv.settings)
+}
+
 // Parse parses and validates an inventory held in memory; name (usually
 // the file's path) is used in error messages. Parse does not run dynamic
 // commands: it checks their entries and lists them in Dynamic(); the roles
@@ -224,7 +248,11 @@ func build(name string, m *model, outs []dynamicOutput) (*Inventory, error) {
 			return nil, err
 		}
 	}
-	return b.finish(name, m.defaults, slices.Clone(m.dynamic))
+	inv, err := b.finish(name, m.defaults, slices.Clone(m.dynamic))
+	if inv != nil {
+		inv.settings = m.settings
+	}
+	return inv, err
 }
 
 // Path returns the file name the inventory was loaded from (as given to
@@ -285,6 +313,12 @@ func (inv *Inventory) Select(roles []string) ([]Host, error) {
 	var idx []int
 	for _, r := range roles {
 		r = strings.TrimPrefix(r, "@")
+		if r == AllRole {
+			for i := range inv.hosts {
+				idx = append(idx, i)
+			}
+			continue
+		}
 		members, ok := inv.roles[r]
 		if !ok {
 			declared := map[string]bool{}

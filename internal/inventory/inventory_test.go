@@ -168,7 +168,7 @@ func TestParseForms(t *testing.T) {
 			"a:d:22:j::x=1: b:e:22:none::x=2:"},
 		{"role only hosts", "roles:\n  r: [z, \"y[1-2]\"]\n  s: [y2]\n", "z::::r:: y1::::r:: y2::::r,s::"},
 		{"nested refs", "hosts:\n  a: {roles: [x]}\nroles:\n  y: ['@x']\n  z: ['@y', b]\n", "a::::x,y,z:: b::::z::"},
-		{"ref to dynamic role", "roles:\n  all: ['@fromdb']\ndynamic:\n  - command: 'true'\n    roles: [fromdb]\n", ""},
+		{"ref to dynamic role", "roles:\n  every: ['@fromdb']\ndynamic:\n  - command: 'true'\n    roles: [fromdb]\n", ""},
 		{"ipv6", "hosts:\n  '::1':\n  '[fe80::1]':\n  '2001:db8::[1-2]':\n", "::1:::::: fe80::1:::::: 2001:db8::1:::::: 2001:db8::2::::::"},
 		{"anchors and merge", "x: &base\n", ""}, // replaced below
 		{"json", `{"defaults": {"user": "u"}, "hosts": {"a": {"port": 22, "roles": ["w"]}, "b": null}}`, "a:u:22::w:: b:u:::::"},
@@ -215,8 +215,8 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"- a\n", `t.yaml:1: the top level must be a mapping with the keys defaults, hosts, roles, dynamic, not a list`},
-		{"hosts:\n  a:\nhost:\n", `t.yaml:3: top level: unknown key "host" (known: defaults, hosts, roles, dynamic; did you mean "hosts"?)`},
+		{"- a\n", `t.yaml:1: the top level must be a mapping with the keys defaults, hosts, roles, dynamic, settings, not a list`},
+		{"hosts:\n  a:\nhost:\n", `t.yaml:3: top level: unknown key "host" (known: defaults, hosts, roles, dynamic, settings; did you mean "hosts"?)`},
 		{"hosts:\n  db1:\n    prot: 22\n", `t.yaml:3: host "db1": unknown key "prot" (known: user, port, jump, roles, vars; did you mean "port"?)`},
 		{"hosts:\n  db1:\n    port: 0\n", `t.yaml:3: host "db1": port: must be a number from 1 to 65535, not "0"`},
 		{"hosts:\n  db1:\n    port: 65536\n", `t.yaml:3: host "db1": port: must be a number from 1 to 65535, not "65536"`},
@@ -589,8 +589,13 @@ func TestDocExamples(t *testing.T) {
 		lang, body, _ := strings.Cut(part, "\n")
 		blocks[lang] = append(blocks[lang], body)
 	}
-	if len(blocks["yaml"]) != 1 || len(blocks["json"]) != 1 || len(blocks[""]) < 1 {
+	if len(blocks["yaml"]) != 2 || len(blocks["json"]) != 1 || len(blocks[""]) < 1 {
 		t.Fatalf("unexpected code blocks in docs/inventory.md: %d yaml, %d json", len(blocks["yaml"]), len(blocks["json"]))
+	}
+	// The second is the settings: example: every key of it is known.
+	sinv, err := Parse([]byte(blocks["yaml"][1]), "loom.yaml")
+	if err != nil || len(sinv.Settings()) != len(SettingKeys) {
+		t.Fatalf("settings example: %v; %d of %d keys", err, len(sinv.Settings()), len(SettingKeys))
 	}
 	inv, err := Parse([]byte(blocks["yaml"][0]), "loom.yaml")
 	if err != nil {

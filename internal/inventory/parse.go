@@ -61,6 +61,7 @@ type model struct {
 	source
 	defaults settings
 	dynamic  []Dynamic
+	settings []Setting
 }
 
 // parser walks a yaml.Node tree into a model, with errors naming
@@ -324,7 +325,7 @@ func (p *parser) list(n *yaml.Node, what string) ([]string, []*yaml.Node, error)
 	return items, nodes, nil
 }
 
-var topKeys = []string{"defaults", "hosts", "roles", "dynamic"}
+var topKeys = []string{"defaults", "hosts", "roles", "dynamic", "settings"}
 var outputKeys = []string{"hosts", "roles"}
 var hostKeys = []string{"user", "port", "jump", "roles", "vars"}
 var defaultKeys = []string{"user", "port", "jump", "vars"}
@@ -387,6 +388,10 @@ func (p *parser) parseDoc(root *yaml.Node, output bool) (*model, error) {
 			}
 		case k == "dynamic" && !output:
 			if m.dynamic, err = p.dynamicSection(kv.v); err != nil {
+				return nil, err
+			}
+		case k == "settings" && !output:
+			if m.settings, err = p.settingsSection(kv.v); err != nil {
 				return nil, err
 			}
 		default:
@@ -656,6 +661,51 @@ func (p *parser) dynamicSection(n *yaml.Node) ([]Dynamic, error) {
 	return out, nil
 }
 
+// settingsSection parses "settings:": a mapping of SettingKeys to a
+// value, or to a list of values (batch: [1, 5, 25%]), which is joined
+// with commas as the flag takes it.
+func (p *parser) settingsSection(n *yaml.Node) ([]Setting, error) {
+	n, err := p.deref(n)
+	if err != nil {
+		return nil, err
+	}
+	if isNull(n) {
+		return nil, nil
+	}
+	ps, err := p.pairs(n, "settings")
+	if err != nil {
+		return nil, err
+	}
+	var out []Setting
+	for _, kv := range ps {
+		if !slices.Contains(SettingKeys, kv.k.Value) {
+			return nil, p.unknownKey(kv.k, "settings", SettingKeys)
+		}
+		v, err := p.deref(kv.v)
+		if err != nil {
+			return nil, err
+		}
+		var value string
+		switch {
+		case v.Kind == yaml.SequenceNode:
+			items, _, err := p.list(v, "settings: "+kv.k.Value)
+			if err != nil {
+				return nil, err
+			}
+			value = strings.Join(items, ",")
+		default:
+			if value, _, err = p.scalar(v, "settings: "+kv.k.Value); err != nil {
+				return nil, err
+			}
+		}
+		if value == "" {
+			return nil, p.errf(kv.k, "settings: %s has no value (leave the key out for the default)", kv.k.Value)
+		}
+		out = append(out, Setting{Key: kv.k.Value, Value: value, Where: p.loc(kv.k.Line)})
+	}
+	return out, nil
+}
+
 // expand expands a host pattern (or comma list of them) of the file into
 // checked host names.
 func (p *parser) expand(n *yaml.Node, pattern, what string) ([]string, error) {
@@ -740,6 +790,9 @@ func checkJump(j string) error {
 func checkRole(r string) error {
 	if r == "" {
 		return errors.New("empty role name")
+	}
+	if r == AllRole {
+		return errors.New(`role "all" is every host of the inventory, always: it cannot be declared`)
 	}
 	for i, c := range r {
 		ok := c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c) || (i > 0 && (c == '-' || c == '.'))

@@ -55,7 +55,13 @@ func TestOptionsTableMatchesLoom(t *testing.T) {
 	for _, name := range found {
 		src := `package main
 
-import "github.com/loomssh/loom"
+import (
+	"time"
+
+	"github.com/loomssh/loom"
+)
+
+var _ = time.Second
 
 func init() { loom.Task(Deploy, loom.` + name + `(` + sampleArgs[name] + `)) }
 
@@ -76,7 +82,7 @@ func Deploy(c *loom.Conn, version string) error { return nil }
 // sampleArgs are literal arguments for each option.
 var sampleArgs = map[string]string{
 	"OnHosts": `"a"`, "OnRoles": `"web"`, "Parallel": "2", "Batches": "loom.Count(2)",
-	"MaxFailures": "loom.Percent(10)", "ArgDefault": `"version", "v1"`,
+	"MaxFailures": "loom.Percent(10)", "Pause": "30 * time.Second", "MaxFailuresPerBatch": "loom.Percent(20)", "ArgDefault": `"version", "v1"`,
 }
 
 // A host task may return a value and an error; anything else returning a

@@ -5,8 +5,10 @@ import (
 	"go/ast"
 	"go/constant"
 	"go/token"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Settings are a task's settings as the loomfile gives them, read from
@@ -31,11 +33,16 @@ type Settings struct {
 	// Parallel is how many hosts the task works on at once: n of
 	// loom.Parallel(n), 1 for loom.Serial(), 0 when unset.
 	Parallel int
-	// Batch is the size of the rolling batches of loom.Batches, and
-	// MaxFail the failure threshold of loom.MaxFailures, as --batch and
-	// --max-fail take them: "3" for loom.Count(3), "25%" for
-	// loom.Percent(25); "" when unset.
-	Batch, MaxFail string
+	// Batch is the sizes of the rolling batches of loom.Batches, MaxFail
+	// the failure threshold of loom.MaxFailures and MaxFailBatch that of
+	// loom.MaxFailuresPerBatch, as --batch, --max-fail and
+	// --max-fail-batch take them: "3" for loom.Count(3), "25%" for
+	// loom.Percent(25), "1,5,25%" for a ramp of three sizes; "" when
+	// unset.
+	Batch, MaxFail, MaxFailBatch string
+	// Pause is the wait between batches of loom.Pause, as --pause takes
+	// it ("30s"); "" when unset.
+	Pause string
 	// FailFast reports loom.FailFast(): at the first failure, no new host
 	// is started and the running ones are interrupted.
 	FailFast bool
@@ -141,8 +148,8 @@ const (
 // task only.
 var options = map[string]struct{ hostOnly bool }{
 	"OnHosts": {true}, "OnRoles": {true}, "Parallel": {true}, "Serial": {true},
-	"Batches": {true}, "MaxFailures": {true}, "FailFast": {true}, "Once": {true},
-	"ForwardAgent": {true}, "ArgDefault": {false},
+	"Batches": {true}, "Pause": {true}, "MaxFailures": {true}, "MaxFailuresPerBatch": {true},
+	"FailFast": {true}, "Once": {true}, "ForwardAgent": {true}, "ArgDefault": {false},
 }
 
 // settings reads one loom.Task call into the settings of the task it
@@ -242,10 +249,33 @@ func (fs *fileScope) option(t *Task, s *Settings, e ast.Expr) error {
 		if len(args) > 0 {
 			s.InCode = true
 		}
-	case "Batches", "MaxFailures":
-		field := &s.Batch
-		if name == "MaxFailures" {
-			field = &s.MaxFail
+	case "Batches":
+		s.Batch = ""
+		if len(args) == 0 {
+			s.InCode = true
+			break
+		}
+		var sizes []string
+		for _, a := range args {
+			l, err := fs.limit(a)
+			if err != nil {
+				return fmt.Errorf("%s: loom.%s: %v", at, name, err)
+			}
+			if l == "0" {
+				return fmt.Errorf("%s: loom.Batches: loom.Count(0): a batch has at least 1 host", at)
+			}
+			if l == "" {
+				s.InCode = true
+				sizes = nil
+				break
+			}
+			sizes = append(sizes, l)
+		}
+		s.Batch = strings.Join(sizes, ",")
+	case "MaxFailures", "MaxFailuresPerBatch":
+		field := &s.MaxFail
+		if name == "MaxFailuresPerBatch" {
+			field = &s.MaxFailBatch
 		}
 		*field = ""
 		if len(args) != 1 {
@@ -260,6 +290,21 @@ func (fs *fileScope) option(t *Task, s *Settings, e ast.Expr) error {
 			s.InCode = true
 		}
 		*field = l
+	case "Pause":
+		s.Pause = ""
+		if len(args) != 1 {
+			s.InCode = true
+			break
+		}
+		d, ok := fs.duration(args[0])
+		if !ok {
+			s.InCode = true
+			break
+		}
+		if d <= 0 {
+			return fmt.Errorf("%s: loom.Pause(%s): a pause is a positive duration", at, oneLine(fs.exprString(args[0])))
+		}
+		s.Pause = d.String()
 	case "FailFast", "Once", "ForwardAgent":
 		switch name {
 		case "FailFast":
@@ -322,6 +367,46 @@ func (fs *fileScope) limit(e ast.Expr) (string, error) {
 		return strconv.FormatFloat(f, 'f', -1, 64) + "%", nil
 	}
 	return "", nil
+}
+
+// timeUnits are package time's Duration constants.
+var timeUnits = map[string]time.Duration{
+	"Nanosecond": time.Nanosecond, "Microsecond": time.Microsecond, "Millisecond": time.Millisecond,
+	"Second": time.Second, "Minute": time.Minute, "Hour": time.Hour,
+}
+
+// duration reads a literal duration as loomfiles write one: time.Second,
+// 30 * time.Second, time.Minute * 2, 1500 * time.Millisecond. Anything
+// else is not read (ok false).
+func (fs *fileScope) duration(e ast.Expr) (time.Duration, bool) {
+	switch e := e.(type) {
+	case *ast.ParenExpr:
+		return fs.duration(e.X)
+	case *ast.SelectorExpr:
+		if path, ok := fs.pkgOf(e.X); ok && path == "time" {
+			d, ok := timeUnits[e.Sel.Name]
+			return d, ok
+		}
+	case *ast.BinaryExpr:
+		if e.Op != token.MUL {
+			break
+		}
+		n, unit := e.X, e.Y
+		if _, isNum := intLit(unit); isNum {
+			n, unit = unit, n
+		}
+		v, ok := intLit(n)
+		if !ok {
+			break
+		}
+		u, ok := fs.duration(unit)
+		k, exact := constant.Int64Val(v)
+		if !ok || !exact || k > int64(math.MaxInt64/u) || k < -int64(math.MaxInt64/u) {
+			break
+		}
+		return time.Duration(k) * u, true
+	}
+	return 0, false
 }
 
 // argDefault reads loom.ArgDefault("name", "value") into the parameter it
@@ -428,8 +513,14 @@ func (t *Task) settingsLine() string {
 	if s.Batch != "" {
 		parts = append(parts, "in batches of "+s.Batch)
 	}
+	if s.Pause != "" {
+		parts = append(parts, "pausing "+s.Pause+" between batches")
+	}
 	if s.MaxFail != "" {
 		parts = append(parts, "stops after more than "+s.MaxFail+" failed")
+	}
+	if s.MaxFailBatch != "" {
+		parts = append(parts, "stops after more than "+s.MaxFailBatch+" of a batch failed")
 	}
 	if s.FailFast {
 		parts = append(parts, "fail-fast")

@@ -34,6 +34,11 @@ var (
 // ends, so that a last line without a newline is shown then.
 var LocalOutput func() (stdout, stderr io.Writer)
 
+// Echo, set by the loom command with --echo, is the Dialer.Echo of the
+// Conns loom.Local() returns: a task's local commands are shown as they
+// start, like the hosts'.
+var Echo func(host, cmd string)
+
 // A Launcher makes the group of a loom.NewGroup or loom.Execute: settings
 // is the loom.Settings asked for, fn the task that Execute runs (nil for
 // NewGroup), and the result a *loom.Group.
