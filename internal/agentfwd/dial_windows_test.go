@@ -50,10 +50,11 @@ func servePipe(t *testing.T, ag agent.Agent) string {
 // pipeListener is a named pipe server of plain blocking calls (one OS
 // thread per waiting instance is fine in a test).
 type pipeListener struct {
-	name   string
-	mu     sync.Mutex
-	closed bool
-	next   windows.Handle // the instance waiting for a client
+	name      string
+	mu        sync.Mutex
+	closed    bool
+	accepting bool           // an Accept waits on next
+	next      windows.Handle // the instance waiting for a client
 }
 
 // listenPipe makes the first instance of the pipe name, so that it exists
@@ -85,20 +86,31 @@ func (l *pipeListener) instance(first bool) (windows.Handle, error) {
 func (l *pipeListener) Accept() (io.ReadWriteCloser, error) {
 	l.mu.Lock()
 	h := l.next
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
+	if l.closed || h == windows.InvalidHandle {
+		l.mu.Unlock()
 		return nil, net.ErrClosed
 	}
+	l.accepting = true
+	l.mu.Unlock()
 	err := windows.ConnectNamedPipe(h, nil)
 	if err != nil && !errors.Is(err, windows.ERROR_PIPE_CONNECTED) {
+		l.mu.Lock()
+		l.accepting = false
+		l.next = windows.InvalidHandle
+		l.mu.Unlock()
 		windows.CloseHandle(h)
 		return nil, err
 	}
 	next, err := l.instance(false)
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.accepting = false
+	if err != nil {
+		l.next = windows.InvalidHandle
+	} else {
+		l.next = next
+	}
 	if l.closed {
-		l.mu.Unlock()
 		windows.CloseHandle(h)
 		if err == nil {
 			windows.CloseHandle(next)
@@ -106,17 +118,15 @@ func (l *pipeListener) Accept() (io.ReadWriteCloser, error) {
 		return nil, net.ErrClosed
 	}
 	if err != nil {
-		l.mu.Unlock()
 		windows.CloseHandle(h)
 		return nil, err
 	}
-	l.next = next
-	l.mu.Unlock()
 	return os.NewFile(uintptr(h), l.name), nil
 }
 
-// Close stops listening: the waiting instance is connected to once, to
-// end the Accept waiting on it, and closed.
+// Close stops listening. The waiting instance is closed; when an Accept
+// waits on it, it is connected to once instead, to end that Accept, which
+// closes it. Either way the pipe is gone once its clients are.
 func (l *pipeListener) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -124,7 +134,14 @@ func (l *pipeListener) Close() error {
 		return nil
 	}
 	l.closed = true
+	accepting, h := l.accepting, l.next
 	l.mu.Unlock()
+	if !accepting {
+		if h == windows.InvalidHandle {
+			return nil
+		}
+		return windows.CloseHandle(h)
+	}
 	if p, err := windows.UTF16PtrFromString(l.name); err == nil {
 		if h, err := windows.CreateFile(p, windows.GENERIC_READ, 0, nil, windows.OPEN_EXISTING, 0, 0); err == nil {
 			windows.CloseHandle(h)
@@ -214,5 +231,10 @@ func TestDefaultSocketPipe(t *testing.T) {
 	defer ln.Close()
 	if got := DefaultSocket(); got != OpenSSHPipe {
 		t.Errorf("DefaultSocket() = %q, want %q", got, OpenSSHPipe)
+	}
+	// Gone once closed, or the tests after this one find an OpenSSH agent.
+	ln.Close()
+	if pipeExists(OpenSSHPipe) {
+		t.Errorf("%s still exists after its listener closed", OpenSSHPipe)
 	}
 }
