@@ -106,11 +106,24 @@ const hashSaltLen = sha1.Size
 
 // matchHashed reports whether a hashed host field "|1|salt|hash" is host.
 func matchHashed(host, field string) bool {
-	salt, ok := hashSalt(field)
+	rest, ok := strings.CutPrefix(field, "|1|")
 	if !ok {
 		return false
 	}
-	return field == hashName(host, salt)
+	encSalt, encHash, ok := strings.Cut(rest, "|")
+	if !ok || len(encSalt) != 28 || len(encHash) != 28 { // 20 bytes each, in base64
+		return false
+	}
+	var salt, want [hashSaltLen + 1]byte // base64 of 20 bytes decodes to 21 at most
+	n1, err1 := base64.StdEncoding.Decode(salt[:], []byte(encSalt))
+	n2, err2 := base64.StdEncoding.Decode(want[:], []byte(encHash))
+	if err1 != nil || err2 != nil || n1 != hashSaltLen || n2 != sha1.Size {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt[:n1])
+	mac.Write([]byte(host))
+	var sum [sha1.Size]byte
+	return hmac.Equal(mac.Sum(sum[:0]), want[:n2])
 }
 
 // hashSalt returns the salt of a hashed host field, and whether it is
