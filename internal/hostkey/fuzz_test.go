@@ -52,7 +52,9 @@ func FuzzParseLine(f *testing.F) {
 		}
 		e, err := parseLine(bytes.TrimSuffix([]byte(s), []byte("\r")))
 		_, xerr := xknownhosts.New(p)
-		if xerr == nil && err != nil && !errors.Is(err, errUnsupported) {
+		// Where Loom is stricter than x/crypto it is as OpenSSH: a hashed
+		// name with a salt that is not 20 bytes is skipped by ssh too.
+		if xerr == nil && err != nil && !errors.Is(err, errUnsupported) && !errors.Is(err, errBadSalt) {
 			t.Fatalf("parseLine: %v (entry %+v); x/crypto accepts it", err, e)
 		}
 		if err == nil && e.key == nil && e.marker != "" {

@@ -133,7 +133,7 @@ func checkPattern(p string) error {
 		return fmt.Errorf("hashed host has type %q, want 1", parts[1])
 	}
 	if _, ok := hashSalt(p); !ok {
-		return errors.New("hashed host has no valid 20-byte salt")
+		return errBadSalt
 	}
 	if _, err := base64.StdEncoding.DecodeString(parts[3]); err != nil {
 		return fmt.Errorf("hashed host is not valid base64: %w", err)
@@ -192,3 +192,7 @@ func nextWord(line []byte) (string, []byte) {
 func trimSpace(b []byte) []byte {
 	return bytes.Trim(b, " \t")
 }
+
+// errBadSalt: a hashed host field whose salt is not 20 bytes of base64.
+// OpenSSH skips such a line ("invalid salt"); x/crypto accepts it.
+var errBadSalt = errors.New("hashed host has no valid 20-byte salt")
