@@ -86,6 +86,7 @@ type Inventory struct {
 	roles   map[string][]int // role → host indices, in file order
 	names   []string         // role names, sorted
 	dynamic []Dynamic
+	persist time.Duration // defaults: persist:
 }
 
 // Find looks for loom.yaml, then loom.yml, in dir and each parent
@@ -225,6 +226,15 @@ func build(name string, m *model, outs []dynamicOutput) (*Inventory, error) {
 		}
 	}
 	return b.finish(name, m.defaults, slices.Clone(m.dynamic))
+}
+
+// Persist is defaults: persist: how long the hosts' connections are held
+// across runs (docs/connections.md); 0 when not set.
+func (inv *Inventory) Persist() time.Duration {
+	if inv == nil {
+		return 0
+	}
+	return inv.persist
 }
 
 // Path returns the file name the inventory was loaded from (as given to
