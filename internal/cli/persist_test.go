@@ -163,3 +163,45 @@ func TestPersistFileTransfer(t *testing.T) {
 		t.Fatalf("sshd had %d connections for put, get and two syncs through the holder; want 1", n)
 	}
 }
+
+// A host that drops its held connection is dialled again (once) by the
+// next run; a host that is gone is then reported unreachable, as without
+// the holder.
+func TestPersistHostDropsHeldConnection(t *testing.T) {
+	cfg, _, hosts := labServers(t, 1)
+	t.Setenv("LOOM_HOLDER_DIR", filepath.Join(t.TempDir(), "holder"))
+	t.Cleanup(func() { run("--persist-stop") })
+	h := hosts[0]
+	if code, out, errs := run("-F", cfg, "--persist", "1m", "-H", "h1", "--", "echo hi"); code != ExitOK || out != "hi\n" {
+		t.Fatalf("first run: %d %q %q", code, out, errs)
+	}
+	h.DropConnections()
+	testkit.WaitFor(t, "the host to drop it", func() bool { return h.OpenConnections() == 0 })
+	// The holder may not have seen the drop when the next command is
+	// sent: that command is then lost, as on a direct connection (Loom
+	// never runs a command twice); the one after is redialled.
+	var code int
+	var out, errs string
+	testkit.WaitFor(t, "a run after the drop", func() bool {
+		code, out, errs = run("-F", cfg, "--persist", "1m", "-H", "h1", "--", "echo again")
+		if code != ExitOK && !strings.Contains(errs, "connection lost") {
+			t.Fatalf("after the drop: %d %q %q", code, out, errs)
+		}
+		return code == ExitOK
+	})
+	if out != "again\n" || h.Connections() != 2 {
+		t.Fatalf("after the drop: %q, %d connections (want 2: held, then redialled once)", out, h.Connections())
+	}
+	h.Close()
+	testkit.WaitFor(t, "the gone host reported unreachable", func() bool {
+		code, out, errs = run("-F", cfg, "--persist", "1m", "-H", "h1", "--", "echo gone")
+		if code != ExitUnreachable && !strings.Contains(errs, "connection lost") {
+			t.Fatalf("gone host: %d %q %q", code, out, errs)
+		}
+		return code == ExitUnreachable
+	})
+	_, _, direct := run("-F", cfg, "-H", "h1", "--", "echo gone")
+	if !strings.Contains(errs, "h1: cannot connect") || errs != direct {
+		t.Fatalf("gone host through the holder: %q; direct: %q", errs, direct)
+	}
+}

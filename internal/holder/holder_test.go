@@ -358,3 +358,40 @@ func TestHolderSubsystem(t *testing.T) {
 		t.Fatalf("a command after sftp: %q %+v, %d connections", out, e, l.srv.Connections())
 	}
 }
+
+// Each held connection expires on its own persist time; Drop closes one
+// host's connections and leaves the others; the holder outlives neither
+// rule's connections while a run is connected.
+func TestHolderPerHostExpiryAndDrop(t *testing.T) {
+	old := expireEvery
+	expireEvery = 20 * time.Millisecond
+	t.Cleanup(func() { expireEvery = old })
+	a, b, c3 := newLab(t), newLab(t), newLab(t)
+	b.dir, c3.dir = a.dir, a.dir
+	a.serve(t)
+	c := a.connect(t)
+	a.target.Persist = 100 * time.Millisecond
+	b.target.Host.Alias, c3.target.Host.Alias = "hb", "hc"
+	for _, l := range []*lab{a, b, c3} {
+		if out, _, e := runCmd(t, c, l.target, "echo up", ""); out != "up\n" || e.Code != 0 {
+			t.Fatalf("%q %+v", out, e)
+		}
+	}
+	testkit.WaitFor(t, "the 100ms host's connection to expire", func() bool { return a.srv.OpenConnections() == 0 })
+	if b.srv.OpenConnections() != 1 || c3.srv.OpenConnections() != 1 {
+		t.Fatal("an hour's connections closed with the 100ms one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := c.Drop(ctx, b.target.Host.Alias)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Drop: %v %v", got, err)
+	}
+	testkit.WaitFor(t, "the dropped connection to close", func() bool { return b.srv.OpenConnections() == 0 })
+	if c3.srv.OpenConnections() != 1 {
+		t.Fatal("Drop of one host closed another's")
+	}
+	if got, err := c.Drop(ctx, b.target.Host.Alias); err != nil || len(got) != 0 {
+		t.Fatalf("Drop again: %v %v", got, err)
+	}
+}
