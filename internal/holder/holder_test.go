@@ -30,6 +30,9 @@ import (
 
 // TestMain lets the test binary play an old holder (see fakeOldHolder).
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == ServeArg {
+		os.Exit(Main(os.Args[2:])) // the test binary as a holder process (measure_test.go)
+	}
 	if dir := os.Getenv("LOOM_HOLDER_TEST_OLD"); dir != "" {
 		fakeOldHolder(dir)
 		return
