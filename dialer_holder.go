@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
@@ -18,14 +20,17 @@ import (
 
 // Connections held across runs by the background holder (internal/holder,
 // docs/connections.md). The loom command attaches a holder client to its
-// Dialer with holder.Use; the Dialer then sends each host's commands
-// through the holder, which keeps the host's connection for the next run.
+// Dialer with holder.Use; the Dialer then sends the commands and file
+// operations of each held host through the holder, which keeps the host's
+// connection for the next run. A host is held when the client's Persist
+// says so for every host (--persist, loom.yaml), or when its ssh_config
+// does (ControlMaster yes/auto with ControlPersist).
 // What the holder cannot do yet is done directly, as without it: hosts
 // that forward the agent, use a ProxyCommand, or log in with a key held
 // in memory or a password the run was given, and hosts the holder could
 // not log in to without asking (a password, a passphrase): the run then
-// asks and connects itself. On a held host, file operations and port
-// forwarding fail (the Conn has no SSH client of its own: Client is nil).
+// asks and connects itself. On a held host, port forwarding fails (the
+// Conn has no SSH client of its own: Client is nil).
 
 func init() {
 	holder.Use = func(d any, c *holder.Client) { d.(*Dialer).holder = c }
@@ -34,14 +39,24 @@ func init() {
 // dialHolder connects to h through the holder. direct is true when h is
 // better dialled by the run itself (see above).
 func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, direct bool, err error) {
-	if d.ForwardAgent || h.ForwardAgent || h.ProxyCommandLine != "" || len(d.Signers) > 0 || !d.Password.IsZero() {
+	persist := d.holdFor(h)
+	if persist <= 0 {
 		return nil, true, nil
+	}
+	if d.ForwardAgent || h.ForwardAgent || h.ProxyCommandLine != "" || len(d.Signers) > 0 || !d.Password.IsZero() {
+		d.logf("%s: not held (agent forwarding, a ProxyCommand, a key in memory or a password go direct); connecting directly", h.Alias)
+		return nil, true, nil
+	}
+	if err := d.holder.Ready(ctx); err != nil {
+		return nil, true, nil // said once, by the holder client's Warn
 	}
 	t, err := d.holderTarget(h)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := d.holder.Dial(ctx, t); err != nil {
+	t.Persist = persist
+	dd, err := d.holder.Dial(ctx, t)
+	if err != nil {
 		var he *holder.Error
 		if errors.As(err, &he) && he.Kind == "connect" && transport.Reason(he.Reason) == transport.Auth {
 			d.logf("%s: the connection holder cannot log in without asking (%s); connecting directly", h.Alias, he.Msg)
@@ -49,7 +64,27 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 		}
 		return nil, false, holderErr(h, err)
 	}
-	return newConn(h.Alias, d, &holderRunner{cl: d.holder, t: t}, nil), false, nil
+	return newConn(h.Alias, d, &holderRunner{cl: d.holder, t: t, openSSH: strings.Contains(dd.ServerVersion, "OpenSSH")}, nil), false, nil
+}
+
+// holdFor says how long h's connection is held after this run: the
+// holder client's Persist (--persist) wins for every host; else what h's
+// ssh_config asks (ControlMaster yes or auto with ControlPersist); else
+// the client's DefaultPersist (loom.yaml's defaults: persist:). 0: not
+// held.
+func (d *Dialer) holdFor(h *sshconfig.Host) time.Duration {
+	if p := d.holder.Persist(); p > 0 {
+		return p
+	}
+	cp, ok := h.Hold()
+	if !ok {
+		d.holder.WarnOnce(fmt.Sprintf("%s: ssh_config ControlMaster %s asks to confirm each use of the connection; Loom cannot ask, so it does not hold it", h.Alias, h.ControlMaster))
+		return 0
+	}
+	if cp > 0 {
+		return cp
+	}
+	return d.holder.DefaultPersist()
 }
 
 // holderTarget is h as the holder needs it: resolved, with its jump hosts
@@ -69,6 +104,13 @@ func (d *Dialer) holderTarget(h *sshconfig.Host) (holder.Target, error) {
 			AgentSocket:      agent,
 		},
 		Host: h,
+	}
+	if h.ControlMaster != "" || h.ControlPersist != 0 {
+		// How long a connection is held travels as Target.Persist: a
+		// changed ControlPersist keeps the connection held.
+		hc := *h
+		hc.ControlMaster, hc.ControlPersist = "", 0
+		t.Host = &hc
 	}
 	for cur, n := h, 0; len(cur.ProxyJump) > 0 && n <= 8; n++ {
 		k := len(cur.ProxyJump)
@@ -91,10 +133,12 @@ func holderErr(h *sshconfig.Host, err error) error {
 	return publicErr(&transport.ConnectError{Host: he.Host, Addr: he.Addr, Via: he.Via, Reason: transport.Reason(he.Reason), Err: errors.New(he.Msg)})
 }
 
-// holderRunner runs a host's commands on the holder's connection.
+// holderRunner runs a host's commands and file operations on the
+// holder's connection.
 type holderRunner struct {
-	cl *holder.Client
-	t  holder.Target
+	cl      *holder.Client
+	t       holder.Target
+	openSSH bool // the host says it is OpenSSH
 }
 
 func (r *holderRunner) close() error { return nil } // the holder keeps the connection
@@ -145,8 +189,18 @@ func (p holderProc) signal(sig ssh.Signal, pty bool) {
 
 func (p holderProc) kill() { p.p.Kill() }
 
-// sftp: file operations do not go through the holder (yet): a held host's
-// Put, Get and Sync fail, saying so.
-func (r *holderRunner) sftp(context.Context) (remotefs.Pipe, error) {
-	return remotefs.Pipe{}, errors.New("file operations do not go through the --persist holder: run them without --persist")
+// sftp opens the sftp subsystem on the held connection: a stream of the
+// holder's like a command's, as sshRunner.sftp does on a direct one.
+func (r *holderRunner) sftp(ctx context.Context) (remotefs.Pipe, error) {
+	w, o, closeFn, err := r.cl.Subsystem(ctx, r.t, "sftp")
+	if err != nil {
+		var he *holder.Error
+		if errors.As(err, &he) && he.Kind == "lost" {
+			return remotefs.Pipe{}, fmt.Errorf("%w: %s", ErrConnLost, he.Msg)
+		}
+		return remotefs.Pipe{}, fmt.Errorf("cannot start the sftp subsystem: %w", err)
+	}
+	return remotefs.Pipe{R: o, W: w, Close: closeFn, BigPackets: r.openSSH, StartJanitor: func(ctx context.Context, script string) (io.WriteCloser, func(), error) {
+		return r.cl.StartFed(ctx, r.t, script)
+	}}, nil
 }

@@ -146,7 +146,7 @@ func runWith(ctx context.Context, args []string, env Env, prog *program) int {
 	if o.yes {
 		os.Setenv("LOOM_YES", "1") // read by loom.Confirm, here and in the compiled loomfile
 	}
-	if code, done := persistFlags(o, sub, env); done {
+	if code, done := persistFlags(ctx, o, env); done {
 		return code
 	}
 	if o.sudo && o.sudoUser == "" {

@@ -38,7 +38,7 @@ func BenchmarkWarmCommand(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer lock.Close()
-	s := &Server{Idle: time.Hour}
+	s := &Server{Linger: time.Hour}
 	go s.Serve(ln)
 	defer s.Stop()
 	c, err := Connect(context.Background(), Options{Dir: l.dir})

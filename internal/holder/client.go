@@ -18,8 +18,13 @@ import (
 type Options struct {
 	// Dir is the holder's directory (DefaultDir when empty).
 	Dir string
-	// Persist is how long the holder stays after the last run went away.
+	// Persist, if set, holds every host's connection for that long after
+	// its last use (--persist); otherwise hosts are held as their
+	// ssh_config (ControlMaster, ControlPersist) or the inventory say.
 	Persist time.Duration
+	// DefaultPersist holds, for that long, the hosts that neither Persist
+	// nor their ssh_config hold (loom.yaml's defaults: persist:).
+	DefaultPersist time.Duration
 	// Start starts a holder process serving Dir, detached (see Command).
 	Start func(dir string) error
 	// Warn receives the holder's warnings (a host key recorded, say).
@@ -29,9 +34,17 @@ type Options struct {
 // Client is a run's connection to the holder. It is safe for concurrent
 // use: every command is a stream of its own.
 type Client struct {
-	c    net.Conn
-	warn func(string)
-	wmu  sync.Mutex
+	c          net.Conn
+	warn       func(string)
+	persist    time.Duration
+	defPersist time.Duration
+	warned     map[string]bool
+	wmu        sync.Mutex
+
+	// A Lazy client connects on first use.
+	once    sync.Once
+	lazy    *Options
+	linkErr error
 
 	mu      sync.Mutex
 	next    uint32
@@ -44,43 +57,54 @@ type Client struct {
 // speaks another version. The holder's directory must be the user's own
 // (0700), and the holder's process the user's.
 func Connect(ctx context.Context, o Options) (*Client, error) {
+	nc, br, err := link(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	cl := &Client{c: nc, warn: o.Warn, persist: o.Persist, defPersist: o.DefaultPersist, streams: map[uint32]*stream{}}
+	go cl.read(br)
+	return cl, nil
+}
+
+// link connects to the holder (see Connect).
+func link(ctx context.Context, o Options) (net.Conn, *bufio.Reader, error) {
 	if !supported {
-		return nil, ErrNotSupported
+		return nil, nil, ErrNotSupported
 	}
 	if o.Dir == "" {
 		o.Dir = DefaultDir()
 	}
 	if err := PrepareDir(o.Dir); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sock := filepath.Join(o.Dir, SocketName)
 	started := false
 	for {
-		c, err := connect(sock, o)
+		nc, br, err := connect(sock)
 		var old *versionError
 		switch {
 		case err == nil:
-			return c, nil
+			return nc, br, nil
 		case errors.As(err, &old):
 			// Another Loom's holder: end it and start ours.
 			if terr := terminate(old.pid); terr != nil {
-				return nil, fmt.Errorf("%v; cannot stop it: %v (loom --persist-stop, or kill %d)", err, terr, old.pid)
+				return nil, nil, fmt.Errorf("%v; cannot stop it: %v (loom --persist-stop, or kill %d)", err, terr, old.pid)
 			}
 		case started || o.Start == nil || !stale(err):
 			if started {
-				return nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
+				return nil, nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		if started {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := o.Start(o.Dir); err != nil {
-			return nil, fmt.Errorf("cannot start the connection holder: %v", err)
+			return nil, nil, fmt.Errorf("cannot start the connection holder: %v", err)
 		}
 		started = true
-		if err := waitSocket(ctx, sock, o); err != nil {
-			return nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
+		if err := waitSocket(ctx, sock); err != nil {
+			return nil, nil, fmt.Errorf("connection holder in %s did not start: %v (see %s)", o.Dir, err, filepath.Join(o.Dir, LogName))
 		}
 	}
 }
@@ -93,7 +117,7 @@ func stale(err error) bool {
 }
 
 // waitSocket waits until the holder just started answers.
-func waitSocket(ctx context.Context, sock string, o Options) error {
+func waitSocket(ctx context.Context, sock string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("unix", sock)
@@ -123,24 +147,24 @@ func (e *versionError) Error() string {
 
 // connect dials the socket, checks the holder's credentials and
 // exchanges hellos.
-func connect(sock string, o Options) (*Client, error) {
+func connect(sock string) (net.Conn, *bufio.Reader, error) {
 	c, err := net.Dial("unix", sock)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	uid, pid, err := peerUID(c)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+		return nil, nil, fmt.Errorf("connection holder %s: %v", sock, err)
 	}
 	if uid != os.Getuid() {
 		c.Close()
-		return nil, fmt.Errorf("connection holder %s: run by uid %d, not by you: refusing it", sock, uid)
+		return nil, nil, fmt.Errorf("connection holder %s: run by uid %d, not by you: refusing it", sock, uid)
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := writeFrame(c, frame{0, tHello, mustJSON(hello{Version: Version(), PID: os.Getpid(), Persist: o.Persist})}); err != nil {
+	if err := writeFrame(c, frame{0, tHello, mustJSON(hello{Version: Version(), PID: os.Getpid()})}); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+		return nil, nil, fmt.Errorf("connection holder %s: %v", sock, err)
 	}
 	br := bufio.NewReader(c)
 	f, err := readFrame(br)
@@ -150,21 +174,76 @@ func connect(sock string, o Options) (*Client, error) {
 	}
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("connection holder %s: %v", sock, err)
+		return nil, nil, fmt.Errorf("connection holder %s: %v", sock, err)
 	}
 	if h.Version != Version() {
 		c.Close()
-		return nil, &versionError{theirs: h.Version, pid: pid}
+		return nil, nil, &versionError{theirs: h.Version, pid: pid}
 	}
 	c.SetDeadline(time.Time{})
-	cl := &Client{c: c, warn: o.Warn, streams: map[uint32]*stream{}}
-	go cl.read(br)
-	return cl, nil
+	return c, br, nil
+}
+
+// Lazy returns a Client that connects (as Connect) when first used: a run
+// that holds no host never starts a holder. If connecting fails, o.Warn
+// is told once, and Ready returns the error from then on.
+func Lazy(o Options) *Client {
+	return &Client{lazy: &o, warn: o.Warn, persist: o.Persist, defPersist: o.DefaultPersist, streams: map[uint32]*stream{}}
+}
+
+// Ready connects a Lazy client, once; it returns why it could not.
+func (c *Client) Ready(ctx context.Context) error {
+	if c.lazy == nil {
+		return nil
+	}
+	c.once.Do(func() {
+		nc, br, err := link(ctx, *c.lazy)
+		if err != nil {
+			c.linkErr = err
+			if c.warn != nil {
+				c.warn(fmt.Sprintf("connection holder: %v; connecting directly", err))
+			}
+			return
+		}
+		c.mu.Lock()
+		c.c = nc
+		c.mu.Unlock()
+		go c.read(br)
+	})
+	return c.linkErr
+}
+
+// Persist is the Options' Persist: how long every host is held, or 0.
+func (c *Client) Persist() time.Duration { return c.persist }
+
+// DefaultPersist is the Options' DefaultPersist.
+func (c *Client) DefaultPersist() time.Duration { return c.defPersist }
+
+// WarnOnce gives the Options' Warn line, once per line.
+func (c *Client) WarnOnce(line string) {
+	c.mu.Lock()
+	if c.warned == nil {
+		c.warned = map[string]bool{}
+	}
+	seen := c.warned[line]
+	c.warned[line] = true
+	c.mu.Unlock()
+	if !seen && c.warn != nil {
+		c.warn(line)
+	}
 }
 
 // Close ends the run's connection to the holder (the held SSH connections
 // stay with the holder).
-func (c *Client) Close() error { return c.c.Close() }
+func (c *Client) Close() error {
+	c.mu.Lock()
+	nc := c.c
+	c.mu.Unlock()
+	if nc == nil {
+		return nil
+	}
+	return nc.Close()
+}
 
 // Stop asks the holder to exit, closing every held connection.
 func (c *Client) Stop() error {
@@ -182,6 +261,7 @@ func (c *Client) send(f frame) error {
 // stream is one dial or command, as the run sees it.
 type stream struct {
 	stdout, stderr io.Writer
+	reply          []byte     // tOK's data, set before started is sent
 	started        chan error // one value: nil once the command started
 	exited         chan Exit  // one value
 	once           sync.Once
@@ -220,6 +300,7 @@ func (c *Client) read(br *bufio.Reader) {
 		}
 		switch f.typ {
 		case tOK:
+			s.reply = f.data
 			select {
 			case s.started <- nil:
 			default:
@@ -278,7 +359,10 @@ func (c *Client) end(id uint32) {
 }
 
 // open sends a request on a new stream.
-func (c *Client) open(typ byte, o open, stdout, stderr io.Writer) (uint32, *stream, error) {
+func (c *Client) open(ctx context.Context, typ byte, o any, stdout, stderr io.Writer) (uint32, *stream, error) {
+	if err := c.Ready(ctx); err != nil {
+		return 0, nil, err
+	}
 	s := &stream{stdout: stdout, stderr: stderr, started: make(chan error, 1), exited: make(chan Exit, 1)}
 	c.mu.Lock()
 	if c.err != nil {
@@ -296,26 +380,95 @@ func (c *Client) open(typ byte, o open, stdout, stderr io.Writer) (uint32, *stre
 	return id, s, nil
 }
 
-// Dial has the holder connect to t (or find its held connection).
-func (c *Client) Dial(ctx context.Context, t Target) error {
-	id, s, err := c.open(tDial, open{Target: t}, nil, nil)
+// request sends a one-answer request and returns the answer's data.
+func (c *Client) request(ctx context.Context, typ byte, o any) ([]byte, error) {
+	id, s, err := c.open(ctx, typ, o, nil, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	select {
 	case err := <-s.started:
 		c.end(id)
-		return err
+		return s.reply, err
 	case <-ctx.Done():
 		c.end(id)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
+}
+
+// Dial has the holder connect to t (or find its held connection).
+func (c *Client) Dial(ctx context.Context, t Target) (Dialled, error) {
+	var d Dialled
+	b, err := c.request(ctx, tDial, open{Target: t})
+	if err == nil {
+		json.Unmarshal(b, &d)
+	}
+	return d, err
+}
+
+// Drop has the holder close every connection it holds to the host runs
+// name alias (as in -H), and returns them (none: nothing was held).
+func (c *Client) Drop(ctx context.Context, alias string) ([]string, error) {
+	b, err := c.request(ctx, tDrop, drop{Alias: alias})
+	if err != nil {
+		return nil, err
+	}
+	var d Dropped
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("connection holder: bad answer: %v", err)
+	}
+	return d.Conns, nil
 }
 
 // Start runs cmd on t's held connection. stdout and stderr receive its
 // output as it arrives.
 func (c *Client) Start(ctx context.Context, t Target, cmd string, pty *Pty, stdout, stderr io.Writer) (*Proc, error) {
-	id, s, err := c.open(tOpen, open{Target: t, Cmd: cmd, Pty: pty}, stdout, stderr)
+	return c.start(ctx, open{Target: t, Cmd: cmd, Pty: pty}, stdout, stderr)
+}
+
+// Subsystem starts the subsystem name (sftp) on t's held connection, as
+// transport.Client.Subsystem does on a direct one: stdout reads what the
+// server sends (io.EOF once the session ended), closeFn ends the session.
+// What the server sends is buffered as it arrives, so that a reader that
+// is slow holds up no other stream of the run.
+func (c *Client) Subsystem(ctx context.Context, t Target, name string) (stdin io.WriteCloser, stdout io.Reader, closeFn func(), err error) {
+	buf := newPipe()
+	p, err := c.start(ctx, open{Target: t, Subsystem: name}, buf, io.Discard)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	go func() {
+		e := p.Wait()
+		if e.Lost != "" {
+			buf.closeWith(&Error{Kind: "lost", Msg: e.Lost})
+			return
+		}
+		buf.closeWith(io.EOF)
+	}()
+	return p.Stdin(), buf, p.Kill, nil
+}
+
+// StartFed starts cmd on t's held connection and returns its stdin, as
+// transport.Client.StartFed does: done closes stdin, lets the command
+// finish (for at most 5 seconds) and ends its session.
+func (c *Client) StartFed(ctx context.Context, t Target, cmd string) (stdin io.WriteCloser, done func(), err error) {
+	p, err := c.start(ctx, open{Target: t, Cmd: cmd}, io.Discard, io.Discard)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := p.Stdin()
+	return in, func() {
+		in.Close()
+		select {
+		case <-p.exited():
+		case <-time.After(5 * time.Second):
+			p.Kill()
+		}
+	}, nil
+}
+
+func (c *Client) start(ctx context.Context, o open, stdout, stderr io.Writer) (*Proc, error) {
+	id, s, err := c.open(ctx, tOpen, o, stdout, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +491,10 @@ type Proc struct {
 	c  *Client
 	id uint32
 	s  *stream
+
+	once sync.Once
+	done chan struct{}
+	exit Exit
 }
 
 // Stdin returns the command's standard input.
@@ -359,7 +516,20 @@ func (w procStdin) Write(b []byte) (int, error) {
 func (w procStdin) Close() error { return w.p.c.send(frame{w.p.id, tStdinEOF, nil}) }
 
 // Wait returns how the command ended, once its output has been delivered.
-func (p *Proc) Wait() Exit { return <-p.s.exited }
+// It may be called more than once.
+func (p *Proc) Wait() Exit {
+	<-p.exited()
+	return p.exit
+}
+
+// exited is closed once the command ended.
+func (p *Proc) exited() chan struct{} {
+	p.once.Do(func() {
+		p.done = make(chan struct{})
+		go func() { p.exit = <-p.s.exited; close(p.done) }()
+	})
+	return p.done
+}
 
 // Signal sends the command a signal (by its SSH name: "INT", "TERM"...).
 func (p *Proc) Signal(name string) { p.c.send(frame{p.id, tSignal, []byte(name)}) }
@@ -370,3 +540,55 @@ func (p *Proc) Kill() { p.c.send(frame{p.id, tKill, nil}) }
 // Use routes a *loom.Dialer's connections through c. Package loom sets it
 // (it owns the Dialer's fields); the loom command calls it.
 var Use func(dialer any, c *Client)
+
+// pipe is an unbounded buffer between the holder's reader and one
+// stream's reader: its Write never waits.
+type pipe struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	buf  []byte
+	err  error // once set, Read returns it when buf is empty
+}
+
+func newPipe() *pipe {
+	p := &pipe{}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return 0, io.ErrClosedPipe
+	}
+	p.buf = append(p.buf, b...)
+	p.cond.Signal()
+	return len(b), nil
+}
+
+func (p *pipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.buf) == 0 && p.err == nil {
+		p.cond.Wait()
+	}
+	if len(p.buf) == 0 {
+		return 0, p.err
+	}
+	n := copy(b, p.buf)
+	p.buf = p.buf[n:]
+	if len(p.buf) == 0 {
+		p.buf = nil // let a large buffer go
+	}
+	return n, nil
+}
+
+func (p *pipe) closeWith(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.cond.Broadcast()
+}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -29,6 +30,9 @@ import (
 
 // TestMain lets the test binary play an old holder (see fakeOldHolder).
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == ServeArg {
+		os.Exit(Main(os.Args[2:])) // the test binary as a holder process (measure_test.go)
+	}
 	if dir := os.Getenv("LOOM_HOLDER_TEST_OLD"); dir != "" {
 		fakeOldHolder(dir)
 		return
@@ -80,7 +84,7 @@ func newLab(t testing.TB) *lab {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(tmp, "holder")
-	return &lab{srv: srv, target: Target{Host: h}, dir: dir}
+	return &lab{srv: srv, target: Target{Host: h, Persist: time.Hour}, dir: dir}
 }
 
 // serve runs a holder on l's dir in this process.
@@ -90,7 +94,7 @@ func (l *lab) serve(t *testing.T) *Server {
 	if err != nil || !ok {
 		t.Fatalf("listen: %v %v", ok, err)
 	}
-	s := &Server{Idle: time.Hour, Logf: t.Logf}
+	s := &Server{Linger: time.Hour, Logf: t.Logf}
 	done := make(chan struct{})
 	go func() { s.Serve(ln); close(done) }()
 	t.Cleanup(func() { s.Stop(); <-done; lock.Close() })
@@ -206,7 +210,7 @@ func TestHolderDialErrors(t *testing.T) {
 	bad := *l.target.Host
 	bad.UserKnownHostsFiles = []string{filepath.Join(t.TempDir(), "empty")}
 	bad.StrictHostKeyChecking = "yes"
-	err := c.Dial(ctx, Target{Host: &bad})
+	_, err := c.Dial(ctx, Target{Host: &bad, Persist: time.Hour})
 	he, ok := err.(*Error)
 	if !ok || he.Kind != "connect" || he.Reason != 4 /* transport.HostKey */ {
 		t.Fatalf("unknown host key through the holder: %#v", err)
@@ -304,7 +308,8 @@ func TestHolderIdleExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Close()
-	s := &Server{Idle: 50 * time.Millisecond}
+	s := &Server{Linger: 50 * time.Millisecond}
+	l.target.Persist = 50 * time.Millisecond
 	done := make(chan struct{})
 	go func() { s.Serve(ln); close(done) }()
 	c, err := Connect(context.Background(), Options{Dir: l.dir})
@@ -322,3 +327,74 @@ func TestHolderIdleExpiry(t *testing.T) {
 }
 
 func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
+
+// The sftp subsystem is a stream of the holder's like a command.
+func TestHolderSubsystem(t *testing.T) {
+	l := newLab(t)
+	l.serve(t)
+	c := l.connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, r, closeFn, err := c.Subsystem(ctx, l.target, "sftp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := sftp.NewClientPipe(r, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	f, err := cl.Create("held.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b, err := os.ReadFile(filepath.Join(l.srv.Dir(), "held.txt")); err != nil || !bytes.Equal(b, big) {
+		t.Fatalf("written through the holder: %d bytes, %v", len(b), err)
+	}
+	cl.Close()
+	closeFn()
+	if out, _, e := runCmd(t, c, l.target, "echo after", ""); out != "after\n" || e.Code != 0 || l.srv.Connections() != 1 {
+		t.Fatalf("a command after sftp: %q %+v, %d connections", out, e, l.srv.Connections())
+	}
+}
+
+// Each held connection expires on its own persist time; Drop closes one
+// host's connections and leaves the others; the holder outlives neither
+// rule's connections while a run is connected.
+func TestHolderPerHostExpiryAndDrop(t *testing.T) {
+	old := expireEvery
+	expireEvery = 20 * time.Millisecond
+	t.Cleanup(func() { expireEvery = old })
+	a, b, c3 := newLab(t), newLab(t), newLab(t)
+	b.dir, c3.dir = a.dir, a.dir
+	a.serve(t)
+	c := a.connect(t)
+	a.target.Persist = 100 * time.Millisecond
+	b.target.Host.Alias, c3.target.Host.Alias = "hb", "hc"
+	for _, l := range []*lab{a, b, c3} {
+		if out, _, e := runCmd(t, c, l.target, "echo up", ""); out != "up\n" || e.Code != 0 {
+			t.Fatalf("%q %+v", out, e)
+		}
+	}
+	testkit.WaitFor(t, "the 100ms host's connection to expire", func() bool { return a.srv.OpenConnections() == 0 })
+	if b.srv.OpenConnections() != 1 || c3.srv.OpenConnections() != 1 {
+		t.Fatal("an hour's connections closed with the 100ms one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := c.Drop(ctx, b.target.Host.Alias)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Drop: %v %v", got, err)
+	}
+	testkit.WaitFor(t, "the dropped connection to close", func() bool { return b.srv.OpenConnections() == 0 })
+	if c3.srv.OpenConnections() != 1 {
+		t.Fatal("Drop of one host closed another's")
+	}
+	if got, err := c.Drop(ctx, b.target.Host.Alias); err != nil || len(got) != 0 {
+		t.Fatalf("Drop again: %v %v", got, err)
+	}
+}

@@ -12,20 +12,20 @@ import (
 )
 
 // ServeArg is the hidden first argument that makes a loom program the
-// holder: loom ServeArg DIR IDLE.
+// holder: loom ServeArg DIR.
 const ServeArg = "--loom-holder-serve"
 
 // StartProcess starts exe (the running loom program) as the holder of
 // dir, detached from the run: a session of its own, no terminal, its
 // output in dir's log.
-func StartProcess(exe string, idle time.Duration) func(dir string) error {
+func StartProcess(exe string) func(dir string) error {
 	return func(dir string) error {
 		logf, err := os.OpenFile(filepath.Join(dir, LogName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return err
 		}
 		defer logf.Close()
-		cmd := exec.Command(exe, ServeArg, dir, idle.String())
+		cmd := exec.Command(exe, ServeArg, dir)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.Dir = "/"
 		detach(cmd)
@@ -36,20 +36,15 @@ func StartProcess(exe string, idle time.Duration) func(dir string) error {
 	}
 }
 
-// Main is the holder process: it serves dir until idle for idle (or
-// stopped), and returns its exit status. A second holder started at
+// Main is the holder process: it serves dir until it holds nothing (or
+// is stopped), and returns its exit status. A second holder started at
 // once finds the lock taken and leaves.
 func Main(args []string) int {
-	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: loom "+ServeArg+" DIR IDLE")
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: loom "+ServeArg+" DIR")
 		return 2
 	}
 	dir := args[0]
-	idle, err := time.ParseDuration(args[1])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "holder: idle %q: %v\n", args[1], err)
-		return 2
-	}
 	logger := log.New(os.Stderr, fmt.Sprintf("loom holder %d: ", os.Getpid()), log.LstdFlags)
 	// A holder being replaced may still hold the lock for a moment.
 	deadline := time.Now().Add(5 * time.Second)
@@ -61,11 +56,11 @@ func Main(args []string) int {
 		}
 		if ok {
 			defer lock.Close()
-			s := &Server{Idle: idle, Logf: logger.Printf}
+			s := &Server{Logf: logger.Printf}
 			sigs := make(chan os.Signal, 1)
 			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 			go func() { <-sigs; s.Stop() }()
-			logger.Printf("serving %s (idle expiry %v)", dir, idle)
+			logger.Printf("serving %s", dir)
 			err := s.Serve(ln)
 			os.Remove(filepath.Join(dir, SocketName))
 			logger.Print("exited")

@@ -26,7 +26,7 @@ import (
 )
 
 // protocolVersion changes whenever the wire changes.
-const protocolVersion = 1
+const protocolVersion = 2
 
 // Version is what a run and a holder must agree on: the wire's version and
 // the Loom module's, so a holder left by another Loom is refused (and
@@ -63,6 +63,7 @@ const (
 	tStdout                   // holder -> run: stdout bytes
 	tStderr                   // holder -> run: stderr bytes
 	tExit                     // holder -> run: the command ended (JSON exit)
+	tDrop                     // run -> holder: close a host's held connections (JSON drop)
 )
 
 // maxFrame bounds a frame's payload: a peer sending more is broken.
@@ -103,9 +104,6 @@ func readFrame(r *bufio.Reader) (frame, error) {
 type hello struct {
 	Version string
 	PID     int
-	// Persist (run -> holder) is how long the holder stays after its last
-	// run went away.
-	Persist time.Duration `json:",omitempty"`
 }
 
 // Settings are the run's Dialer settings a held connection depends on
@@ -127,18 +125,35 @@ type Hop struct {
 	Host *sshconfig.Host
 }
 
-// Target is a host as the run resolved it, with its jump hosts.
+// Target is a host as the run resolved it, with its jump hosts, and how
+// long its connection is to be held after its last use (the latest run's
+// value wins; sshconfig.Forever: until stopped).
 type Target struct {
 	Settings Settings
 	Host     *sshconfig.Host
 	Hops     []Hop
+	Persist  time.Duration
 }
 
-// open is a tDial or tOpen request.
+// open is a tDial or tOpen request: a command, or a subsystem (sftp).
 type open struct {
 	Target
-	Cmd string `json:",omitempty"`
-	Pty *Pty   `json:",omitempty"`
+	Cmd       string `json:",omitempty"`
+	Subsystem string `json:",omitempty"`
+	Pty       *Pty   `json:",omitempty"`
+}
+
+// drop is a tDrop request: every held connection to the host the run
+// names Alias (as given: -H web1).
+type drop struct{ Alias string }
+
+// Dropped is the holder's answer to a tDrop: the connections it closed,
+// as user@host:port.
+type Dropped struct{ Conns []string }
+
+// Dialled is the holder's answer to a tDial.
+type Dialled struct {
+	ServerVersion string // the host's SSH version string
 }
 
 // Pty is the terminal a command asks for.

@@ -23,12 +23,13 @@ import (
 var errNotUnix = errors.New("not a Unix socket connection")
 
 // Server is the holder: it serves runs on a listener and holds their
-// connections, one per host and Settings, until it has been idle (no run
-// connected) for Idle.
+// connections, one per host and Settings. Each connection is closed once
+// unused for its Persist (the latest run's value), and the holder exits
+// once it holds none and no run has been connected for Linger.
 type Server struct {
-	// Idle is how long the holder stays after its last run went away; a
-	// run's hello replaces it (the latest --persist wins). Zero: 10 min.
-	Idle time.Duration
+	// Linger is how long the holder stays with no connection held and no
+	// run connected. Zero: DefaultLinger.
+	Linger time.Duration
 	// Logf receives diagnostics. Nil discards them.
 	Logf func(format string, args ...any)
 
@@ -47,6 +48,83 @@ type held struct {
 	mu     sync.Mutex
 	hops   map[string]*sshconfig.Host
 	spares map[*transport.Client]*spare
+
+	umu  sync.Mutex      // uses; never held while h.mu is wanted by a dial
+	uses map[string]*use // by hostKey
+}
+
+// use is a held connection's use: when it was last used, by how many
+// streams now, and for how long it is held after.
+type use struct {
+	host    *sshconfig.Host
+	last    time.Time
+	persist time.Duration
+	active  int
+}
+
+// hostKey is which held connection a host takes (transport.targetKey's).
+func hostKey(h *sshconfig.Host) string { return fmt.Sprintf("%#v", *h) }
+
+// begin records a stream's use of host's connection; end ends it.
+func (h *held) begin(host *sshconfig.Host, persist time.Duration) string {
+	k := hostKey(host)
+	h.umu.Lock()
+	defer h.umu.Unlock()
+	u := h.uses[k]
+	if u == nil {
+		u = &use{host: host}
+		h.uses[k] = u
+	}
+	u.last, u.active = time.Now(), u.active+1
+	switch {
+	case persist > 0:
+		u.persist = persist
+	case u.persist <= 0:
+		u.persist = DefaultPersist
+	}
+	return k
+}
+
+func (h *held) end(k string) {
+	h.umu.Lock()
+	defer h.umu.Unlock()
+	if u := h.uses[k]; u != nil {
+		u.last, u.active = time.Now(), u.active-1
+	}
+}
+
+// dropIf closes the held connections whose use f picks (with h.umu
+// held), and returns them as user@host:port.
+func (h *held) dropIf(f func(u *use) bool) []string {
+	h.umu.Lock()
+	defer h.umu.Unlock()
+	var out []string
+	for k, u := range h.uses {
+		if !f(u) {
+			continue
+		}
+		delete(h.uses, k)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if h.t.DropTarget(ctx, u.host) {
+			out = append(out, fmt.Sprintf("%s@%s", u.host.User, u.host.Addr()))
+		}
+		cancel()
+	}
+	h.pruneSpares()
+	return out
+}
+
+// pruneSpares forgets the spare sessions of closed connections.
+func (h *held) pruneSpares() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c, sp := range h.spares {
+		if c.Closed() {
+			sp.s.Close()
+			sp.release()
+			delete(h.spares, c)
+		}
+	}
 }
 
 // spare is a session channel opened in advance on a held connection, so a
@@ -58,8 +136,12 @@ type spare struct {
 
 func hopKey(name string, via []string) string { return name + "\x00" + strings.Join(via, ",") }
 
-// DefaultIdle is how long a holder stays without runs when none said.
-const DefaultIdle = 10 * time.Minute
+// DefaultPersist is how long a connection is held when the run did not
+// say.
+const DefaultPersist = 10 * time.Minute
+
+// DefaultLinger is how long a holder with nothing held and no run stays.
+const DefaultLinger = 10 * time.Second
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -77,8 +159,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.runs = map[*run]struct{}{}
 	s.dialers = map[Settings]*held{}
 	s.idleAt = time.Now()
-	if s.Idle <= 0 {
-		s.Idle = DefaultIdle
+	if s.Linger <= 0 {
+		s.Linger = DefaultLinger
 	}
 	stop := s.stop
 	s.mu.Unlock()
@@ -116,9 +198,14 @@ func (s *Server) Stop() {
 	s.stopped.Do(func() { close(stop) })
 }
 
-// expire stops the server once no run has been connected for Idle.
+// expireEvery is how often held connections are checked for expiry.
+var expireEvery = time.Second
+
+// expire closes each held connection unused for its persist time, and
+// stops the server once it holds none and no run has been connected for
+// Linger.
 func (s *Server) expire(stop chan struct{}) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(expireEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -126,15 +213,52 @@ func (s *Server) expire(stop chan struct{}) {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		for _, h := range s.helds() {
+			for _, c := range h.dropIf(func(u *use) bool {
+				return u.active <= 0 && u.persist != sshconfig.Forever && now.Sub(u.last) >= u.persist
+			}) {
+				s.logf("%s: unused for its persist time: connection closed", c)
+			}
+		}
+		n := 0
+		for _, h := range s.helds() {
+			h.umu.Lock()
+			n += len(h.uses)
+			h.umu.Unlock()
+		}
 		s.mu.Lock()
-		idle := len(s.runs) == 0 && time.Since(s.idleAt) >= s.Idle
+		idle := len(s.runs) == 0 && n == 0 && time.Since(s.idleAt) >= s.Linger
 		s.mu.Unlock()
 		if idle {
-			s.logf("idle for %v: exiting", s.Idle)
+			s.logf("no connection held and no run for %v: exiting", s.Linger)
 			s.Stop()
 			return
 		}
 	}
+}
+
+// helds returns the connections of every Settings.
+func (s *Server) helds() []*held {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*held, 0, len(s.dialers))
+	for _, h := range s.dialers {
+		out = append(out, h)
+	}
+	return out
+}
+
+// drop closes every held connection to the host a run names alias.
+func (s *Server) drop(alias string) []string {
+	var out []string
+	for _, h := range s.helds() {
+		out = append(out, h.dropIf(func(u *use) bool { return strings.EqualFold(u.host.Alias, alias) })...)
+	}
+	for _, c := range out {
+		s.logf("%s (%s): dropped on request", c, alias)
+	}
+	return out
 }
 
 func (s *Server) closeAll() {
@@ -180,7 +304,7 @@ func (s *Server) heldFor(st Settings) *held {
 	if h, ok := s.dialers[st]; ok {
 		return h
 	}
-	h := &held{hops: map[string]*sshconfig.Host{}, spares: map[*transport.Client]*spare{}}
+	h := &held{hops: map[string]*sshconfig.Host{}, spares: map[*transport.Client]*spare{}, uses: map[string]*use{}}
 	h.t = &transport.Dialer{
 		HostKeyPolicy:    st.HostKeyPolicy,
 		ConnectTimeout:   st.ConnectTimeout,
@@ -247,9 +371,6 @@ func (s *Server) serveRun(c net.Conn) {
 		return
 	}
 	s.mu.Lock()
-	if h.Persist > 0 {
-		s.Idle = h.Persist
-	}
 	s.runs[r] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
@@ -274,6 +395,15 @@ func (s *Server) serveRun(c net.Conn) {
 			s.logf("pid %d asked the holder to stop", pid)
 			s.Stop()
 			return
+		case tDrop:
+			var d drop
+			if err := json.Unmarshal(f.data, &d); err != nil || d.Alias == "" {
+				r.fail(f.id, Error{Kind: "holder", Msg: "bad request"})
+				continue
+			}
+			go func(id uint32) {
+				r.send(frame{id, tOK, mustJSON(Dropped{Conns: s.drop(d.Alias)})})
+			}(f.id)
 		case tDial, tOpen:
 			var o open
 			if err := json.Unmarshal(f.data, &o); err != nil || o.Host == nil {
@@ -368,8 +498,9 @@ func (ss *session) serve(typ byte, o open) {
 		ss.r.fail(ss.id, connectWireError(err))
 		return
 	}
+	defer h.end(h.begin(o.Host, o.Persist))
 	if typ == tDial {
-		ss.r.send(frame{ss.id, tOK, nil})
+		ss.r.send(frame{ss.id, tOK, mustJSON(Dialled{ServerVersion: string(tc.ServerVersion())})})
 		return
 	}
 	sess, release, err := h.take(ctx, tc)
@@ -429,6 +560,7 @@ func (h *held) replenish(tc *transport.Client) {
 
 // run starts the command on sess and streams it until it exits.
 func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess *ssh.Session, o open) {
+	var subOut func() error // a subsystem's output, copied until it ends
 	start := func(sess *ssh.Session) (io.WriteCloser, error) {
 		if o.Pty != nil {
 			modes := ssh.TerminalModes{ssh.ECHO: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
@@ -436,13 +568,34 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 				return nil, fmt.Errorf("pty request refused: %w", err)
 			}
 		}
-		sess.Stdout = streamWriter{ss, tStdout}
-		sess.Stderr = streamWriter{ss, tStderr}
 		in, err := sess.StdinPipe()
-		if err == nil {
-			err = sess.Start(o.Cmd)
+		if err != nil {
+			return nil, err
 		}
-		return in, err
+		if o.Subsystem == "" {
+			sess.Stdout = streamWriter{ss, tStdout}
+			sess.Stderr = streamWriter{ss, tStderr}
+			return in, sess.Start(o.Cmd)
+		}
+		// A subsystem's session is not Started (x/crypto): its output
+		// is copied here, and it ends when its channel does.
+		out, err := sess.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		errs, err := sess.StderrPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := sess.RequestSubsystem(o.Subsystem); err != nil {
+			return nil, err
+		}
+		subOut = func() error {
+			go io.Copy(streamWriter{ss, tStderr}, errs)
+			_, err := io.Copy(streamWriter{ss, tStdout}, out)
+			return err
+		}
+		return in, nil
 	}
 	in, err := start(sess)
 	if err != nil && !tc.Closed() {
@@ -485,7 +638,11 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 			}
 		}
 	}()
-	err = sess.Wait()
+	if subOut != nil {
+		err = subOut()
+	} else {
+		err = sess.Wait()
+	}
 	close(stop)
 	sess.Close()
 	ss.r.send(frame{ss.id, tExit, mustJSON(exitOf(tc, err))})

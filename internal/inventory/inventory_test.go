@@ -655,3 +655,27 @@ func TestNilInventory(t *testing.T) {
 		t.Errorf("Role on nil: %v", err)
 	}
 }
+
+// defaults: persist: holds every host's connection across runs; per host
+// it is refused, naming ssh_config's way.
+func TestPersist(t *testing.T) {
+	inv, err := Parse([]byte("defaults:\n  persist: 10m\nhosts: [web1]\n"), "loom.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inv.Persist(); got != 10*time.Minute {
+		t.Errorf("Persist() = %v, want 10m", got)
+	}
+	if inv, _ := Parse([]byte("hosts: [web1]\n"), "loom.yaml"); inv.Persist() != 0 {
+		t.Errorf("Persist() unset = %v", inv.Persist())
+	}
+	for in, want := range map[string]string{
+		"defaults:\n  persist: soon\n":       `loom.yaml:2: defaults: persist: want a duration like 10m or 1h (0: not held), not "soon"`,
+		"hosts:\n  web1:\n    persist: 1m\n": "loom.yaml:3: host \"web1\": persist is set for every host, in defaults:",
+	} {
+		_, err := Parse([]byte(in), "loom.yaml")
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}

@@ -103,11 +103,16 @@ func init() {
 	def(&keyword{name: "IgnoreUnknown", class: supported, parse: parseOne})
 	def(&keyword{name: "RefuseConnection", class: supported, parse: parseFlag})
 
+	// ControlMaster with ControlPersist: the host's connection is held
+	// across runs by Loom's own holder (docs/connections.md).
+	def(&keyword{name: "ControlMaster", class: supported, parse: parseEnum("yes", "no", "ask", "auto", "autoask")})
+	def(&keyword{name: "ControlPersist", class: supported, parse: parsePersist})
+
 	// ProxyCommand competes with ProxyJump (whichever comes first wins).
 	def(&keyword{name: "ProxyCommand", class: supported, parse: parseCommand})
 
 	// Unsupported: they change what ssh would do.
-	for _, n := range []string{"ControlPath", "KnownHostsCommand", "LocalCommand", "RemoteCommand", "PKCS11Provider", "ChannelTimeout"} {
+	for _, n := range []string{"KnownHostsCommand", "LocalCommand", "RemoteCommand", "PKCS11Provider", "ChannelTimeout"} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, inert: isNone})
 	}
 	for _, n := range []string{
@@ -122,8 +127,6 @@ func init() {
 	// Apple's: passphrases from the macOS keychain. Loom asks for them.
 	def(&keyword{name: "UseKeychain", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "CanonicalizeHostname", class: unsupported, parse: parseAny, inert: isNo})
-	def(&keyword{name: "ControlMaster", class: unsupported, parse: parseAny, inert: isNo})
-	def(&keyword{name: "ControlPersist", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "Tunnel", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "UpdateHostKeys", class: unsupported, parse: parseAny, inert: isNo})
 	def(&keyword{name: "VerifyHostKeyDNS", class: unsupported, parse: parseAny, inert: isNo})
@@ -139,8 +142,10 @@ func init() {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, multi: true})
 	}
 
-	// Ignored: no effect on what Loom does.
+	// Ignored: no effect on what Loom does. ControlPath names OpenSSH's
+	// own master socket: Loom's holder has a socket of its own, elsewhere.
 	for _, n := range []string{
+		"ControlPath",
 		"CanonicalDomains", "CanonicalizeFallbackLocal", "CanonicalizeMaxDots", "CanonicalizePermittedCNAMEs",
 		"ClearAllForwardings", "EnableEscapeCommandline", "EscapeChar", "ExitOnForwardFailure",
 		"FingerprintHash", "ForwardX11Timeout", "ForwardX11Trusted", "GatewayPorts",
@@ -344,6 +349,26 @@ func parseEnum(vals ...string) func([]string, string) (any, error) {
 		}
 		return l, nil
 	}
+}
+
+// parsePersist parses ControlPersist: "no" (0), "yes" or 0 (Forever: until
+// stopped) or a time.
+func parsePersist(args []string, _ string) (any, error) {
+	v, err := needOne(args)
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(v) {
+	case "no", "false":
+		return time.Duration(0), nil
+	case "yes", "true", "0":
+		return Forever, nil
+	}
+	d, ok := convTime(v)
+	if !ok {
+		return nil, fmt.Errorf("invalid value %q (want yes, no, or a time like 10m)", v)
+	}
+	return d, nil
 }
 
 // strictValues normalises StrictHostKeyChecking. "ask" (the OpenSSH

@@ -175,11 +175,36 @@ type Host struct {
 	// (default 3).
 	NumberOfPasswordPrompts int
 
+	// ControlMaster is ssh_config's ControlMaster, lower-cased: "no"
+	// (default), "yes", "auto", "ask" or "autoask". ControlPersist is how
+	// long the connection stays held after its last use: 0 (default, or
+	// "no"), Forever ("yes" or 0: until stopped) or a time. With both,
+	// Loom holds the host's connection across runs (docs/connections.md).
+	ControlMaster  string
+	ControlPersist time.Duration
+
 	// Unsupported lists, sorted, the directives that apply to this host
 	// and would change what ssh(1) does, but that Loom ignores, e.g.
 	// "ProxyCommand", "ControlMaster" or "Match exec". See
 	// UnsupportedDirectives.
 	Unsupported []string
+}
+
+// Forever is ControlPersist's "yes": held until stopped.
+const Forever = time.Duration(1<<63 - 1)
+
+// Hold returns how long the host's connection is to be held across runs
+// as ssh_config asks (ControlMaster yes or auto with ControlPersist); 0
+// when it does not. ok is false when ControlMaster asks for a
+// confirmation (ask, autoask) Loom cannot give.
+func (h *Host) Hold() (d time.Duration, ok bool) {
+	switch h.ControlMaster {
+	case "yes", "auto":
+		return h.ControlPersist, true
+	case "ask", "autoask":
+		return h.ControlPersist, h.ControlPersist == 0
+	}
+	return 0, true
 }
 
 // KnownHostsName returns the name to look up in known_hosts files. It is
@@ -677,6 +702,8 @@ func (s *state) build() (*Host, error) {
 		KbdInteractiveAuthentication: s.flag("KbdInteractiveAuthentication", true),
 		PubkeyAuthentication:         s.flag("PubkeyAuthentication", true),
 		NumberOfPasswordPrompts:      s.num("NumberOfPasswordPrompts", 3),
+		ControlMaster:                s.str("ControlMaster", "no"),
+		ControlPersist:               s.dur("ControlPersist"),
 	}
 	var err error
 	if st, ok := s.vals["PreferredAuthentications"]; ok {

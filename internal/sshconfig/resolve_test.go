@@ -513,6 +513,43 @@ func TestValues(t *testing.T) {
 	}
 }
 
+// ControlMaster and ControlPersist turn holding on for a host, as in ssh;
+// ControlPath is OpenSSH's socket and changes nothing for Loom.
+func TestControlPersist(t *testing.T) {
+	tests := []struct {
+		cfg  string
+		hold time.Duration
+		ok   bool
+	}{
+		{"", 0, true},
+		{"ControlMaster auto\nControlPersist 10m", 10 * time.Minute, true},
+		{"ControlMaster yes\nControlPersist 90", 90 * time.Second, true},
+		{"ControlMaster auto\nControlPersist yes", Forever, true},
+		{"ControlMaster auto\nControlPersist 0", Forever, true},
+		{"ControlMaster auto\nControlPersist no", 0, true},
+		{"ControlMaster auto", 0, true},
+		{"ControlPersist 10m", 0, true}, // no master: ssh ignores it too
+		{"ControlMaster no\nControlPersist 10m", 0, true},
+		{"ControlMaster autoask\nControlPersist 10m", 10 * time.Minute, false},
+		{"ControlMaster AUTO\nControlPersist 1h\nControlPath ~/.ssh/cm-%C", time.Hour, true},
+	}
+	for _, tt := range tests {
+		h := resolve(t, tt.cfg+"\n", "h", nil)
+		d, ok := h.Hold()
+		if d != tt.hold || ok != tt.ok {
+			t.Errorf("%q: Hold() = %v, %v; want %v, %v", tt.cfg, d, ok, tt.hold, tt.ok)
+		}
+		if len(h.Unsupported) != 0 {
+			t.Errorf("%q: Unsupported = %v", tt.cfg, h.Unsupported)
+		}
+	}
+	for _, bad := range []string{"ControlMaster sometimes", "ControlPersist soon"} {
+		if _, err := Parse(strings.NewReader("Host h\n  "+bad+"\n"), "cfg"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
 func TestUnsupported(t *testing.T) {
 	const cfg = `
 Host h
@@ -533,8 +570,8 @@ Host *
   TCPKeepAlive no
 `
 	h := resolve(t, cfg, "h", nil)
-	want := []string{"ControlPath", "ControlPersist", "ForwardX11", "LocalForward", "SendEnv"}
-	checkFields(t, h, fields{"Unsupported": want})
+	want := []string{"ForwardX11", "LocalForward", "SendEnv"}
+	checkFields(t, h, fields{"Unsupported": want, "ControlMaster": "no", "ControlPersist": 10 * time.Minute})
 
 	// Only directives that apply to the host count.
 	h = resolve(t, "Host other\n  ProxyCommand nc %h %p\n", "h", nil)
@@ -548,7 +585,7 @@ Host *
 			t.Errorf("UnsupportedDirectives not sorted: %q before %q", list[i-1], list[i])
 		}
 	}
-	for _, n := range []string{"ControlMaster", "LocalForward", "Match tagged", "SendEnv", "GSSAPIAuthentication"} {
+	for _, n := range []string{"KnownHostsCommand", "LocalForward", "Match tagged", "SendEnv", "GSSAPIAuthentication"} {
 		found := false
 		for _, l := range list {
 			found = found || l == n

@@ -67,3 +67,24 @@ func (d *Dialer) sharedTarget(ctx context.Context, h *sshconfig.Host) (*Client, 
 	j.client = c
 	return c, nil
 }
+
+// DropTarget closes the Dialer's shared connection to h, if it has one,
+// and reports whether it had. The next Dial of h connects anew. A Dial of
+// h under way is waited for (or ctx's end: then nothing is dropped).
+func (d *Dialer) DropTarget(ctx context.Context, h *sshconfig.Host) bool {
+	key := targetKey(h)
+	d.mu.Lock()
+	j, ok := d.targets[key]
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	select {
+	case j.lock <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	had := j.client != nil && !j.client.Closed()
+	j.closeClient() // releases the lock
+	return had
+}
