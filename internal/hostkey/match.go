@@ -144,12 +144,6 @@ func hashSalt(field string) ([]byte, bool) {
 	return salt, true
 }
 
-// hashName returns host hashed with salt as ssh-keygen -H writes it.
-func hashName(host string, salt []byte) string {
-	mac := hmac.New(sha1.New, salt)
-	mac.Write([]byte(host))
-	return "|1|" + base64.StdEncoding.EncodeToString(salt) + "|" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
 
 // lowerASCII lowercases the ASCII letters of s, as OpenSSH's tolower in
 // the C locale.
