@@ -144,7 +144,6 @@ func hashSalt(field string) ([]byte, bool) {
 	return salt, true
 }
 
-
 // lowerASCII lowercases the ASCII letters of s, as OpenSSH's tolower in
 // the C locale.
 func lowerASCII(s string) string {
