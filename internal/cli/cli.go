@@ -431,10 +431,12 @@ func newEngine(o *options, env Env) (*engine, error) {
 		ForwardAgent:   o.forwardAgent,
 		AgentKeys:      o.agentKeys.vals,
 		AgentHosts:     o.agentHosts.vals,
-		// One login per host for the whole invocation: every task,
-		// Execute and NewGroup of it shares the connection (closed by
-		// engine.close).
-		ShareConnections: true,
+		// Tasks: one login per host for the whole invocation — every
+		// task, Execute and NewGroup of it shares the connection (closed
+		// by engine.close). A command, put, get or sync runs each host
+		// once: its connection closes when the host is done, so memory
+		// grows with -P, not with the number of hosts.
+		ShareConnections: o.sub == "run" && !o.command,
 	}
 	p := output.NewPrinter(env.Stdout, env.Stderr)
 	d.Stderr = rawWriter{p, true} // warnings, too, keep clear of the progress line and prompts
