@@ -347,7 +347,10 @@ func (r *report) summary(rs *loom.Results, count map[loom.Status]int) {
 			line += ": " + strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": ")
 		case g.cause != "":
 			line += fmt.Sprintf(" (%d hosts): %s", len(g.hosts), g.cause)
-		case g.err != nil && g.status != loom.StatusNotStarted && g.status != loom.StatusInterrupted:
+		case g.err != nil && g.status == loom.StatusNotStarted:
+			// Why the run stopped before them: the same for all of them.
+			line += fmt.Sprintf(" (%d hosts): %s", len(g.hosts), strings.TrimPrefix(strings.TrimPrefix(oneLine(g.err.Error()), g.hosts[0]+": "), "not started: "))
+		case g.err != nil && g.status != loom.StatusInterrupted:
 			// The cause, with the command, for every kind of failure.
 			line += fmt.Sprintf(" (%d hosts; first: %s)", len(g.hosts), oneLine(g.err.Error()))
 		default:
