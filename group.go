@@ -380,7 +380,7 @@ func (g *Group) each(ctx context.Context, fn func(*Conn, *HostResult) error) *Re
 			case ctx.Err() != nil:
 				hr.Err = fmt.Errorf("%s: not started: %w", hr.Host, ctx.Err())
 			case maxFail >= 0 && failures.Load() > int64(maxFail):
-				hr.Err = fmt.Errorf("%s: not started: more than %d hosts failed", hr.Host, maxFail)
+				hr.Err = fmt.Errorf("%s: not started: more than %d host%s failed", hr.Host, maxFail, map[bool]string{true: "s"}[maxFail != 1])
 			case batchStop.Load():
 				hr.Err = fmt.Errorf("%s: not started: more than %d hosts of a batch failed (MaxFailBatch %s)", hr.Host, batchMax, g.MaxFailBatch)
 			}

@@ -121,7 +121,7 @@ func TestFanoutFlagErrors(t *testing.T) {
 func TestMaxFailStops(t *testing.T) {
 	cfg, _ := lab(t, 6)
 	code, _, errs := run("-F", cfg, "-P", "1", "--max-fail", "1", "-H", "h[1-6]", "--", "false")
-	if code != ExitFailed || !strings.Contains(errs, "2 failed") || !strings.Contains(errs, "4 not started") || !strings.Contains(errs, "loom: not started: h[3-6] (4 hosts): more than 1 hosts failed") {
+	if code != ExitFailed || !strings.Contains(errs, "2 failed") || !strings.Contains(errs, "4 not started") || !strings.Contains(errs, "loom: not started: h[3-6] (4 hosts): more than 1 host failed") {
 		t.Fatalf("code %d: %s", code, errs)
 	}
 }
