@@ -504,8 +504,12 @@ func (ss *session) serve(typ byte, o open) {
 		return
 	}
 	sess, release, err := h.take(ctx, tc)
-	if err != nil && tc.Closed() {
-		// Dropped since it was taken: dialled again, once.
+	if err != nil && dead(tc) {
+		// Dropped since it was taken: dialled again, once (the dead
+		// connection out of the shared table first, so that Dial makes a
+		// new one rather than handing the same back).
+		tc.Close()
+		h.t.DropTarget(ctx, o.Host)
 		if tc, err = h.t.Dial(ctx, o.Host); err == nil {
 			sess, release, err = h.take(ctx, tc)
 		}
@@ -516,6 +520,28 @@ func (ss *session) serve(typ byte, o open) {
 	}
 	defer release()
 	ss.run(ctx, h, tc, sess, o)
+}
+
+// dead reports whether tc is gone, after a session could not be opened on
+// it: the transport may not have noticed a drop yet, so unless it has, the
+// server is asked (a keepalive request), which a dead connection fails.
+func dead(tc *transport.Client) bool {
+	if tc.Closed() {
+		return true
+	}
+	answered := make(chan error, 1)
+	go func() {
+		_, _, err := tc.Client.SendRequest("keepalive@openssh.com", true, nil)
+		answered <- err
+	}()
+	select {
+	case <-tc.Done():
+		return true
+	case err := <-answered:
+		return err != nil
+	case <-time.After(15 * time.Second):
+		return true
+	}
 }
 
 // take returns the connection's spare session channel, or opens one, and
@@ -598,14 +624,22 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		return in, nil
 	}
 	in, err := start(sess)
-	if err != nil && !tc.Closed() {
-		// A spare the server closed while it waited: once more on a
-		// fresh channel.
+	if err != nil {
+		// A spare the server closed while it waited, or a connection that
+		// dropped since it was taken (not noticed yet): once more, on a
+		// fresh channel or on a connection dialled again.
 		sess.Close()
+		if dead(tc) {
+			tc.Close()
+			h.t.DropTarget(ctx, o.Host)
+			tc, err = h.t.Dial(ctx, o.Host)
+		}
 		var release func()
-		if sess, release, err = tc.NewSession(ctx); err == nil {
-			defer release()
-			in, err = start(sess)
+		if err == nil {
+			if sess, release, err = tc.NewSession(ctx); err == nil {
+				defer release()
+				in, err = start(sess)
+			}
 		}
 	}
 	if err != nil {
