@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loomssh/loom/internal/proctree"
+
 	"github.com/loomssh/loom/internal/hostlist"
 )
 
@@ -86,7 +88,11 @@ func runOne(ctx context.Context, dir, absPath, path string, d Dynamic) (dynamicO
 
 	cctx, cancelCmd := context.WithTimeout(ctx, d.Timeout)
 	defer cancelCmd()
-	cmd := exec.CommandContext(cctx, "/bin/sh", "-c", d.Command)
+	sh, err := proctree.Shell(d.Command) // /bin/sh -c; sh.exe on Windows
+	if err != nil {
+		return o, fmt.Errorf("%s: %v", where, err)
+	}
+	cmd := exec.CommandContext(cctx, sh.Path, sh.Args[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LOOM_INVENTORY="+absPath)
 	cmd.WaitDelay = waitDelay
@@ -95,7 +101,7 @@ func runOne(ctx context.Context, dir, absPath, path string, d Dynamic) (dynamicO
 	stderr := &tailWriter{max: 4096}
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	switch {
 	case stdout.exceeded:
 		return o, fmt.Errorf("%s: printed more than %d MiB", where, maxOutput>>20)

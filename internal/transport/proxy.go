@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/loomssh/loom/internal/proctree"
 )
 
 // proxyKillGrace is how long a ProxyCommand has to exit after SIGHUP (what
@@ -37,10 +39,13 @@ type proxyConn struct {
 }
 
 // proxyShell returns the shell ssh(1) runs a ProxyCommand with: $SHELL,
-// else /bin/sh.
+// else /bin/sh (sh.exe on Windows, as for local commands).
 func proxyShell() string {
 	if sh := os.Getenv("SHELL"); sh != "" {
 		return sh
+	}
+	if c, err := proctree.Shell(""); err == nil {
+		return c.Path
 	}
 	return "/bin/sh"
 }
