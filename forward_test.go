@@ -10,33 +10,11 @@ import (
 	"time"
 
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/internal/testkit"
 )
 
 // echoServer answers each line with "echo: LINE".
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					io.WriteString(c, "echo: "+sc.Text()+"\n")
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+func echoServer(t *testing.T) string { return testkit.EchoServer(t) }
 
 func roundTrip(t *testing.T, addr, msg string) string {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/internal/testkit"
 )
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -28,26 +29,9 @@ func freePort(t *testing.T) int {
 
 // echoServer answers each line with "echo: LINE"; it returns its port.
 func echoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				fmt.Fprintf(c, "echo: %s", line)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(testkit.EchoServer(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // talk dials port until it answers (the forward is up) and returns the

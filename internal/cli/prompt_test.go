@@ -64,10 +64,9 @@ func TestPtyChild(t *testing.T) {
 	os.Exit(98)
 }
 
-// taskPromptScenario runs a group with the CLI's live output and progress
-// line, in which one host's work asks a question through loom.Terminal(),
-// as a host task of a loomfile would.
-func taskPromptScenario(args []string) int {
+// groupScenario runs work on the hosts args select, as a host task runs:
+// with the CLI's live output and progress line, on the pty.
+func groupScenario(args []string, work func(c *loom.Conn) error) int {
 	o, _, err := parseFlags(args, os.Stderr)
 	if err != nil {
 		return ExitUsage
@@ -84,50 +83,35 @@ func taskPromptScenario(args []string) int {
 		return ExitUsage
 	}
 	defer e.close()
-	return e.runGroup(context.Background(), "task", e.group(hosts), func(*report) func(*loom.Conn) error {
-		return func(c *loom.Conn) error {
-			if c.Host() == "h01" {
-				a, err := loom.Terminal().Prompt(c.Context(), "Deploy to production? ", true)
-				if err != nil {
-					return err
-				}
-				if a != "yes" {
-					return fmt.Errorf("answered %q", a)
-				}
+	return e.runGroup(context.Background(), "task", e.group(hosts), func(*report) func(*loom.Conn) error { return work })
+}
+
+// taskPromptScenario: one host's work asks a question through
+// loom.Terminal(), as a host task of a loomfile would.
+func taskPromptScenario(args []string) int {
+	return groupScenario(args, func(c *loom.Conn) error {
+		if c.Host() == "h01" {
+			a, err := loom.Terminal().Prompt(c.Context(), "Deploy to production? ", true)
+			if err != nil {
+				return err
 			}
-			return c.Shell("echo done").Err
+			if a != "yes" {
+				return fmt.Errorf("answered %q", a)
+			}
 		}
+		return c.Shell("echo done").Err
 	})
 }
 
-// confirmScenario runs a group whose every host asks the same
-// loom.Confirm: the question must be asked once, and every host gets the
-// answer.
+// confirmScenario: every host asks the same loom.Confirm; the question
+// must be asked once, and every host gets the answer.
 func confirmScenario(args []string) int {
-	o, _, err := parseFlags(args, os.Stderr)
-	if err != nil {
-		return ExitUsage
-	}
-	env := Env{Stdout: os.Stdout, Stderr: os.Stderr, Prompt: loom.Terminal(), Progress: true}
-	hosts, err := selectHosts(context.Background(), o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return ExitUsage
-	}
-	e, err := newEngine(o, env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return ExitUsage
-	}
-	defer e.close()
-	return e.runGroup(context.Background(), "task", e.group(hosts), func(*report) func(*loom.Conn) error {
-		return func(c *loom.Conn) error {
-			ok, err := loom.Confirm(c.Context(), "Restart the app?")
-			if err != nil || !ok {
-				return fmt.Errorf("confirm: %v %v", ok, err)
-			}
-			return c.Shell("echo restarted").Err
+	return groupScenario(args, func(c *loom.Conn) error {
+		ok, err := loom.Confirm(c.Context(), "Restart the app?")
+		if err != nil || !ok {
+			return fmt.Errorf("confirm: %v %v", ok, err)
 		}
+		return c.Shell("echo restarted").Err
 	})
 }
 

@@ -4,7 +4,10 @@
 package testkit
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -59,4 +62,31 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// EchoServer listens on loopback and answers each line a client sends
+// with "echo: LINE"; it returns its address. It stops with the test.
+func EchoServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					io.WriteString(c, "echo: "+sc.Text()+"\n")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
