@@ -69,9 +69,8 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 
 // holdFor says how long h's connection is held after this run: the
 // holder client's Persist (--persist) wins for every host; else what h's
-// ssh_config asks (ControlMaster yes or auto with ControlPersist); else
-// the client's DefaultPersist (loom.yaml's defaults: persist:). 0: not
-// held.
+// ssh_config asks (ControlMaster yes or auto with ControlPersist). 0:
+// not held.
 func (d *Dialer) holdFor(h *sshconfig.Host) time.Duration {
 	if p := d.holder.Persist(); p > 0 {
 		return p
@@ -81,10 +80,7 @@ func (d *Dialer) holdFor(h *sshconfig.Host) time.Duration {
 		d.holder.WarnOnce(fmt.Sprintf("%s: ssh_config ControlMaster %s asks to confirm each use of the connection; Loom cannot ask, so it does not hold it", h.Alias, h.ControlMaster))
 		return 0
 	}
-	if cp > 0 {
-		return cp
-	}
-	return d.holder.DefaultPersist()
+	return cp
 }
 
 // holderTarget is h as the holder needs it: resolved, with its jump hosts

@@ -244,7 +244,7 @@ func newFlags(o *options) *flagTable {
 	fs.Var(&o.maxFailBatch, "max-fail-batch", "once more than `N` hosts of a batch (or N% of the batch) failed, start no new host: Ansible's max_fail_percentage")
 	fs.BoolVar(&o.failFast, "fail-fast", false, "at the first failure start no new host and interrupt the running ones")
 	fs.IntVar(&o.retries, "retries", 0, "try a refused or timed-out connection this many `times` more")
-	fs.DurationVar(&o.persist, "persist", 0, "keep the connections for later runs, in a background holder, until each is unused for `duration` (e.g. 10m; also ssh_config ControlMaster+ControlPersist, loom.yaml defaults: persist:; see docs/connections.md)")
+	fs.DurationVar(&o.persist, "persist", 0, "keep the connections for later runs, in a background holder, until each is unused for `duration` (e.g. 10m; also ssh_config ControlMaster+ControlPersist, loom.yaml settings: persist:; see docs/connections.md)")
 	fs.BoolVar(&o.persistStop, "persist-stop", false, "stop the background holder of --persist, closing the connections it holds; with -H/-R, close only those hosts' held connections (like ssh -O exit)")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "TCP connect `timeout` (the SSH handshake gets twice as long)")
 	fs.DurationVar(&o.cmdTimeout, "timeout", 0, "stop the command after this `duration` on a host (0: no limit)")

@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/loomssh/loom/internal/holder"
-	"github.com/loomssh/loom/internal/inventory"
 	"github.com/loomssh/loom/internal/sshconfig"
 )
 
 // Connections held across runs (internal/holder, docs/connections.md): a
 // host is held by the user's background holder when --persist DURATION
 // says so (every host), when its ssh_config does (ControlMaster yes or
-// auto with ControlPersist), or loom.yaml's defaults: persist: does.
+// auto with ControlPersist); loom.yaml's settings: persist: and
+// LOOM_PERSIST are --persist's (settings.go).
 // --persist-stop ends the holder; with -H/-R, only those hosts' held
 // connections (ssh -O exit).
 
@@ -94,9 +94,8 @@ func (e *engine) persist() {
 		return
 	}
 	o := holder.Options{
-		Persist:        e.o.persist,
-		DefaultPersist: inventoryPersist(e.o),
-		Warn:           func(line string) { e.p.Printf(true, "loom: warning: %s\n", line) },
+		Persist: e.o.persist,
+		Warn:    func(line string) { e.p.Printf(true, "loom: warning: %s\n", line) },
 	}
 	if exe, err := os.Executable(); err == nil {
 		o.Start = holder.StartProcess(exe)
@@ -104,31 +103,4 @@ func (e *engine) persist() {
 	c := holder.Lazy(o)
 	holder.Use(e.d, c)
 	e.held = c
-}
-
-// inventoryPersist is loom.yaml's defaults: persist:, or 0. An inventory
-// that cannot be read gives 0 here: the run's host selection says why.
-func inventoryPersist(o *options) time.Duration {
-	path := o.inventory
-	if path == "none" {
-		return 0
-	}
-	if path == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return 0
-		}
-		if path, err = inventory.Find(wd); err != nil || path == "" {
-			return 0
-		}
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	inv, err := inventory.Parse(data, path)
-	if err != nil {
-		return 0
-	}
-	return inv.Persist()
 }

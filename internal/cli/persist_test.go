@@ -95,14 +95,14 @@ func TestControlPersistHoldsAndPersistStopDropsOneHost(t *testing.T) {
 	}
 }
 
-// loom.yaml's defaults: persist: holds every host; --persist wins over it.
+// loom.yaml's settings: persist: holds every host, as --persist does.
 func TestInventoryPersist(t *testing.T) {
 	cfg, _, hosts := labServers(t, 1)
 	dir := filepath.Join(t.TempDir(), "holder")
 	t.Setenv("LOOM_HOLDER_DIR", dir)
 	t.Cleanup(func() { run("--persist-stop") })
 	inv := filepath.Join(t.TempDir(), "loom.yaml")
-	os.WriteFile(inv, []byte("defaults:\n  persist: 1m\nhosts: [h1]\n"), 0o600)
+	os.WriteFile(inv, []byte("settings:\n  persist: 1m\nhosts: [h1]\n"), 0o600)
 	for i := range 2 {
 		if code, out, errs := run("-F", cfg, "-I", inv, "-H", "h1", "--", "echo hi"); code != ExitOK || out != "hi\n" {
 			t.Fatalf("run %d: %d %q %q", i+1, code, out, errs)

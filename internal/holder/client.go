@@ -22,9 +22,6 @@ type Options struct {
 	// its last use (--persist); otherwise hosts are held as their
 	// ssh_config (ControlMaster, ControlPersist) or the inventory say.
 	Persist time.Duration
-	// DefaultPersist holds, for that long, the hosts that neither Persist
-	// nor their ssh_config hold (loom.yaml's defaults: persist:).
-	DefaultPersist time.Duration
 	// Start starts a holder process serving Dir, detached (see Command).
 	Start func(dir string) error
 	// Warn receives the holder's warnings (a host key recorded, say).
@@ -34,12 +31,11 @@ type Options struct {
 // Client is a run's connection to the holder. It is safe for concurrent
 // use: every command is a stream of its own.
 type Client struct {
-	c          net.Conn
-	warn       func(string)
-	persist    time.Duration
-	defPersist time.Duration
-	warned     map[string]bool
-	wmu        sync.Mutex
+	c       net.Conn
+	warn    func(string)
+	persist time.Duration
+	warned  map[string]bool
+	wmu     sync.Mutex
 
 	// A Lazy client connects on first use.
 	once    sync.Once
@@ -61,7 +57,7 @@ func Connect(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{c: nc, warn: o.Warn, persist: o.Persist, defPersist: o.DefaultPersist, streams: map[uint32]*stream{}}
+	cl := &Client{c: nc, warn: o.Warn, persist: o.Persist, streams: map[uint32]*stream{}}
 	go cl.read(br)
 	return cl, nil
 }
@@ -188,7 +184,7 @@ func connect(sock string) (net.Conn, *bufio.Reader, error) {
 // that holds no host never starts a holder. If connecting fails, o.Warn
 // is told once, and Ready returns the error from then on.
 func Lazy(o Options) *Client {
-	return &Client{lazy: &o, warn: o.Warn, persist: o.Persist, defPersist: o.DefaultPersist, streams: map[uint32]*stream{}}
+	return &Client{lazy: &o, warn: o.Warn, persist: o.Persist, streams: map[uint32]*stream{}}
 }
 
 // Ready connects a Lazy client, once; it returns why it could not.
@@ -215,9 +211,6 @@ func (c *Client) Ready(ctx context.Context) error {
 
 // Persist is the Options' Persist: how long every host is held, or 0.
 func (c *Client) Persist() time.Duration { return c.persist }
-
-// DefaultPersist is the Options' DefaultPersist.
-func (c *Client) DefaultPersist() time.Duration { return c.defPersist }
 
 // WarnOnce gives the Options' Warn line, once per line.
 func (c *Client) WarnOnce(line string) {

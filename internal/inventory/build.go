@@ -200,7 +200,6 @@ func (b *builder) finish(path string, defaults settings, dynamic []Dynamic) (*In
 		roles:   members,
 		names:   names,
 		dynamic: dynamic,
-		persist: defaults.persist,
 	}
 	for i, h := range b.hosts {
 		s := defaults

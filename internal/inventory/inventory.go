@@ -87,7 +87,6 @@ type Inventory struct {
 	names    []string         // role names, sorted
 	dynamic  []Dynamic
 	settings []Setting
-	persist  time.Duration // defaults: persist:
 }
 
 // Find looks for loom.yaml, then loom.yml, in dir and each parent
@@ -254,15 +253,6 @@ func build(name string, m *model, outs []dynamicOutput) (*Inventory, error) {
 		inv.settings = m.settings
 	}
 	return inv, err
-}
-
-// Persist is defaults: persist: how long the hosts' connections are held
-// across runs (docs/connections.md); 0 when not set.
-func (inv *Inventory) Persist() time.Duration {
-	if inv == nil {
-		return 0
-	}
-	return inv.persist
 }
 
 // Path returns the file name the inventory was loaded from (as given to

@@ -656,25 +656,23 @@ func TestNilInventory(t *testing.T) {
 	}
 }
 
-// defaults: persist: holds every host's connection across runs; per host
-// it is refused, naming ssh_config's way.
-func TestPersist(t *testing.T) {
-	inv, err := Parse([]byte("defaults:\n  persist: 10m\nhosts: [web1]\n"), "loom.yaml")
+// persist is a setting of the run (settings: persist:, as --persist), in
+// one place: in defaults: it is refused naming settings:, per host naming
+// ssh_config's way.
+func TestPersistIsASetting(t *testing.T) {
+	inv, err := Parse([]byte("settings:\n  persist: 10m\nhosts: [web1]\n"), "loom.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := inv.Persist(); got != 10*time.Minute {
-		t.Errorf("Persist() = %v, want 10m", got)
-	}
-	if inv, _ := Parse([]byte("hosts: [web1]\n"), "loom.yaml"); inv.Persist() != 0 {
-		t.Errorf("Persist() unset = %v", inv.Persist())
+	if got := inv.Settings(); len(got) != 1 || got[0].Key != "persist" || got[0].Value != "10m" {
+		t.Errorf("Settings() = %v, want persist: 10m", got)
 	}
 	for in, want := range map[string]string{
-		"defaults:\n  persist: soon\n":       `loom.yaml:2: defaults: persist: want a duration like 10m or 1h (0: not held), not "soon"`,
-		"hosts:\n  web1:\n    persist: 1m\n": "loom.yaml:3: host \"web1\": persist is set for every host, in defaults:",
+		"defaults:\n  persist: 10m\n":        "loom.yaml:2: defaults: persist: is a setting of the run: write it under settings: (settings: {persist: 10m}), as --persist",
+		"hosts:\n  web1:\n    persist: 1m\n": "loom.yaml:3: host \"web1\": persist is set for every host, in settings: (for one host: ssh_config ControlMaster auto and ControlPersist)",
 	} {
 		_, err := Parse([]byte(in), "loom.yaml")
-		if err == nil || !strings.HasPrefix(err.Error(), want) {
+		if err == nil || err.Error() != want {
 			t.Errorf("%q: error %v, want %q", in, err, want)
 		}
 	}

@@ -25,7 +25,6 @@ type settings struct {
 	port             int
 	hasUser, hasJump bool
 	hasPort          bool
-	persist          time.Duration // defaults only: connections held across runs
 	roles            []string
 	vars             map[string]string
 }
@@ -329,7 +328,7 @@ func (p *parser) list(n *yaml.Node, what string) ([]string, []*yaml.Node, error)
 var topKeys = []string{"defaults", "hosts", "roles", "dynamic", "settings"}
 var outputKeys = []string{"hosts", "roles"}
 var hostKeys = []string{"user", "port", "jump", "roles", "vars"}
-var defaultKeys = []string{"user", "port", "jump", "vars", "persist"}
+var defaultKeys = []string{"user", "port", "jump", "vars"}
 var dynamicKeys = []string{"command", "roles", "timeout"}
 
 // unknownKey is the error for a key the schema does not have.
@@ -471,7 +470,15 @@ func (p *parser) settings(n *yaml.Node, what string, known []string) (settings, 
 				return s, p.errf(kv.k, "%s: roles are given per host or in the roles: section, not in defaults", what)
 			}
 			if key == "persist" {
-				return s, p.errf(kv.k, "%s: persist is set for every host, in defaults: (for one host: ssh_config ControlMaster auto and ControlPersist)", what)
+				// One place for it: settings: persist: (--persist).
+				if what == "defaults" {
+					v := kv.v.Value
+					if kv.v.Kind != yaml.ScalarNode || v == "" || strings.ContainsAny(v, "\n\r") {
+						v = "10m"
+					}
+					return s, p.errf(kv.k, "defaults: persist: is a setting of the run: write it under settings: (settings: {persist: %s}), as --persist", v)
+				}
+				return s, p.errf(kv.k, "%s: persist is set for every host, in settings: (for one host: ssh_config ControlMaster auto and ControlPersist)", what)
 			}
 			return s, p.unknownKey(kv.k, what, known)
 		}
@@ -520,16 +527,6 @@ func (p *parser) settings(n *yaml.Node, what string, known []string) (settings, 
 			if s.vars, err = p.vars(kv.v, field); err != nil {
 				return s, err
 			}
-		case "persist":
-			v, vn, err := p.scalar(kv.v, field)
-			if err != nil {
-				return s, err
-			}
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return s, p.errf(vn, "%s: want a duration like 10m or 1h (0: not held), not %q", field, v)
-			}
-			s.persist = d
 		}
 	}
 	return s, nil
