@@ -2,6 +2,7 @@ package holder
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/exec"
@@ -20,13 +21,13 @@ const ServeArg = "--loom-holder-serve"
 // output in dir's log.
 func StartProcess(exe string) func(dir string) error {
 	return func(dir string) error {
-		logf, err := os.OpenFile(filepath.Join(dir, LogName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		logf, err := openLog(dir)
 		if err != nil {
 			return err
 		}
 		defer logf.Close()
 		cmd := exec.Command(exe, ServeArg, dir)
-		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.Stdout, cmd.Stderr = logf.f, logf.f
 		cmd.Dir = "/"
 		detach(cmd)
 		if err := cmd.Start(); err != nil {
@@ -45,7 +46,13 @@ func Main(args []string) int {
 		return 2
 	}
 	dir := args[0]
-	logger := log.New(os.Stderr, fmt.Sprintf("loom holder %d: ", os.Getpid()), log.LstdFlags)
+	var out io.Writer = os.Stderr
+	if lf, err := openLog(dir); err == nil {
+		defer lf.Close()
+		lf.stderr = true
+		out = lf
+	}
+	logger := log.New(out, fmt.Sprintf("loom holder %d: ", os.Getpid()), log.LstdFlags)
 	// A holder being replaced may still hold the lock for a moment.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

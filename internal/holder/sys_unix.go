@@ -62,6 +62,9 @@ func peerUID(c net.Conn) (uid, pid int, err error) {
 	return uid, pid, err
 }
 
+// redirectStderr makes f the process's standard error.
+func redirectStderr(f *os.File) { unix.Dup2(int(f.Fd()), 2) }
+
 func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
 
 const supported = true
