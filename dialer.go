@@ -288,9 +288,7 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range h.Unsupported {
-		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
-	}
+	d.sayUnsupported(h)
 	if d.holder != nil {
 		if c, direct, err := d.dialHolder(ctx, h); !direct {
 			return c, err
@@ -371,4 +369,17 @@ func (c *Conn) AgentEvents() []AgentEvent {
 		return sinceTaken(c.h, c.h.tc.Agent().Events())
 	}
 	return nil
+}
+
+// sayUnsupported says which of h's ssh_config directives Loom ignores:
+// with -v each one for each host; without, once per run for each that
+// changes what the user asked for (sshconfig.QuietUnsupported), naming
+// the first host it applied to.
+func (d *Dialer) sayUnsupported(h *sshconfig.Host) {
+	for _, u := range h.Unsupported {
+		d.logf("%s: ssh_config %s is not supported by Loom and is ignored", h.Alias, u)
+		if !sshconfig.QuietUnsupported(u) {
+			d.t.WarnOnce("unsupported "+strings.ToLower(u), fmt.Sprintf("%s: ssh_config %s is not supported by Loom and is ignored (for every host it applies to; docs/ssh_config.md#unsupported-directives)", h.Alias, u))
+		}
+	}
 }

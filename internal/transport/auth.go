@@ -522,6 +522,9 @@ func checkCertFile(path string) error {
 	return nil
 }
 
+// WarnOnce gives the warning msg once per run (per Dialer) for key.
+func (d *Dialer) WarnOnce(key, msg string) { d.warnOnce(key, msg) }
+
 // warnOnce gives a warning once per run for key.
 func (d *Dialer) warnOnce(key, msg string) {
 	d.mu.Lock()
