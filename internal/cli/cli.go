@@ -391,7 +391,7 @@ type engine struct {
 
 // newEngine makes the Dialer from the flags; with --sudo-password-stdin it
 // reads the password from the first line of stdin.
-func newEngine(o *options, env Env) (*engine, error) {
+func newEngine(o *options, env Env) (eng *engine, err error) {
 	handshakes := o.handshakes
 	if handshakes == 0 {
 		handshakes = min(o.parallel, maxHandshakes)
@@ -406,8 +406,24 @@ func newEngine(o *options, env Env) (*engine, error) {
 			return nil, errors.New("--sudo-password-stdin: no password on stdin")
 		}
 		sudoPass = loom.NewSecret(line)
-		if !o.stdinAll {
-			env.Stdin = nil // the rest of stdin goes to the command only with --stdin
+		if !o.stdinAll && !o.noStdin {
+			// The rest of stdin goes to the command only with --stdin:
+			// more than the password's line is refused, not dropped.
+			more, known := inputLeft(env.Stdin)
+			if more {
+				return nil, errors.New("--sudo-password-stdin: stdin has more than the password's line; give --stdin to send the rest to the command, or -n to send it none")
+			}
+			if !known {
+				rest := env.Stdin
+				defer func() {
+					if e := eng; e != nil {
+						watchLeft(rest, func() {
+							e.p.Printf(true, "loom: warning: --sudo-password-stdin: more input came after the password's line; it is not sent to the command (give --stdin to send it)\n")
+						})
+					}
+				}()
+			}
+			env.Stdin = nil
 		}
 	}
 	if o.noStdin {

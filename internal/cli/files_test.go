@@ -101,7 +101,7 @@ func TestSudoPasswordStdin(t *testing.T) {
 	s.WriteSSHConfig(cfg, "s")
 	var o, e strings.Builder
 	code := Run(context.Background(), []string{"-F", cfg, "-H", "s", "--sudo", "--sudo-password-stdin", "--", "id", "-un"},
-		Env{Stdin: strings.NewReader(s.Password + "\nnot forwarded\n"), Stdout: &o, Stderr: &e})
+		Env{Stdin: strings.NewReader(s.Password + "\n"), Stdout: &o, Stderr: &e})
 	if code != 0 || strings.TrimSpace(o.String()) != "root" {
 		t.Fatalf("code %d out %q err %q", code, o.String(), e.String())
 	}
