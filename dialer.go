@@ -298,7 +298,7 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 	if err != nil {
 		return nil, publicErr(err)
 	}
-	conn := d.sharedConn(newConn(h.Alias, d, &sshRunner{c: c}, c))
+	conn := d.sharedConn(newConn(h.Alias, d, &sshRunner{c: c, env: h.Env(os.Environ())}, c))
 	conn.h.redial = func(ctx context.Context) (*transport.Client, error) { // Reconnect
 		c, err := d.t.Dial(ctx, h)
 		return c, publicErr(err)

@@ -100,6 +100,7 @@ func (d *Dialer) holderTarget(h *sshconfig.Host) (holder.Target, error) {
 			AgentSocket:      agent,
 		},
 		Host: h,
+		Env:  h.Env(os.Environ()),
 	}
 	if h.ControlMaster != "" || h.ControlPersist != 0 {
 		// How long a connection is held travels as Target.Persist: a

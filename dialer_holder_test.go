@@ -169,3 +169,31 @@ func TestHeldRunsDoNotMix(t *testing.T) {
 		t.Fatalf("%d connections, want 1 held", n)
 	}
 }
+
+// On a held host, ssh_config's SendEnv sends the run's own variables (not
+// the holder's, which has the environment of the run that started it) and
+// SetEnv its values, with each command.
+func TestHeldHostSendsEnv(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{Extra: "AcceptEnv LOOM_SE_* GREETING\n"})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "web1")
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("  SendEnv LOOM_SE_*\n  SetEnv GREETING=hi\n")
+	f.Close()
+	dir := serveHolder(t)
+	for _, v := range []string{"first run", "second run"} {
+		t.Setenv("LOOM_SE_A", v)
+		d := heldDialer(t, cfg, dir)
+		c, err := d.Dial(context.Background(), "web1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Client() != nil {
+			t.Fatal("web1 is not held")
+		}
+		if r := c.Shell(`echo "$LOOM_SE_A/$GREETING"`); r.Err != nil || r.Stdout != v+"/hi\n" {
+			t.Errorf("%s: %q %v; want %q", v, r.Stdout, r.Err, v+"/hi\n")
+		}
+		c.Close()
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/loomssh/loom/internal/sshconfig"
 )
 
 // rebootScript starts the reboot in the background, so that the command
@@ -79,7 +81,11 @@ func (c *Conn) reconnect(ctx context.Context, wait time.Duration) error {
 		tc, err := c.h.redial(ctx)
 		if err == nil {
 			c.h.mu.Lock()
-			c.h.r, c.h.tc, c.h.err = &sshRunner{c: tc}, tc, nil
+			var env []sshconfig.EnvVar
+			if old, ok := c.h.r.(*sshRunner); ok {
+				env = old.env
+			}
+			c.h.r, c.h.tc, c.h.err = &sshRunner{c: tc, env: env}, tc, nil
 			c.h.mu.Unlock()
 			c.ResetErr()
 			return nil

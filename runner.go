@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/loomssh/loom/internal/remotefs"
+	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/taskrt"
 	"github.com/loomssh/loom/internal/transport"
 )
@@ -35,7 +36,10 @@ type process interface {
 }
 
 // sshRunner runs commands as sessions on one SSH connection.
-type sshRunner struct{ c *transport.Client }
+type sshRunner struct {
+	c   *transport.Client
+	env []sshconfig.EnvVar // sent with each command (ssh_config SendEnv, SetEnv)
+}
 
 func (r *sshRunner) close() error { return r.c.Close() }
 
@@ -60,6 +64,7 @@ func (r *sshRunner) start(ctx context.Context, cmd string, pty bool, stdout, std
 			return nil, fmt.Errorf("pty request refused: %w", err)
 		}
 	}
+	sendEnv(s, r.env)
 	s.Stdout, s.Stderr = stdout, stderr
 	in, err := s.StdinPipe()
 	if err == nil {
@@ -74,6 +79,15 @@ func (r *sshRunner) start(ctx context.Context, cmd string, pty bool, stdout, std
 		return nil, err
 	}
 	return &sshProc{r: r, s: s, in: in, release: release}, nil
+}
+
+// sendEnv sends env on s as ssh does: "env" requests without waiting for
+// a reply (no round trip); the server keeps those its AcceptEnv allows. A
+// failure to send is the connection's, and the command's start reports it.
+func sendEnv(s *ssh.Session, env []sshconfig.EnvVar) {
+	for _, e := range env {
+		s.SendRequest("env", false, ssh.Marshal(&struct{ Name, Value string }{e.Name, e.Value}))
+	}
 }
 
 type sshProc struct {

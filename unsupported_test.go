@@ -11,12 +11,12 @@ import (
 
 // An ssh_config directive Loom does not support, applying to the hosts of
 // a run, is said once per run without -v when ignoring it changes what
-// the user asked for (SetEnv: the command runs without the variable), and
+// the user asked for (LocalForward: no tunnel is opened), and
 // only with -v when it does not (Compression). Before, both were said
 // with -v only.
 func TestUnsupportedDirectiveWarnsOnce(t *testing.T) {
 	hosts, _, d := sharedFleet(t, 2)
-	d.Options = append(d.Options, "SetEnv=DEPLOY_ENV=prod", "Compression=yes")
+	d.Options = append(d.Options, "LocalForward=8080 localhost:80", "Compression=yes")
 	var stderr, debug testkit.SyncBuffer
 	d.Stderr = &stderr
 	d.Logf = func(format string, args ...any) { debug.Write([]byte(format + "\n")) }
@@ -31,7 +31,7 @@ func TestUnsupportedDirectiveWarnsOnce(t *testing.T) {
 	}
 	got := stderr.String()
 	alias, _, _ := strings.Cut(hosts[0].Name, ":") // host:port: the alias is the host
-	want := "warning: " + alias + ": ssh_config SetEnv is not supported by Loom and is ignored (for every host it applies to; docs/ssh_config.md#unsupported-directives)\n"
+	want := "warning: " + alias + ": ssh_config LocalForward is not supported by Loom and is ignored (for every host it applies to; docs/ssh_config.md#unsupported-directives)\n"
 	if got != want {
 		t.Errorf("warnings:\n%q\nwant\n%q", got, want)
 	}

@@ -26,7 +26,7 @@ import (
 )
 
 // protocolVersion changes whenever the wire changes.
-const protocolVersion = 2
+const protocolVersion = 3
 
 // Version is what a run and a holder must agree on: the wire's version and
 // the Loom module's, so a holder left by another Loom is refused (and
@@ -133,6 +133,9 @@ type Target struct {
 	Host     *sshconfig.Host
 	Hops     []Hop
 	Persist  time.Duration
+	// Env is sent with each command (ssh_config SendEnv and SetEnv, with
+	// the run's own values: the holder's environment is not the run's).
+	Env []sshconfig.EnvVar `json:",omitempty"`
 }
 
 // open is a tDial or tOpen request: a command, or a subsystem (sftp).

@@ -594,6 +594,12 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 				return nil, fmt.Errorf("pty request refused: %w", err)
 			}
 		}
+		if o.Subsystem == "" {
+			// As ssh sends them: no reply is waited for.
+			for _, e := range o.Env {
+				sess.SendRequest("env", false, ssh.Marshal(&struct{ Name, Value string }{e.Name, e.Value}))
+			}
+		}
 		in, err := sess.StdinPipe()
 		if err != nil {
 			return nil, err

@@ -232,6 +232,8 @@ func sshGDiffs(cfg, out string, h *Host, home string) (checked int, diffs []stri
 	check("pubkeyauthentication", yesno(h.PubkeyAuthentication), pk)
 	check("hashknownhosts", yesno(h.HashKnownHosts), one("hashknownhosts"))
 	check("addressfamily", h.AddressFamily, one("addressfamily"))
+	check("sendenv", strings.Join(h.SendEnv, " "), strings.Join(g["sendenv"], " "))
+	check("setenv", strings.Join(h.SetEnv, " "), strings.Join(g["setenv"], " "))
 	if h.PreferredAuthentications != nil {
 		check("preferredauthentications", strings.Join(h.PreferredAuthentications, ","), one("preferredauthentications"))
 	}

@@ -141,7 +141,7 @@ func genConfig(r *rand.Rand, localUser string) string {
 		}
 	}
 	directive := func() string {
-		switch r.IntN(20) {
+		switch r.IntN(22) {
 		case 0:
 			return "Port " + strconv.Itoa(1+r.IntN(65535))
 		case 1:
@@ -181,6 +181,10 @@ func genConfig(r *rand.Rand, localUser string) string {
 			return "PreferredAuthentications " + pick("publickey", "password,publickey", "keyboard-interactive")
 		case 18:
 			return "HostKeyAlgorithms " + pick("ssh-ed25519", "ssh-ed25519,rsa-sha2-512", "ecdsa-sha2-nistp256")
+		case 19:
+			return "SendEnv " + pick("LANG LC_*", "-LC_*", "DEPLOY_?", "-*", "GIT_* -GIT_DIR", "LC_ALL")
+		case 20:
+			return "SetEnv " + pick("A=1", "A=2 B=x", `C="two words"`, "A=3 A=4")
 		}
 		return "Port=" + strconv.Itoa(1+r.IntN(65535))
 	}

@@ -108,6 +108,11 @@ func init() {
 	def(&keyword{name: "ControlMaster", class: supported, parse: parseEnum("yes", "no", "ask", "auto", "autoask")})
 	def(&keyword{name: "ControlPersist", class: supported, parse: parsePersist})
 
+	// Environment variables sent with each session, as ssh sends them
+	// (the server's AcceptEnv decides what it takes).
+	def(&keyword{name: "SendEnv", class: supported, parse: parseSendEnv, multi: true})
+	def(&keyword{name: "SetEnv", class: supported, parse: parseSetEnv, multi: true})
+
 	// ProxyCommand competes with ProxyJump (whichever comes first wins).
 	def(&keyword{name: "ProxyCommand", class: supported, parse: parseCommand})
 
@@ -138,7 +143,7 @@ func init() {
 	} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny})
 	}
-	for _, n := range []string{"LocalForward", "RemoteForward", "DynamicForward", "SendEnv", "SetEnv"} {
+	for _, n := range []string{"LocalForward", "RemoteForward", "DynamicForward"} {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, multi: true})
 	}
 
@@ -257,6 +262,41 @@ func parseList(args []string, _ string) (any, error) {
 		}
 	}
 	return slices.Clone(args), nil
+}
+
+// parseSendEnv reads SendEnv's variable name patterns; "-PATTERN" removes
+// the patterns listed before that match it.
+func parseSendEnv(args []string, _ string) (any, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("missing argument")
+	}
+	for _, a := range args {
+		if a == "" || a == "-" || strings.Contains(a, "=") {
+			return nil, fmt.Errorf("invalid environment name %q", a)
+		}
+	}
+	return slices.Clone(args), nil
+}
+
+// parseSetEnv reads SetEnv's NAME=VALUE items; a name given twice on the
+// line keeps its first value, as in ssh.
+func parseSetEnv(args []string, _ string) (any, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("missing argument")
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range args {
+		name, _, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("invalid SetEnv %q (want NAME=VALUE)", a)
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 func parseCommaList(args []string, _ string) (any, error) {

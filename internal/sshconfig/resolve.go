@@ -83,6 +83,11 @@ type Host struct {
 	IdentitiesOnly bool
 	// CertificateFiles lists certificate files, in order.
 	CertificateFiles []string
+	// SendEnv lists the patterns of local environment variables sent with
+	// each session (SendEnv, "-PATTERN" applied); SetEnv the NAME=VALUE
+	// pairs sent after them (the first SetEnv line obtained). See Env.
+	SendEnv []string
+	SetEnv  []string
 	// IdentityAgent is the agent socket: "" means $SSH_AUTH_SOCK, "none"
 	// means no agent; otherwise an expanded path.
 	IdentityAgent string
@@ -733,6 +738,19 @@ func (s *state) build() (*Host, error) {
 	if h.CertificateFiles, err = s.expandFiles(h, "CertificateFile", s.lists["CertificateFile"]); err != nil {
 		return nil, err
 	}
+	for _, st := range s.lists["SendEnv"] {
+		for _, p := range st.val.([]string) {
+			if rm, ok := strings.CutPrefix(p, "-"); ok {
+				h.SendEnv = slices.DeleteFunc(h.SendEnv, func(q string) bool { return matchPattern(q, rm) })
+				continue
+			}
+			h.SendEnv = append(h.SendEnv, p)
+		}
+	}
+	if sets := s.lists["SetEnv"]; len(sets) > 0 {
+		// Only the first SetEnv line obtained counts, as in ssh.
+		h.SetEnv = slices.Clone(sets[0].val.([]string))
+	}
 	if st, ok := s.vals["IdentityAgent"]; ok {
 		if h.IdentityAgent, err = s.agentSocket(h, "IdentityAgent", st.val.(agentPath), st.src); err != nil {
 			return nil, err
@@ -848,4 +866,31 @@ func (s *state) unsupported() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// EnvVar is one environment variable a session sends to the server.
+type EnvVar struct{ Name, Value string }
+
+// Env returns the variables to send with each session, as ssh sends them:
+// those of environ (os.Environ's form) whose names match a SendEnv
+// pattern, in environ's order, then SetEnv's. The server takes only those
+// its AcceptEnv (or SetEnv) allows.
+func (h *Host) Env(environ []string) []EnvVar {
+	var out []EnvVar
+	if len(h.SendEnv) > 0 {
+		for _, kv := range environ {
+			name, value, ok := strings.Cut(kv, "=")
+			if !ok || name == "" {
+				continue
+			}
+			if slices.ContainsFunc(h.SendEnv, func(p string) bool { return matchPattern(name, p) }) {
+				out = append(out, EnvVar{name, value})
+			}
+		}
+	}
+	for _, kv := range h.SetEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		out = append(out, EnvVar{name, value})
+	}
+	return out
 }

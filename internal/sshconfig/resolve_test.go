@@ -570,8 +570,8 @@ Host *
   TCPKeepAlive no
 `
 	h := resolve(t, cfg, "h", nil)
-	want := []string{"ForwardX11", "LocalForward", "SendEnv"}
-	checkFields(t, h, fields{"Unsupported": want, "ControlMaster": "no", "ControlPersist": 10 * time.Minute})
+	want := []string{"ForwardX11", "LocalForward"}
+	checkFields(t, h, fields{"Unsupported": want, "ControlMaster": "no", "ControlPersist": 10 * time.Minute, "SendEnv": []string{"LANG", "LC_*"}})
 
 	// Only directives that apply to the host count.
 	h = resolve(t, "Host other\n  ProxyCommand nc %h %p\n", "h", nil)
@@ -585,7 +585,7 @@ Host *
 			t.Errorf("UnsupportedDirectives not sorted: %q before %q", list[i-1], list[i])
 		}
 	}
-	for _, n := range []string{"KnownHostsCommand", "LocalForward", "Match tagged", "SendEnv", "GSSAPIAuthentication"} {
+	for _, n := range []string{"KnownHostsCommand", "LocalForward", "Match tagged", "RemoteForward", "GSSAPIAuthentication"} {
 		found := false
 		for _, l := range list {
 			found = found || l == n
