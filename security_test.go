@@ -175,13 +175,42 @@ func (w *procWatch) Stop() (hits []string, passes int, seen map[string]int) {
 	return w.hits, w.passes, w.seen
 }
 
+// waitFor waits (a minute at most, however loaded the machine) until
+// cond, called with the watch's state locked, holds; it reports whether it
+// did.
+func (w *procWatch) waitFor(cond func() bool) bool {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		ok := cond()
+		w.mu.Unlock()
+		if ok {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// lingerUntil is a shell loop that waits until path exists: a process the
+// watch must see stays until the test has seen the watch see it.
+func lingerUntil(path string) string {
+	return "while [ ! -e " + path + " ]; do sleep 0.05; done"
+}
+
 // TestProcWatchFindsSecrets shows the watch can fail: a secret in a
 // process's argv is found.
 func TestProcWatchFindsSecrets(t *testing.T) {
 	decoy := "decoy-" + randomHex(8)
 	w := watchProcs([]string{decoy}, nil)
-	cmd := exec.Command("sh", "-c", "sleep 0.3", decoy)
-	if err := cmd.Run(); err != nil {
+	release := filepath.Join(t.TempDir(), "release")
+	cmd := exec.Command("sh", "-c", lingerUntil(release), decoy)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(func() bool { return len(w.hits) > 0 })
+	os.WriteFile(release, nil, 0o600)
+	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	hits, passes, _ := w.Stop()
@@ -292,14 +321,19 @@ func TestSecretsCanaryLibrary(t *testing.T) {
 	w := watchProcs(secrets, []string{"sudo\x00-S\x00-p"})
 	texts := map[string]string{}
 
-	// The run: every host, commands that linger a little so the watch
-	// sees them; sudo (password on stdin) where there is a real sshd.
+	// The run: every host; sudo (password on stdin) where there is a real
+	// sshd, lingering until the watch has seen a sudo process.
+	release := filepath.Join(dir, "release")
+	go func() {
+		w.waitFor(func() bool { return len(sudoHost) == 0 || w.seen["sudo\x00-S\x00-p"] > 0 })
+		os.WriteFile(release, nil, 0o644)
+	}()
 	d := dialer(sudoPass, passphrase)
 	g := &loom.Group{Dialer: d, Hosts: hosts, Parallel: len(hosts)}
 	rs := g.Each(context.Background(), func(c *loom.Conn) error {
 		c = c.Timeout(30 * time.Second)
 		if sudoHost[c.Host()] {
-			if r := c.Sudo("sh", "-c", "id -un; sleep 0.3"); r.Text() != "root" {
+			if r := c.Sudo("sh", "-c", "id -un; "+lingerUntil(release)); r.Text() != "root" {
 				return fmt.Errorf("sudo id: %q %q %v", r.Stdout, r.Stderr, r.Err)
 			}
 			if r := c.Stdin(strings.NewReader("after sudo")).Sudo("cat"); r.Stdout != "after sudo" {
@@ -307,7 +341,7 @@ func TestSecretsCanaryLibrary(t *testing.T) {
 			}
 			return nil
 		}
-		c.Shell("echo ok; sleep 0.3")
+		c.Shell("echo ok")
 		return nil
 	})
 	for _, r := range rs.Hosts {
@@ -357,7 +391,10 @@ func TestSecretsCanaryLibrary(t *testing.T) {
 	}
 	legacy := legacyEncryptedKey(t, dir, passphrase)
 	s := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{legacy}, Logf: func(string, ...any) {}})
-	os.WriteFile(khPath, []byte(kh.String()+s.KnownHostsLine("")+"\n"), 0o600)
+	// Replaced whole (rename), not rewritten in place: the sudo hosts'
+	// dials above may be reading it right now.
+	os.WriteFile(khPath+".new", []byte(kh.String()+s.KnownHostsLine("")+"\n"), 0o600)
+	os.Rename(khPath+".new", khPath)
 	d3 := dialer(sudoPass, wrongPass)
 	d3.IdentityFiles = []string{filepath.Join(dir, "id_legacy")}
 	asked.Store(0)
@@ -489,11 +526,15 @@ func TestSecretsCanaryCLI(t *testing.T) {
 	if code != 0 || strings.Count(out, `"ok":true`) != 2 {
 		t.Errorf("--json run: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
-	// One host: passed through. The rest of stdin after the password is
-	// not forwarded, so cat sees nothing.
-	code, out, errs = loomRun("single host", password+"\nafter the password\n", "-H", "h1", "--sudo", "--sudo-password-stdin", "--", "cat")
-	if code != 0 || out != "" {
+	// One host: the rest of stdin after the password goes to the command
+	// with --stdin (the password does not); without it, it is refused.
+	code, out, errs = loomRun("single host", password+"\nafter the password\n", "-H", "h1", "--sudo", "--sudo-password-stdin", "--stdin", "--", "cat")
+	if code != 0 || !strings.Contains(out, "after the password") {
 		t.Errorf("single host cat: exit %d\nstdout %q\nstderr %s", code, out, errs)
+	}
+	code, out, errs = loomRun("single host, no --stdin", password+"\nafter the password\n", "-H", "h1", "--sudo", "--sudo-password-stdin", "--", "cat")
+	if code != 2 || out != "" || !strings.Contains(errs, "--sudo-password-stdin: stdin has more than the password's line") {
+		t.Errorf("single host cat, no --stdin: exit %d\nstdout %q\nstderr %s", code, out, errs)
 	}
 	// A wrong password: exit 1, a clear error, the password nowhere.
 	code, out, errs = loomRun("wrong password", wrong+"\n", "-v", "--log-dir", logDir, "-H", "h1,h2", "--sudo", "--sudo-password-stdin", "--", "true")
