@@ -282,6 +282,7 @@ func (s *Server) closeAll() {
 		h.spares = nil
 		h.mu.Unlock()
 		h.t.Close()
+		closeFwd(h)
 	}
 }
 
@@ -380,6 +381,7 @@ func (s *Server) serveRun(c net.Conn) {
 			ss.kill()
 		}
 		r.mu.Unlock()
+		r.goneFwd()
 		s.mu.Lock()
 		delete(s.runs, r)
 		s.idleAt = time.Now()
@@ -415,7 +417,12 @@ func (s *Server) serveRun(c net.Conn) {
 			r.sessions[f.id] = ss
 			r.mu.Unlock()
 			go ss.serve(f.typ, o)
+		case tForward, tListen:
+			r.openTunnel(f)
 		default:
+			if r.relayInput(f) {
+				continue
+			}
 			r.mu.Lock()
 			ss := r.sessions[f.id]
 			r.mu.Unlock()
@@ -484,6 +491,7 @@ func (ss *session) done() {
 // runs the command.
 func (ss *session) serve(typ byte, o open) {
 	defer ss.done()
+	sanitize(&o)
 	s := ss.r.s
 	h := s.heldFor(o.Settings)
 	h.mu.Lock()
@@ -494,6 +502,9 @@ func (ss *session) serve(typ byte, o open) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tc, err := h.t.Dial(ctx, o.Host)
+	if err == nil && o.Agent != 0 {
+		tc, err = ss.agentConn(ctx, h, tc, o)
+	}
 	if err != nil {
 		ss.r.fail(ss.id, connectWireError(err))
 		return
@@ -510,7 +521,10 @@ func (ss *session) serve(typ byte, o open) {
 		// new one rather than handing the same back).
 		tc.Close()
 		h.t.DropTarget(ctx, o.Host)
-		if tc, err = h.t.Dial(ctx, o.Host); err == nil {
+		if tc, err = h.t.Dial(ctx, o.Host); err == nil && o.Agent != 0 {
+			tc, err = ss.agentConn(ctx, h, tc, o)
+		}
+		if err == nil {
 			sess, release, err = h.take(ctx, tc)
 		}
 	}
@@ -598,6 +612,9 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		if err != nil {
 			return nil, err
 		}
+		if o.Agent != 0 {
+			h.requestAgent(ss.r, tc, sess)
+		}
 		if o.Subsystem == "" {
 			sess.Stdout = streamWriter{ss, tStdout}
 			sess.Stderr = streamWriter{ss, tStderr}
@@ -633,6 +650,9 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 			tc.Close()
 			h.t.DropTarget(ctx, o.Host)
 			tc, err = h.t.Dial(ctx, o.Host)
+			if err == nil && o.Agent != 0 {
+				tc, err = ss.agentConn(ctx, h, tc, o)
+			}
 		}
 		var release func()
 		if err == nil {
