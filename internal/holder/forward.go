@@ -55,6 +55,7 @@ type relay struct {
 	ln     net.Listener
 	closed bool
 	inDone bool // the run sent EOF, or writing failed
+	ending bool // the run closed it: what it sent is written, then it closes
 	outEOF bool // conn's reading ended
 	onEnd  func()
 }
@@ -384,9 +385,12 @@ func (rl *relay) pump() {
 		}
 		rl.mu.Lock()
 		rl.inDone = true
-		both := rl.outEOF
+		both, ending := rl.outEOF, rl.ending
 		rl.mu.Unlock()
-		if err != nil || both {
+		switch {
+		case ending:
+			rl.close(false)
+		case err != nil || both:
 			rl.close(true)
 		}
 	}()
@@ -471,7 +475,17 @@ func (r *run) relayInput(f frame) bool {
 	case tEOF:
 		rl.in.closeWith(io.EOF)
 	case tClose:
-		rl.close(false)
+		// What the run sent before it closed is written first, as a
+		// closed TCP connection's data is delivered.
+		rl.mu.Lock()
+		pumping := rl.conn != nil && !rl.inDone
+		rl.ending = true
+		rl.mu.Unlock()
+		if !pumping {
+			rl.close(false)
+			return true
+		}
+		rl.in.closeWith(io.EOF)
 	}
 	return true
 }
