@@ -161,7 +161,7 @@ func (c *Client) relayFrame(f frame) bool {
 			}
 		}()
 		return true
-	case tOK, tError, tData, tEOF, tClose:
+	case tOK, tError, tData, tEOF, tClose, tAck:
 	default:
 		return false
 	}
@@ -169,7 +169,7 @@ func (c *Client) relayFrame(f frame) bool {
 	rc := fw.relays[f.id]
 	fw.mu.Unlock()
 	if rc == nil {
-		return f.typ == tData || f.typ == tEOF || f.typ == tClose
+		return f.typ != tOK && f.typ != tError
 	}
 	switch f.typ {
 	case tOK:
@@ -183,10 +183,13 @@ func (c *Client) relayFrame(f frame) bool {
 		rc.open(e)
 	case tData:
 		rc.in.Write(f.data)
+	case tAck:
+		rc.out.give(acked(f))
 	case tEOF:
 		rc.in.closeWith(io.EOF)
 	case tClose:
 		rc.in.closeWith(io.EOF)
+		rc.out.close()
 		rc.forget()
 	}
 	return true
@@ -202,6 +205,7 @@ func (c *Client) goneRelays(err error) {
 	for _, rc := range relays {
 		rc.open(&Error{Kind: "lost", Msg: err.Error()})
 		rc.in.closeWith(err)
+		rc.out.close()
 	}
 }
 
@@ -209,7 +213,8 @@ func (c *Client) goneRelays(err error) {
 type relayConn struct {
 	c      *Client
 	id     uint32
-	in     *pipe
+	in     *pipe  // what the holder sent, for Read
+	out    window // what Write sent and the holder's side did not read yet
 	remote string
 
 	opened chan error // tForward, tListen: the answer
@@ -245,7 +250,13 @@ func (rc *relayConn) forget() {
 	rc.mu.Unlock()
 }
 
-func (rc *relayConn) Read(b []byte) (int, error) { return rc.in.Read(b) }
+func (rc *relayConn) Read(b []byte) (int, error) {
+	n, err := rc.in.Read(b)
+	if n > 0 {
+		rc.c.send(ackFrame(rc.id, n))
+	}
+	return n, err
+}
 
 func (rc *relayConn) Write(b []byte) (int, error) {
 	rc.mu.Lock()
@@ -256,6 +267,9 @@ func (rc *relayConn) Write(b []byte) (int, error) {
 	}
 	for rest := b; len(rest) > 0; {
 		n := min(len(rest), 32<<10)
+		if !rc.out.take(n) {
+			return len(b) - len(rest), net.ErrClosed
+		}
 		if err := rc.c.send(frame{rc.id, tData, rest[:n]}); err != nil {
 			return len(b) - len(rest), err
 		}
@@ -275,6 +289,7 @@ func (rc *relayConn) Close() error {
 		rc.mu.Unlock()
 		rc.forget()
 		rc.in.closeWith(net.ErrClosed)
+		rc.out.close()
 		if !was {
 			rc.c.send(frame{rc.id, tClose, nil})
 		}

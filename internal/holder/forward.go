@@ -46,9 +46,10 @@ import (
 // relay is one relayed channel on the holder's side: an agent channel or
 // a TCP connection through the host (conn), or a listener on it (ln).
 type relay struct {
-	r  *run
-	id uint32
-	in *pipe // what the run sent, written to conn
+	r   *run
+	id  uint32
+	in  *pipe  // what the run sent, written to conn
+	out window // what was sent to the run and not yet read there
 
 	mu     sync.Mutex
 	conn   io.ReadWriteCloser
@@ -75,11 +76,14 @@ type agentState struct {
 // fwdState is what a run has of relays: its streams, its agent leases
 // and the connections dialled for it alone.
 type fwdState struct {
+	mu     sync.Mutex
 	next   uint32
 	relays map[uint32]*relay
 	leases []*agentState
 	own    map[string]*transport.Client
-	gone   bool
+	gone   bool // the run went away: nothing new is taken for it
+
+	dialMu sync.Mutex // one dial of an own connection at a time
 }
 
 // agentsOf is what h has of forwarding connections.
@@ -90,27 +94,13 @@ type agentsOf struct {
 }
 
 var (
-	fwdMu   sync.Mutex
-	runFwd  = map[*run]*fwdState{}
+	heldMu  sync.Mutex
 	heldFwd = map[*held]*agentsOf{}
 )
 
-// fwdOf returns r's relay state (nil once r has gone away and new is
-// false).
-func fwdOf(r *run) *fwdState {
-	fwdMu.Lock()
-	defer fwdMu.Unlock()
-	f := runFwd[r]
-	if f == nil {
-		f = &fwdState{relays: map[uint32]*relay{}, own: map[string]*transport.Client{}}
-		runFwd[r] = f
-	}
-	return f
-}
-
 func agentsFor(h *held) *agentsOf {
-	fwdMu.Lock()
-	defer fwdMu.Unlock()
+	heldMu.Lock()
+	defer heldMu.Unlock()
 	a := heldFwd[h]
 	if a == nil {
 		a = &agentsOf{agents: map[*transport.Client]*agentState{}}
@@ -145,13 +135,13 @@ func (r *run) agentConn(ctx context.Context, h *held, tc *transport.Client, o op
 	case st.owner == nil && !st.own:
 		st.owner, st.agent = r, o.Agent
 		st.mu.Unlock()
-		f := fwdOf(r)
-		fwdMu.Lock()
+		f := &r.fw
+		f.mu.Lock()
 		gone := f.gone
 		if !gone {
 			f.leases = append(f.leases, st)
 		}
-		fwdMu.Unlock()
+		f.mu.Unlock()
 		if gone {
 			st.release(r)
 			return nil, errors.New("the run went away")
@@ -225,11 +215,13 @@ func (r *run) ownConn(ctx context.Context, h *held, o open) (*transport.Client, 
 	}
 	d := a.own
 	a.mu.Unlock()
-	f := fwdOf(r)
-	k := hostKey(o.Host)
-	fwdMu.Lock()
+	f := &r.fw
+	f.dialMu.Lock()
+	defer f.dialMu.Unlock()
+	k := fmt.Sprintf("%d %s", o.Agent, hostKey(o.Host))
+	f.mu.Lock()
 	tc := f.own[k]
-	fwdMu.Unlock()
+	f.mu.Unlock()
 	if tc != nil && !tc.Closed() {
 		return tc, nil
 	}
@@ -238,15 +230,15 @@ func (r *run) ownConn(ctx context.Context, h *held, o open) (*transport.Client, 
 	if err != nil {
 		return nil, err
 	}
-	fwdMu.Lock()
+	f.mu.Lock()
 	gone := f.gone
 	if !gone {
-		if old := f.own[k]; old != nil && old != tc {
-			old.Close()
+		if f.own == nil {
+			f.own = map[string]*transport.Client{}
 		}
 		f.own[k] = tc
 	}
-	fwdMu.Unlock()
+	f.mu.Unlock()
 	if gone {
 		tc.Close()
 		return nil, errors.New("the run went away")
@@ -302,23 +294,23 @@ func (h *held) requestAgent(r *run, tc *transport.Client, sess *ssh.Session) {
 // goneFwd ends r's relays, leases and own connections: a run that goes
 // away takes its agent, its tunnels and its remote listeners with it.
 func (r *run) goneFwd() {
-	fwdMu.Lock()
-	f := runFwd[r]
-	delete(runFwd, r)
-	if f != nil {
-		f.gone = true
+	f := &r.fw
+	f.mu.Lock()
+	f.gone = true
+	leases, own := f.leases, f.own
+	relays := make([]*relay, 0, len(f.relays))
+	for _, rl := range f.relays {
+		relays = append(relays, rl)
 	}
-	fwdMu.Unlock()
-	if f == nil {
-		return
-	}
-	for _, st := range f.leases {
+	f.leases, f.own = nil, nil
+	f.mu.Unlock()
+	for _, st := range leases {
 		st.release(r)
 	}
-	for _, rl := range f.relays {
+	for _, rl := range relays {
 		rl.close(false)
 	}
-	for _, tc := range f.own {
+	for _, tc := range own {
 		tc.Close()
 	}
 }
@@ -326,10 +318,10 @@ func (r *run) goneFwd() {
 // closeFwd closes h's connections dialled for one run alone (the holder
 // is ending).
 func closeFwd(h *held) {
-	fwdMu.Lock()
+	heldMu.Lock()
 	a := heldFwd[h]
 	delete(heldFwd, h)
-	fwdMu.Unlock()
+	heldMu.Unlock()
 	if a != nil && a.own != nil {
 		a.own.Close()
 	}
@@ -337,9 +329,12 @@ func closeFwd(h *held) {
 
 // newRelay registers a relay of r under id (0: a new holder stream id).
 func (r *run) newRelay(id uint32) *relay {
-	f := fwdOf(r)
-	fwdMu.Lock()
-	defer fwdMu.Unlock()
+	f := &r.fw
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.relays == nil {
+		f.relays = map[uint32]*relay{}
+	}
 	if id == 0 {
 		f.next++
 		id = holderStream | f.next
@@ -377,7 +372,7 @@ func (rl *relay) pump() {
 		return
 	}
 	go func() {
-		_, err := io.Copy(conn, rl.in)
+		_, err := io.Copy(conn, ackReader{rl.in, func(n int) { rl.r.send(ackFrame(rl.id, n)) }})
 		if err == nil {
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
@@ -399,7 +394,7 @@ func (rl *relay) pump() {
 		for {
 			n, err := conn.Read(buf)
 			if n > 0 {
-				if rl.r.send(frame{rl.id, tData, append([]byte(nil), buf[:n]...)}) != nil {
+				if !rl.out.take(n) || rl.r.send(frame{rl.id, tData, append([]byte(nil), buf[:n]...)}) != nil {
 					rl.close(false)
 					return
 				}
@@ -435,6 +430,7 @@ func (rl *relay) close(tell bool) {
 	rl.conn, rl.ln, rl.onEnd = nil, nil, nil
 	rl.mu.Unlock()
 	rl.in.closeWith(io.ErrClosedPipe)
+	rl.out.close()
 	if ln != nil {
 		ln.Close() // cancel-tcpip-forward
 	}
@@ -444,11 +440,12 @@ func (rl *relay) close(tell bool) {
 	if onEnd != nil {
 		onEnd()
 	}
-	fwdMu.Lock()
-	if f := runFwd[rl.r]; f != nil {
+	f := &rl.r.fw
+	f.mu.Lock()
+	if f.relays[rl.id] == rl {
 		delete(f.relays, rl.id)
 	}
-	fwdMu.Unlock()
+	f.mu.Unlock()
 	if tell {
 		rl.r.send(frame{rl.id, tClose, nil})
 	}
@@ -457,21 +454,25 @@ func (rl *relay) close(tell bool) {
 // relayInput takes a frame of one of r's relays; it reports whether f
 // was one.
 func (r *run) relayInput(f frame) bool {
-	if f.typ != tData && f.typ != tEOF && f.typ != tClose {
+	if f.typ != tData && f.typ != tEOF && f.typ != tClose && f.typ != tAck {
 		return false
 	}
-	fwdMu.Lock()
-	var rl *relay
-	if st := runFwd[r]; st != nil {
-		rl = st.relays[f.id]
-	}
-	fwdMu.Unlock()
+	r.fw.mu.Lock()
+	rl := r.fw.relays[f.id]
+	r.fw.mu.Unlock()
 	if rl == nil {
 		return true // closed already
 	}
 	switch f.typ {
 	case tData:
+		if rl.in.buffered()+len(f.data) > 2*relayWindow {
+			r.s.logf("a run sent more than the window on relayed channel %d: closed", f.id)
+			rl.close(true)
+			return true
+		}
 		rl.in.Write(f.data)
+	case tAck:
+		rl.out.give(acked(f))
 	case tEOF:
 		rl.in.closeWith(io.EOF)
 	case tClose:

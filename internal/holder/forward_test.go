@@ -4,6 +4,7 @@ package holder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -182,6 +183,31 @@ func TestHolderAgentTwoRunsAtOnce(t *testing.T) {
 	}
 }
 
+// copyServer sends back what it reads, and closes its side at EOF.
+func copyServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // echoLine sends msg on a connection to addr and returns the answer.
 func echoLine(t *testing.T, c net.Conn, msg string) string {
 	t.Helper()
@@ -213,6 +239,25 @@ func TestHolderTunnels(t *testing.T) {
 			t.Fatalf("through direct-tcpip: %q", got)
 		}
 	}
+	// Many bytes both ways at once, through the relay's windows: what
+	// goes in comes back, in order.
+	c, err := a.DialTCP(ctx, l.target, copyServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 6<<20)
+	rand.Read(big)
+	back := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(c); back <- b }()
+	if _, err := c.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	c.(interface{ CloseWrite() error }).CloseWrite()
+	if got := <-back; !bytes.Equal(got, big) {
+		t.Fatalf("%d bytes back of %d sent through direct-tcpip", len(got), len(big))
+	}
+	c.Close()
+
 	if _, err := a.DialTCP(ctx, l.target, testkit.RefusedAddr(t)); err == nil {
 		t.Fatal("a connection to a closed port through the host succeeded")
 	}

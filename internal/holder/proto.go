@@ -76,6 +76,7 @@ const (
 	tData      // both ways: bytes of a relayed channel
 	tEOF       // both ways: no more bytes this way
 	tClose     // both ways: the relayed channel (or listener) is closed
+	tAck       // both ways: this many bytes of a relayed channel were read (uint32; window.go)
 )
 
 // holderStream marks the ids of streams the holder opens (agent channels,

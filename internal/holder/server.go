@@ -338,6 +338,8 @@ type run struct {
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
+
+	fw fwdState // relayed channels, agent leases (forward.go)
 }
 
 func (r *run) send(f frame) error {
