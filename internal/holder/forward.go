@@ -71,7 +71,13 @@ type agentState struct {
 	asked   bool
 	refused bool
 	warned  map[*run]bool
+	open    int // agent channels relayed now
 }
+
+// maxAgentChannels caps the agent channels relayed at once on one
+// connection, as a direct connection's (agentfwd): a host opening more is
+// refused.
+const maxAgentChannels = 64
 
 // fwdState is what a run has of relays: its streams, its agent leases
 // and the connections dialled for it alone.
@@ -186,19 +192,29 @@ func (a *agentsOf) state(s *Server, tc *transport.Client) *agentState {
 func (a *agentsOf) serveAgent(s *Server, tc *transport.Client, st *agentState, chans <-chan ssh.NewChannel) {
 	for nc := range chans {
 		st.mu.Lock()
-		r, id := st.owner, st.agent
+		r, id, full := st.owner, st.agent, st.open >= maxAgentChannels
+		if r != nil && !full {
+			st.open++
+		}
 		st.mu.Unlock()
-		if r == nil {
+		switch {
+		case r == nil:
 			nc.Reject(ssh.Prohibited, "no run forwards its agent on this connection now")
 			s.logf("%s: an agent channel with no run forwarding on the connection: refused", tc.Host.Alias)
 			continue
+		case full:
+			nc.Reject(ssh.ResourceShortage, "too many agent connections")
+			s.logf("%s: more than %d agent channels at once: refused", tc.Host.Alias, maxAgentChannels)
+			continue
 		}
+		done := func() { st.mu.Lock(); st.open--; st.mu.Unlock() }
 		ch, reqs, err := nc.Accept()
 		if err != nil {
+			done()
 			continue
 		}
 		go ssh.DiscardRequests(reqs)
-		r.startRelay(ch, tAgentOpen, agentOpen{Agent: id}, nil)
+		r.startRelay(ch, tAgentOpen, agentOpen{Agent: id}, done)
 	}
 	a.mu.Lock()
 	delete(a.agents, tc)
@@ -248,6 +264,21 @@ func (r *run) ownConn(ctx context.Context, h *held, o open) (*transport.Client, 
 	st.owner, st.agent, st.own = r, o.Agent, true
 	st.mu.Unlock()
 	return tc, nil
+}
+
+// dropDead forgets host's shared connection after tc, found dead, was
+// closed, so that the next Dial makes a new one; unless tc was one
+// dialled for r alone (the shared one may be well, and busy).
+func (h *held) dropDead(ctx context.Context, r *run, tc *transport.Client, host *sshconfig.Host) {
+	r.fw.mu.Lock()
+	own := false
+	for _, c := range r.fw.own {
+		own = own || c == tc
+	}
+	r.fw.mu.Unlock()
+	if !own {
+		h.t.DropTarget(ctx, host)
+	}
 }
 
 // ownDialer is a transport Dialer for the connections of one run alone:
@@ -525,7 +556,7 @@ func (r *run) openTunnel(f frame) {
 		}
 		if err = try(); err != nil && dead(tc) {
 			tc.Close()
-			h.t.DropTarget(ctx, o.Host)
+			h.dropDead(ctx, r, tc, o.Host)
 			if tc, err = h.t.Dial(ctx, o.Host); err == nil && o.Agent != 0 {
 				tc, err = r.agentConn(ctx, h, tc, o)
 			}

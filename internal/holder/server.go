@@ -522,7 +522,7 @@ func (ss *session) serve(typ byte, o open) {
 		// connection out of the shared table first, so that Dial makes a
 		// new one rather than handing the same back).
 		tc.Close()
-		h.t.DropTarget(ctx, o.Host)
+		h.dropDead(ctx, ss.r, tc, o.Host)
 		if tc, err = h.t.Dial(ctx, o.Host); err == nil && o.Agent != 0 {
 			tc, err = ss.agentConn(ctx, h, tc, o)
 		}
@@ -650,7 +650,7 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		sess.Close()
 		if dead(tc) {
 			tc.Close()
-			h.t.DropTarget(ctx, o.Host)
+			h.dropDead(ctx, ss.r, tc, o.Host)
 			tc, err = h.t.Dial(ctx, o.Host)
 			if err == nil && o.Agent != 0 {
 				tc, err = ss.agentConn(ctx, h, tc, o)
