@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -17,11 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/sshdtest"
 	"github.com/loomssh/loom/internal/testkit"
+	"github.com/loomssh/loom/loomtest"
 )
 
 // sshdLab is a real sshd and a holder in this process.
@@ -302,4 +306,50 @@ func TestHolderTunnels(t *testing.T) {
 	if n := l.srv.Connections(); n != 1 {
 		t.Fatalf("%d connections, want 1 held", n)
 	}
+}
+
+// A host that opens an agent channel on its own (loomtest's ProbeAgent,
+// as a hostile server would) reaches no agent through a held connection
+// that does not forward; on one a run forwards on, it reaches that run's
+// agent only.
+func TestHolderAgentProbe(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	srv := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, ProbeAgent: true})
+	l := newLab(t)
+	tmp := t.TempDir()
+	key := filepath.Join(tmp, "id")
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	os.WriteFile(key, pemEncode(block), 0o600)
+	kh := filepath.Join(tmp, "known_hosts")
+	os.WriteFile(kh, []byte(knownhosts.Line([]string{fmt.Sprintf("[%s]:%d", srv.Host(), srv.Port())}, srv.HostKey())+"\n"), 0o600)
+	cfg, _ := sshconfig.Load("")
+	h, err := cfg.Resolve(srv.Addr(), sshconfig.Options{IdentityFiles: []string{key}, Set: []string{"UserKnownHostsFile=" + kh, "IdentitiesOnly=yes", "IdentityAgent=none", "BatchMode=yes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := Target{Host: h, Persist: time.Hour}
+	l.serve(t)
+
+	a := l.connect(t)
+	if out, _, e := runCmd(t, a, target, "echo plain", ""); out != "plain\n" || e.Code != 0 {
+		t.Fatalf("%q %+v", out, e)
+	}
+	testkit.WaitFor(t, "the host's agent probe", func() bool { p, _ := srv.AgentProbes(); return p >= 1 })
+	if _, accepted := srv.AgentProbes(); accepted != 0 {
+		t.Fatal("a held connection that does not forward accepted the host's agent channel")
+	}
+
+	b := l.connect(t)
+	kr, served := keyring(t, "run-b@laptop")
+	tb := target
+	tb.Agent = serveKeyring(b, kr, served)
+	if out, _, e := runCmd(t, b, tb, "echo forwarding", ""); out != "forwarding\n" || e.Code != 0 {
+		t.Fatalf("%q %+v", out, e)
+	}
+	testkit.WaitFor(t, "the host's probe of the forwarding connection", func() bool { p, _ := srv.AgentProbes(); return p >= 2 })
+	if _, accepted := srv.AgentProbes(); accepted != 1 {
+		t.Fatalf("%d probes accepted, want 1: the forwarding run's", accepted)
+	}
+	testkit.WaitFor(t, "the probe to reach run b's agent", func() bool { return served.Load() == 1 })
 }
