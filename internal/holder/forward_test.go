@@ -302,6 +302,12 @@ func TestHolderTunnels(t *testing.T) {
 		ln2, err = b.ListenTCP(ctx, l.target, addr)
 		return err == nil
 	})
+	// Closing a listener cancels it on the host: the port is free again.
+	ln2.Close()
+	testkit.WaitFor(t, "the port to be free after Close", func() bool {
+		ln2, err = b.ListenTCP(ctx, l.target, addr)
+		return err == nil
+	})
 	ln2.Close()
 	if n := l.srv.Connections(); n != 1 {
 		t.Fatalf("%d connections, want 1 held", n)
