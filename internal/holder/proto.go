@@ -47,7 +47,8 @@ func Version() string {
 }
 
 // Frame types. Stream 0 is the control stream (hello, stop, warnings);
-// every other stream is one host session (or one dial).
+// every other stream is one host session (or one dial), or one relayed
+// channel: an agent channel, a tunnelled TCP connection, a listener.
 const (
 	tHello    byte = iota + 1 // both ways: hello (JSON)
 	tStop                     // run -> holder: exit now
