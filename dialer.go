@@ -137,6 +137,7 @@ type Dialer struct {
 	cfg     *sshconfig.Config
 	t       *transport.Dialer
 	holder  *holder.Client // connections held across runs (dialer_holder.go); nil: direct
+	agents  heldAgents     // the filtering agents of held hosts (dialer_holder.go)
 }
 
 // secrets are the run's passwords and passphrases, asked once (sudo's
@@ -367,6 +368,9 @@ type AgentEvent = agentfwd.Event
 func (c *Conn) AgentEvents() []AgentEvent {
 	if c.h.tc != nil && c.h.tc.Agent() != nil {
 		return sinceTaken(c.h, c.h.tc.Agent().Events())
+	}
+	if hr, ok := c.h.r.(*holderRunner); ok && hr.agent != nil {
+		return sinceTaken(c.h, hr.agent.Events())
 	}
 	return nil
 }

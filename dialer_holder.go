@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
+	"github.com/loomssh/loom/internal/agentfwd"
 	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/remotefs"
 	"github.com/loomssh/loom/internal/sshconfig"
@@ -25,12 +27,16 @@ import (
 // connection for the next run. A host is held when the client's Persist
 // says so for every host (--persist, loom.yaml), or when its ssh_config
 // does (ControlMaster yes/auto with ControlPersist).
-// What the holder cannot do yet is done directly, as without it: hosts
-// that forward the agent, use a ProxyCommand, or log in with a key held
-// in memory or a password the run was given, and hosts the holder could
-// not log in to without asking (a password, a passphrase): the run then
-// asks and connects itself. On a held host, port forwarding fails (the
-// Conn has no SSH client of its own: Client is nil).
+// A held host that forwards the agent gets it through the holder: the
+// holder relays the host's agent channels to this run, which answers them
+// with the same filtering agent a direct connection has (AgentKeys,
+// AgentHosts, AgentEvents), one per host per Dialer. Port forwards
+// (ForwardLocal, ForwardRemote) are channels relayed by the holder too.
+// What the holder cannot do is done directly, as without it: hosts that
+// use a ProxyCommand, or log in with a key held in memory or a password
+// the run was given, and hosts the holder could not log in to without
+// asking (a password, a passphrase): the run then asks and connects
+// itself. A held host's Conn has no SSH client of its own: Client is nil.
 
 func init() {
 	holder.Use = func(d any, c *holder.Client) { d.(*Dialer).holder = c }
@@ -43,8 +49,8 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 	if persist <= 0 {
 		return nil, true, nil
 	}
-	if d.ForwardAgent || h.ForwardAgent || h.ProxyCommandLine != "" || len(d.Signers) > 0 || !d.Password.IsZero() {
-		d.logf("%s: not held (agent forwarding, a ProxyCommand, a key in memory or a password go direct); connecting directly", h.Alias)
+	if h.ProxyCommandLine != "" || len(d.Signers) > 0 || !d.Password.IsZero() {
+		d.logf("%s: not held (a ProxyCommand, a key in memory or a password go direct); connecting directly", h.Alias)
 		return nil, true, nil
 	}
 	if err := d.holder.Ready(ctx); err != nil {
@@ -55,6 +61,8 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 		return nil, false, err
 	}
 	t.Persist = persist
+	ag, id := d.heldAgent(h)
+	t.Agent = id
 	dd, err := d.holder.Dial(ctx, t)
 	if err != nil {
 		var he *holder.Error
@@ -64,7 +72,52 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 		}
 		return nil, false, holderErr(h, err)
 	}
-	return newConn(h.Alias, d, &holderRunner{cl: d.holder, t: t, openSSH: strings.Contains(dd.ServerVersion, "OpenSSH")}, nil), false, nil
+	c = newConn(h.Alias, d, &holderRunner{cl: d.holder, t: t, openSSH: strings.Contains(dd.ServerVersion, "OpenSSH"), agent: ag}, nil)
+	if ag != nil {
+		c.h.taken = time.Now() // AgentEvents: this Conn's, not an earlier one's of the run
+	}
+	return c, false, nil
+}
+
+// heldAgents are the filtering agents of a Dialer's held hosts: one per
+// host as resolved, serving the agent channels the holder relays for it.
+type heldAgents struct {
+	mu sync.Mutex
+	m  map[string]heldAgent
+}
+
+type heldAgent struct {
+	a  *agentfwd.Agent
+	id uint32 // its number with the holder (holder.Target.Agent)
+}
+
+// heldAgent returns the filtering agent h gets through the holder, and
+// its number there: the transport's decision and filter, as a direct
+// connection's (AgentHosts, AgentKeys, no agent: a warning). Nil, 0: h
+// does not get the agent.
+func (d *Dialer) heldAgent(h *sshconfig.Host) (*agentfwd.Agent, uint32) {
+	if !d.ForwardAgent && !h.ForwardAgent {
+		return nil, 0
+	}
+	k := fmt.Sprintf("%#v", *h)
+	d.agents.mu.Lock()
+	defer d.agents.mu.Unlock()
+	if ha, ok := d.agents.m[k]; ok {
+		return ha.a, ha.id
+	}
+	var ha heldAgent
+	if ha.a = d.t.AgentFor(h); ha.a != nil {
+		a := ha.a
+		ha.id = d.holder.ServeAgent(func(rw io.ReadWriteCloser) {
+			defer rw.Close()
+			a.ServeStream(context.Background(), rw)
+		})
+	}
+	if d.agents.m == nil {
+		d.agents.m = map[string]heldAgent{}
+	}
+	d.agents.m[k] = ha
+	return ha.a, ha.id
 }
 
 // holdFor says how long h's connection is held after this run: the
@@ -102,11 +155,14 @@ func (d *Dialer) holderTarget(h *sshconfig.Host) (holder.Target, error) {
 		Host: h,
 		Env:  h.Env(os.Environ()),
 	}
-	if h.ControlMaster != "" || h.ControlPersist != 0 {
+	if h.ControlMaster != "" || h.ControlPersist != 0 || h.ForwardAgent || h.ForwardAgentSocket != "" {
 		// How long a connection is held travels as Target.Persist: a
-		// changed ControlPersist keeps the connection held.
+		// changed ControlPersist keeps the connection held. Whether the
+		// agent is forwarded travels as Target.Agent: the holder's own
+		// dial never forwards one (the run's filter answers, through it).
 		hc := *h
 		hc.ControlMaster, hc.ControlPersist = "", 0
+		hc.ForwardAgent, hc.ForwardAgentSocket = false, ""
 		t.Host = &hc
 	}
 	for cur, n := h, 0; len(cur.ProxyJump) > 0 && n <= 8; n++ {
@@ -135,7 +191,8 @@ func holderErr(h *sshconfig.Host, err error) error {
 type holderRunner struct {
 	cl      *holder.Client
 	t       holder.Target
-	openSSH bool // the host says it is OpenSSH
+	openSSH bool            // the host says it is OpenSSH
+	agent   *agentfwd.Agent // the filtering agent forwarded to the host, or nil
 }
 
 func (r *holderRunner) close() error { return nil } // the holder keeps the connection

@@ -47,17 +47,28 @@ func (t *Tunnel) Close() error {
 // remote, an address as the host sees it (e.g. "db.internal:5432"), like
 // ssh -L. Listen on loopback unless you mean to offer the tunnel to others.
 func (c *Conn) ForwardLocal(local, remote string) (*Tunnel, error) {
-	cl := c.Client()
-	if cl == nil {
-		return nil, fmt.Errorf("%s: port forwarding needs an SSH connection", c.h.name)
+	if err := c.canForward(); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", local)
 	if err != nil {
 		return nil, fmt.Errorf("%s: forward %s: %w", c.h.name, local, err)
 	}
 	return c.serveTunnel(ln, func(ctx context.Context) (net.Conn, error) {
-		return cl.DialContext(ctx, "tcp", remote)
+		if hr, ok := c.h.r.(*holderRunner); ok {
+			return hr.cl.DialTCP(ctx, hr.t, remote) // a channel of the held connection's
+		}
+		return c.h.tc.Client.DialContext(ctx, "tcp", remote)
 	}), nil
+}
+
+// canForward says why the Conn cannot forward ports: only a local one
+// cannot (a held host's forwards go through the holder).
+func (c *Conn) canForward() error {
+	if _, held := c.h.r.(*holderRunner); held || c.h.tc != nil {
+		return nil
+	}
+	return fmt.Errorf("%s: port forwarding needs an SSH connection, and this Conn runs commands on this machine", c.h.name)
 }
 
 // ForwardRemote asks the host to listen on remote (e.g. "127.0.0.1:8080"
@@ -65,11 +76,18 @@ func (c *Conn) ForwardLocal(local, remote string) (*Tunnel, error) {
 // local, an address as this machine sees it, like ssh -R. sshd allows it
 // only with AllowTcpForwarding yes or remote.
 func (c *Conn) ForwardRemote(remote, local string) (*Tunnel, error) {
-	cl := c.Client()
-	if cl == nil {
-		return nil, fmt.Errorf("%s: port forwarding needs an SSH connection", c.h.name)
+	if err := c.canForward(); err != nil {
+		return nil, err
 	}
-	ln, err := cl.Listen("tcp", remote)
+	var ln net.Listener
+	var err error
+	if hr, ok := c.h.r.(*holderRunner); ok {
+		// The holder asks the host, and relays what it accepts to this
+		// run; closing the tunnel, or the run's end, cancels it there.
+		ln, err = hr.cl.ListenTCP(c.Context(), hr.t, remote)
+	} else {
+		ln, err = c.h.tc.Client.Listen("tcp", remote)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: remote forward %s: %w", c.h.name, remote, err)
 	}

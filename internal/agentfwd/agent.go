@@ -101,6 +101,9 @@ type Agent struct {
 
 	sigs atomic.Int64
 
+	slotsOnce sync.Once
+	slots     chan struct{} // ServeStream's streams at once
+
 	mu      sync.Mutex
 	events  []Event // ring buffer of at most MaxEvents
 	next    int     // where the next event goes once events is full

@@ -106,6 +106,24 @@ func serveChannels(chans <-chan ssh.NewChannel, a *Agent) {
 	}
 }
 
+// ServeStream serves one agent connection that reaches this process by
+// another way than a channel of an ssh.Client of its own (the connection
+// holder relays a held connection's agent channels as streams): as Serve
+// serves a channel, with the same cap of channels at once per Agent, and
+// the same event log. It returns when rw ends or fails, or ctx ends; the
+// caller closes rw.
+func (a *Agent) ServeStream(ctx context.Context, rw io.ReadWriter) error {
+	a.slotsOnce.Do(func() { a.slots = make(chan struct{}, maxChannels) })
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		a.emit(Event{Op: OpRefusedTooManyChannels, Err: fmt.Sprintf("more than %d agent channels at once", maxChannels)})
+		return errors.New("agentfwd: too many agent connections")
+	}
+	defer func() { <-a.slots }()
+	return serveConn(ctx, a, rw)
+}
+
 // serveConn answers agent requests read from rw until it fails or ends. It
 // returns nil at a clean end of input.
 func serveConn(ctx context.Context, a *Agent, rw io.ReadWriter) error {

@@ -46,6 +46,8 @@ type Client struct {
 	next    uint32
 	streams map[uint32]*stream
 	err     error // the holder went away: why
+
+	fw fwdClient // relayed channels: agent, tunnels (client_forward.go)
 }
 
 // Connect connects to the user's holder, starting one when there is none
@@ -285,6 +287,9 @@ func (c *Client) read(br *bufio.Reader) {
 			}
 			continue
 		}
+		if c.relayFrame(f) {
+			continue
+		}
 		c.mu.Lock()
 		s := c.streams[f.id]
 		c.mu.Unlock()
@@ -331,6 +336,7 @@ func (c *Client) read(br *bufio.Reader) {
 	for _, s := range streams {
 		s.gone(c.err)
 	}
+	c.goneRelays(c.err)
 }
 
 // gone ends a stream whose holder went away.

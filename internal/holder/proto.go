@@ -26,7 +26,7 @@ import (
 )
 
 // protocolVersion changes whenever the wire changes.
-const protocolVersion = 3
+const protocolVersion = 4
 
 // Version is what a run and a holder must agree on: the wire's version and
 // the Loom module's, so a holder left by another Loom is refused (and
@@ -47,7 +47,8 @@ func Version() string {
 }
 
 // Frame types. Stream 0 is the control stream (hello, stop, warnings);
-// every other stream is one host session (or one dial).
+// every other stream is one host session (or one dial), or one relayed
+// channel: an agent channel, a tunnelled TCP connection, a listener.
 const (
 	tHello    byte = iota + 1 // both ways: hello (JSON)
 	tStop                     // run -> holder: exit now
@@ -64,7 +65,24 @@ const (
 	tStderr                   // holder -> run: stderr bytes
 	tExit                     // holder -> run: the command ended (JSON exit)
 	tDrop                     // run -> holder: close a host's held connections (JSON drop)
+
+	// Relayed channels (forward.go): an agent channel the host opened, a
+	// TCP connection through the host (-L), a listener on the host (-R)
+	// and the connections it accepts. Streams the holder opens have
+	// holderStream set in their id.
+	tAgentOpen // holder -> run: the host opened an agent channel (JSON agentOpen)
+	tForward   // run -> holder: a direct-tcpip channel to an address (JSON tunnel); tOK or tError
+	tListen    // run -> holder: tcpip-forward on the host (JSON tunnel); tOK (JSON Listening) or tError
+	tAccept    // holder -> run: a connection to a run's listener (JSON accepted)
+	tData      // both ways: bytes of a relayed channel
+	tEOF       // both ways: no more bytes this way
+	tClose     // both ways: the relayed channel (or listener) is closed
+	tAck       // both ways: this many bytes of a relayed channel were read (uint32; window.go)
 )
+
+// holderStream marks the ids of streams the holder opens (agent channels,
+// accepted connections): a run numbers its own from 1 up.
+const holderStream uint32 = 1 << 31
 
 // maxFrame bounds a frame's payload: a peer sending more is broken.
 const maxFrame = 1 << 20
@@ -114,7 +132,12 @@ type Settings struct {
 	HandshakeTimeout time.Duration
 	MaxSessions      int
 	Retries          int
-	AgentSocket      string // the run's agent ($SSH_AUTH_SOCK)
+	AgentSocket      string // the run's agent ($SSH_AUTH_SOCK), for logging in
+	// ForwardAgent is set for the connections a run forwards its agent on
+	// (Target.Agent): they are held apart from the others, because once
+	// one session asked, sshd gives SSH_AUTH_SOCK to every later session
+	// of the connection. The holder sets it from Target.Agent.
+	ForwardAgent bool `json:",omitempty"`
 }
 
 // Hop is a jump host the run resolved: the Host for a ProxyJump entry
@@ -136,6 +159,11 @@ type Target struct {
 	// Env is sent with each command (ssh_config SendEnv and SetEnv, with
 	// the run's own values: the holder's environment is not the run's).
 	Env []sshconfig.EnvVar `json:",omitempty"`
+	// Agent, when not 0, forwards the run's agent on the host's sessions:
+	// the run's number for the filtering agent that serves the agent
+	// channels the host opens (Client.ServeAgent). The holder relays them
+	// to this run only, and only while it is connected.
+	Agent uint32 `json:",omitempty"`
 }
 
 // open is a tDial or tOpen request: a command, or a subsystem (sftp).
@@ -145,6 +173,28 @@ type open struct {
 	Subsystem string `json:",omitempty"`
 	Pty       *Pty   `json:",omitempty"`
 }
+
+// tunnel is a tForward or tListen request: the host's connection, and
+// the address to connect to (as the host sees it) or to listen on (there).
+type tunnel struct {
+	Target
+	Addr string
+}
+
+// Listening is the holder's answer to a tListen: the address the host
+// listens on (its port, when 0 was asked).
+type Listening struct{ Addr string }
+
+// accepted is a tAccept: a connection the host accepted on the run's
+// listener stream Listener, from Remote.
+type accepted struct {
+	Listener uint32
+	Remote   string `json:",omitempty"`
+}
+
+// agentOpen is a tAgentOpen: the host opened an agent channel on a
+// connection the run forwards its agent Agent on.
+type agentOpen struct{ Agent uint32 }
 
 // drop is a tDrop request: every held connection to the host the run
 // names Alias (as given: -H web1).

@@ -282,6 +282,7 @@ func (s *Server) closeAll() {
 		h.spares = nil
 		h.mu.Unlock()
 		h.t.Close()
+		closeFwd(h)
 	}
 }
 
@@ -337,6 +338,8 @@ type run struct {
 
 	mu       sync.Mutex
 	sessions map[uint32]*session
+
+	fw fwdState // relayed channels, agent leases (forward.go)
 }
 
 func (r *run) send(f frame) error {
@@ -380,6 +383,7 @@ func (s *Server) serveRun(c net.Conn) {
 			ss.kill()
 		}
 		r.mu.Unlock()
+		r.goneFwd()
 		s.mu.Lock()
 		delete(s.runs, r)
 		s.idleAt = time.Now()
@@ -415,7 +419,12 @@ func (s *Server) serveRun(c net.Conn) {
 			r.sessions[f.id] = ss
 			r.mu.Unlock()
 			go ss.serve(f.typ, o)
+		case tForward, tListen:
+			r.openTunnel(f)
 		default:
+			if r.relayInput(f) {
+				continue
+			}
 			r.mu.Lock()
 			ss := r.sessions[f.id]
 			r.mu.Unlock()
@@ -484,6 +493,7 @@ func (ss *session) done() {
 // runs the command.
 func (ss *session) serve(typ byte, o open) {
 	defer ss.done()
+	sanitize(&o)
 	s := ss.r.s
 	h := s.heldFor(o.Settings)
 	h.mu.Lock()
@@ -494,6 +504,9 @@ func (ss *session) serve(typ byte, o open) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tc, err := h.t.Dial(ctx, o.Host)
+	if err == nil && o.Agent != 0 {
+		tc, err = ss.agentConn(ctx, h, tc, o)
+	}
 	if err != nil {
 		ss.r.fail(ss.id, connectWireError(err))
 		return
@@ -509,8 +522,11 @@ func (ss *session) serve(typ byte, o open) {
 		// connection out of the shared table first, so that Dial makes a
 		// new one rather than handing the same back).
 		tc.Close()
-		h.t.DropTarget(ctx, o.Host)
-		if tc, err = h.t.Dial(ctx, o.Host); err == nil {
+		h.dropDead(ctx, ss.r, tc, o.Host)
+		if tc, err = h.t.Dial(ctx, o.Host); err == nil && o.Agent != 0 {
+			tc, err = ss.agentConn(ctx, h, tc, o)
+		}
+		if err == nil {
 			sess, release, err = h.take(ctx, tc)
 		}
 	}
@@ -604,6 +620,9 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		if err != nil {
 			return nil, err
 		}
+		if o.Agent != 0 {
+			h.requestAgent(ss.r, tc, sess)
+		}
 		if o.Subsystem == "" {
 			sess.Stdout = streamWriter{ss, tStdout}
 			sess.Stderr = streamWriter{ss, tStderr}
@@ -637,8 +656,11 @@ func (ss *session) run(ctx context.Context, h *held, tc *transport.Client, sess 
 		sess.Close()
 		if dead(tc) {
 			tc.Close()
-			h.t.DropTarget(ctx, o.Host)
+			h.dropDead(ctx, ss.r, tc, o.Host)
 			tc, err = h.t.Dial(ctx, o.Host)
+			if err == nil && o.Agent != 0 {
+				tc, err = ss.agentConn(ctx, h, tc, o)
+			}
 		}
 		var release func()
 		if err == nil {

@@ -62,20 +62,42 @@ func (d *Dialer) upstream(sock string) *agentfwd.Upstream {
 	return u
 }
 
-// setupForwarding serves the filtering agent on c's auth-agent channels;
-// the request itself goes with the first session (see Client.NewSession).
-func (d *Dialer) setupForwarding(c *Client, h *sshconfig.Host) {
+// AgentFor returns the filtering agent h gets when its agent channels
+// reach this process by another way than a connection of this Dialer's
+// (the connection holder relays them): the same filter, event log and
+// per-host decision as a direct connection's. Nil: h does not get the
+// agent (not asked for, not in AgentHosts, or no agent: said once).
+func (d *Dialer) AgentFor(h *sshconfig.Host) *agentfwd.Agent {
+	d.init()
+	if !d.forwardTo(h) {
+		return nil
+	}
+	return d.newAgent(h)
+}
+
+// newAgent is h's filtering agent, or nil (with a warning) without an
+// agent to forward.
+func (d *Dialer) newAgent(h *sshconfig.Host) *agentfwd.Agent {
 	sock := d.agentSocket(h)
 	if sock == "" {
 		d.warnf("%s: agent forwarding asked for, but there is no agent (%s)", h.Alias, agentfwd.NoAgent())
-		return
+		return nil
 	}
-	a := agentfwd.New(d.upstream(sock), h.Alias, agentfwd.Policy{Keys: d.AgentKeys}, func(e agentfwd.Event) {
+	return agentfwd.New(d.upstream(sock), h.Alias, agentfwd.Policy{Keys: d.AgentKeys}, func(e agentfwd.Event) {
 		d.logf("%s", e)
 		if d.OnAgentEvent != nil {
 			d.OnAgentEvent(e)
 		}
 	})
+}
+
+// setupForwarding serves the filtering agent on c's auth-agent channels;
+// the request itself goes with the first session (see Client.NewSession).
+func (d *Dialer) setupForwarding(c *Client, h *sshconfig.Host) {
+	a := d.newAgent(h)
+	if a == nil {
+		return
+	}
 	if err := agentfwd.Serve(c.Client, a); err != nil {
 		d.warnf("%s: agent forwarding: %v", h.Alias, err)
 		return
