@@ -229,12 +229,15 @@ func (p *muxProc) wait() (int, string, error) {
 }
 
 // signal: the mux protocol has no signal message. A pty gets ^C written
-// to it, as the other runners do; any other signal is not delivered (a
-// command stopped by a context is then ended by kill).
+// to it for SIGINT, as the other runners do; any other stop ends the
+// session at once, as kill does (the signal cannot be delivered, so
+// waiting for the command to act on it would change nothing).
 func (p *muxProc) signal(sig ssh.Signal, pty bool) {
 	if pty && sig == ssh.SIGINT {
 		p.in.Write([]byte{3})
+		return
 	}
+	p.kill()
 }
 
 // kill ends the session: closing the control connection makes the master
