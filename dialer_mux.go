@@ -70,6 +70,10 @@ func (d *Dialer) dialMux(ctx context.Context, h *sshconfig.Host) (c *Conn, ok bo
 			d.logf("%s: no OpenSSH master at %s", h.Alias, path)
 			continue
 		}
+		var mc *sshmux.Client
+		if err == nil {
+			mc, err = sshmux.Dial(ctx, path)
+		}
 		var ue *sshmux.UntrustedError
 		if errors.As(err, &ue) {
 			if _, warned := d.muxWarned.LoadOrStore(path, true); !warned {
@@ -77,11 +81,6 @@ func (d *Dialer) dialMux(ctx context.Context, h *sshconfig.Host) (c *Conn, ok bo
 			}
 			return nil, false, nil
 		}
-		if err != nil {
-			d.logf("%s: OpenSSH master at %s: %v: connecting as without it", h.Alias, path, err)
-			return nil, false, nil
-		}
-		mc, err := sshmux.Dial(ctx, path)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, true, ctx.Err()

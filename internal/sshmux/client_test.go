@@ -3,14 +3,17 @@
 package sshmux
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -273,5 +276,73 @@ func TestCheckSocket(t *testing.T) {
 	}
 	if err := CheckSocket(sock); !errors.As(err, &ue) || !strings.Contains(err.Error(), "owned by uid 65534, not by you (uid 0)") {
 		t.Fatalf("another user's socket: %v", err)
+	}
+}
+
+// A socket of ours with a master running as another user behind it (its
+// file handed to us by root) is refused: the kernel says who listens.
+func TestDialRefusesAnotherUsersMaster(t *testing.T) {
+	if os.Getenv("SSHMUX_LISTEN") != "" {
+		return // the helper below, in its child
+	}
+	if os.Getuid() != 0 || !peerSupported {
+		t.Skip("needs root (to run a listener as another user) and peer credentials")
+	}
+	dir, err := os.MkdirTemp("", "sshmux-other-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777) // the other user binds its socket in it
+	bin := filepath.Join(dir, "sshmux.test")
+	if b, err := os.ReadFile(os.Args[0]); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+		t.Fatalf("copying the test binary: %v", err)
+	}
+	sock := filepath.Join(dir, "other.sock")
+	cmd := exec.Command(bin, "-test.run=^TestHelperListener$")
+	cmd.Env = append(os.Environ(), "SSHMUX_LISTEN="+sock)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "listening\n" {
+		t.Fatalf("helper: %q", line)
+	}
+	if err := os.Chown(sock, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSocket(sock); err != nil {
+		t.Fatalf("the socket file is ours now: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = Dial(ctx, sock) // the helper never answers an alive check
+	var ue *UntrustedError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "its master runs as uid 65534, not as you (uid 0)") {
+		t.Fatalf("Dial: %v", err)
+	}
+}
+
+// TestHelperListener is TestDialRefusesAnotherUsersMaster's listener,
+// run as another user.
+func TestHelperListener(t *testing.T) {
+	path := os.Getenv("SSHMUX_LISTEN")
+	if path == "" {
+		t.Skip("a helper process")
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("listening")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Write(packet(builder(nil).u32(msgHello).u32(Version)))
 	}
 }

@@ -64,7 +64,9 @@ type Client struct {
 }
 
 // Dial connects to the master listening at path, exchanges hellos and
-// checks that it is alive. ctx bounds all of it.
+// checks that it is alive. ctx bounds all of it. A master running as
+// another user (the kernel's peer credentials, on Linux and macOS) is an
+// *UntrustedError.
 func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
@@ -72,6 +74,10 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{conn: nc.(*net.UnixConn), r: bufio.NewReader(nc)}
+	if uid, ok := peerUID(c.conn); ok && uid != os.Getuid() {
+		nc.Close()
+		return nil, &UntrustedError{path, fmt.Sprintf("its master runs as uid %d, not as you (uid %d)", uid, os.Getuid())}
+	}
 	err = c.during(ctx, func() error {
 		if _, err := c.conn.Write(helloMsg()); err != nil {
 			return err
