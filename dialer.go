@@ -138,6 +138,8 @@ type Dialer struct {
 	t       *transport.Dialer
 	holder  *holder.Client // connections held across runs (dialer_holder.go); nil: direct
 	agents  heldAgents     // the filtering agents of held hosts (dialer_holder.go)
+
+	muxWarned sync.Map // ControlPath sockets refused, warned about once (dialer_mux.go)
 }
 
 // secrets are the run's passwords and passphrases, asked once (sudo's
@@ -290,6 +292,9 @@ func (d *Dialer) dial(ctx context.Context, target string, set []string) (*Conn, 
 		return nil, err
 	}
 	d.sayUnsupported(h)
+	if c, ok, err := d.dialMux(ctx, h); ok { // the user's OpenSSH master wins
+		return c, err
+	}
 	if d.holder != nil {
 		if c, direct, err := d.dialHolder(ctx, h); !direct {
 			return c, err

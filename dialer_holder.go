@@ -155,13 +155,14 @@ func (d *Dialer) holderTarget(h *sshconfig.Host) (holder.Target, error) {
 		Host: h,
 		Env:  h.Env(os.Environ()),
 	}
-	if h.ControlMaster != "" || h.ControlPersist != 0 || h.ForwardAgent || h.ForwardAgentSocket != "" {
+	if h.ControlMaster != "" || h.ControlPersist != 0 || h.ControlPath != "" || h.ControlPathLegacy != "" || h.ForwardAgent || h.ForwardAgentSocket != "" {
 		// How long a connection is held travels as Target.Persist: a
 		// changed ControlPersist keeps the connection held. Whether the
 		// agent is forwarded travels as Target.Agent: the holder's own
 		// dial never forwards one (the run's filter answers, through it).
 		hc := *h
 		hc.ControlMaster, hc.ControlPersist = "", 0
+		hc.ControlPath, hc.ControlPathLegacy = "", "" // OpenSSH's socket: nothing to the holder
 		hc.ForwardAgent, hc.ForwardAgentSocket = false, ""
 		t.Host = &hc
 	}

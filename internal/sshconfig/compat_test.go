@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -118,6 +119,10 @@ Host *
 		"Match host=web,db user= deploy\n  Port 2345\nMatch originalhost=web\n  User eq\n",
 		// "Match !final" asks for the final pass too.
 		"Host web\n  HostName realweb\nMatch !final\n  ConnectionAttempts 4\nHost realweb\n  Port 77\n",
+		// ControlPath: "~", every token it takes (%C is a hash), ${VAR};
+		// with a ProxyJump %C also hashes the jump host from OpenSSH 9.6.
+		"Host j*\n  ProxyJump u@Hop1:2222,hop2\nHost *\n  ControlPath ~/.ssh/cm-%%-%C-%h-%i-%L-%l-%n-%p-%r-%u-%d-%k-${HOME}\n",
+		"Host web\n  ControlPath none\nHost *\n  ControlPath /tmp/%C\n",
 		// Match exec, its tokens, and a command skipped after a failed criterion.
 		"Match exec \"test %h = web\"\n  Port 2001\nMatch host nothere exec false\n  Port 2002\nMatch !exec \"test %n = db\"\n  User notdb\n",
 	}
@@ -167,6 +172,17 @@ Host *
 		}
 	}
 }
+
+// sshHashesJump reports whether the installed ssh hashes the jump host
+// into %C (OpenSSH 9.6 and later).
+var sshHashesJump = sync.OnceValue(func() bool {
+	out, _ := exec.Command("ssh", "-V").CombinedOutput()
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(string(out), "OpenSSH_"), "%d.%d", &major, &minor); err != nil {
+		return true
+	}
+	return major > 9 || major == 9 && minor >= 6
+})
 
 func compareSSHG(t *testing.T, what, cfg, out string, h *Host, home string) {
 	t.Helper()
@@ -221,6 +237,11 @@ func sshGDiffs(cfg, out string, h *Host, home string) (checked int, diffs []stri
 	check("connectionattempts", strconv.Itoa(h.ConnectionAttempts), one("connectionattempts"))
 	check("numberofpasswordprompts", strconv.Itoa(h.NumberOfPasswordPrompts), one("numberofpasswordprompts"))
 	check("proxyjump", strings.Join(h.ProxyJump, ","), one("proxyjump"))
+	cp := h.ControlPath
+	if h.ControlPathLegacy != "" && !sshHashesJump() {
+		cp = h.ControlPathLegacy
+	}
+	check("controlpath", cp, one("controlpath"))
 	check("proxycommand", h.ProxyCommand, one("proxycommand"))
 	check("forwardagent", yesno(h.ForwardAgent), one("forwardagent"))
 	check("hostkeyalias", h.HostKeyAlias, one("hostkeyalias"))

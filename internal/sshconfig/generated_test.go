@@ -141,7 +141,9 @@ func genConfig(r *rand.Rand, localUser string) string {
 		}
 	}
 	directive := func() string {
-		switch r.IntN(22) {
+		switch r.IntN(23) {
+		case 21:
+			return "ControlPath " + pick("~/.ssh/cm-%C", "/tmp/%r@%h:%p", "none", "/tmp/cm-%i-%L-%l-%n-%u-%%-${HOME}", "~/.ssh/%C-%d-%k", "'/tmp/a b/%C'")
 		case 0:
 			return "Port " + strconv.Itoa(1+r.IntN(65535))
 		case 1:

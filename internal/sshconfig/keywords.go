@@ -107,6 +107,9 @@ func init() {
 	// across runs by Loom's own holder (docs/connections.md).
 	def(&keyword{name: "ControlMaster", class: supported, parse: parseEnum("yes", "no", "ask", "auto", "autoask")})
 	def(&keyword{name: "ControlPersist", class: supported, parse: parsePersist})
+	// ControlPath names an OpenSSH master's socket: Loom runs the host's
+	// commands through a live one (the root package's dialer_mux.go).
+	def(&keyword{name: "ControlPath", class: supported, parse: parseOne})
 
 	// Environment variables sent with each session, as ssh sends them
 	// (the server's AcceptEnv decides what it takes).
@@ -147,10 +150,8 @@ func init() {
 		def(&keyword{name: n, class: unsupported, parse: parseAny, multi: true})
 	}
 
-	// Ignored: no effect on what Loom does. ControlPath names OpenSSH's
-	// own master socket: Loom's holder has a socket of its own, elsewhere.
+	// Ignored: no effect on what Loom does.
 	for _, n := range []string{
-		"ControlPath",
 		"CanonicalDomains", "CanonicalizeFallbackLocal", "CanonicalizeMaxDots", "CanonicalizePermittedCNAMEs",
 		"ClearAllForwardings", "EnableEscapeCommandline", "EscapeChar", "ExitOnForwardFailure",
 		"FingerprintHash", "ForwardX11Timeout", "ForwardX11Trusted", "GatewayPorts",

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -187,6 +188,14 @@ type Host struct {
 	// Loom holds the host's connection across runs (docs/connections.md).
 	ControlMaster  string
 	ControlPersist time.Duration
+	// ControlPath is where an OpenSSH master for this host listens, with
+	// "~", %-tokens and ${VAR} expanded as ssh(1) expands it; "" when
+	// unset or "none". %C hashes %l%h%p%r%j, as OpenSSH 9.6 and later do.
+	// ControlPathLegacy is the same path as OpenSSH before 9.6 expands
+	// it, whose %C leaves the jump host out, when that differs (a host
+	// with a ProxyJump and %C in its ControlPath); "" otherwise.
+	ControlPath       string
+	ControlPathLegacy string
 
 	// Unsupported lists, sorted, the directives that apply to this host
 	// and would change what ssh(1) does, but that Loom ignores, e.g.
@@ -575,11 +584,11 @@ func (s *state) tokens(h *Host) map[byte]string {
 		k = h.Alias
 	}
 	s.hostTokens = map[byte]string{
-		'C': sha1Hex(s.loc.hostname + h.HostName + port + h.User),
+		'C': sha1Hex(s.loc.hostname + h.HostName + port + h.User + jumpHost(h)),
 		'd': s.loc.home,
 		'h': h.HostName,
 		'i': s.loc.uid,
-		'j': strings.Join(h.ProxyJump, ","),
+		'j': jumpHost(h),
 		'k': k,
 		'L': s.loc.short,
 		'l': s.loc.hostname,
@@ -589,6 +598,46 @@ func (s *state) tokens(h *Host) map[byte]string {
 		'u': s.loc.user,
 	}
 	return s.hostTokens
+}
+
+// jumpHost is OpenSSH's %j: the host name of the last ProxyJump hop (the
+// one that reaches the target), without its user and port; "" without a
+// ProxyJump.
+func jumpHost(h *Host) string {
+	if len(h.ProxyJump) == 0 {
+		return ""
+	}
+	t, err := ParseTarget(h.ProxyJump[len(h.ProxyJump)-1])
+	if err != nil {
+		return ""
+	}
+	return t.Host
+}
+
+// controlPath expands ControlPath as ssh(1) does: "~", then the tokens
+// and ${VAR}. legacy is the path OpenSSH before 9.6 computes, when it
+// differs: its %C does not hash the jump host.
+func (s *state) controlPath(h *Host, st setting) (path, legacy string, err error) {
+	v := st.val.(string)
+	if strings.EqualFold(v, "none") {
+		return "", "", nil
+	}
+	if path, err = s.expandPath(h, "ControlPath", v, st.src); err != nil {
+		return "", "", err
+	}
+	if jumpHost(h) == "" || strings.Contains(v, "%j") {
+		return path, "", nil
+	}
+	tok := maps.Clone(s.tokens(h))
+	tok['C'] = sha1Hex(s.loc.hostname + h.HostName + strconv.Itoa(h.Port) + h.User)
+	p, err := expandTilde(v, s.loc.home, lookupHome)
+	if err == nil {
+		p, err = expandTokens(p, tok, s.loc.env)
+	}
+	if err != nil || p == path {
+		return path, "", nil
+	}
+	return path, p, nil
 }
 
 // sha1Hex is the hex SHA-1 of s (the %C token).
@@ -806,6 +855,11 @@ func (s *state) build() (*Host, error) {
 			if !slices.Contains(h.RevokedHostKeys, p) {
 				h.RevokedHostKeys = append(h.RevokedHostKeys, p)
 			}
+		}
+	}
+	if st, ok := s.vals["ControlPath"]; ok {
+		if h.ControlPath, h.ControlPathLegacy, err = s.controlPath(h, st); err != nil {
+			return nil, err
 		}
 	}
 	h.Unsupported = s.unsupported()

@@ -514,7 +514,7 @@ func TestValues(t *testing.T) {
 }
 
 // ControlMaster and ControlPersist turn holding on for a host, as in ssh;
-// ControlPath is OpenSSH's socket and changes nothing for Loom.
+// ControlPath (OpenSSH's socket, TestControlPath) changes nothing there.
 func TestControlPersist(t *testing.T) {
 	tests := []struct {
 		cfg  string
@@ -546,6 +546,42 @@ func TestControlPersist(t *testing.T) {
 	for _, bad := range []string{"ControlMaster sometimes", "ControlPersist soon"} {
 		if _, err := Parse(strings.NewReader("Host h\n  "+bad+"\n"), "cfg"); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// ControlPath is expanded as ssh(1) expands it ("none": unset). With a
+// ProxyJump, %C hashes the last hop's host name too (OpenSSH 9.6 and
+// later: ssh_connection_hash), and %j is that name; ControlPathLegacy is
+// the path of earlier versions. The real ssh -G checks the rest
+// (TestCompatSSHG, TestGeneratedConfigsAgainstSSHG).
+func TestControlPath(t *testing.T) {
+	hash := func(s string) string { return sha1Hex(s) }
+	tests := []struct {
+		cfg, path, legacy string
+	}{
+		{"", "", ""},
+		{"ControlPath none", "", ""},
+		{"ControlPath NONE", "", ""},
+		{"ControlPath ~/.ssh/cm-%r@%h:%p", "/home/me/.ssh/cm-me@h:22", ""},
+		{"ControlPath ${KEYS}/%C", "/srv/keys/" + hash("box.example.comh22me"), ""},
+		{"ProxyJump u@Hop1:2222,hop2\nControlPath /s/%C", "/s/" + hash("box.example.comh22mehop2"), "/s/" + hash("box.example.comh22me")},
+		{"ProxyJump u@Hop1:2222\nControlPath /s/%j-%C", "/s/Hop1-" + hash("box.example.comh22meHop1"), ""},
+		{"ProxyJump hop\nControlPath /s/%h", "/s/h", ""},
+	}
+	for _, tt := range tests {
+		h := resolve(t, strings.ReplaceAll(tt.cfg, `\n`, "\n")+"\n", "h", nil)
+		if h.ControlPath != tt.path || h.ControlPathLegacy != tt.legacy {
+			t.Errorf("%q: ControlPath %q, legacy %q; want %q, %q", tt.cfg, h.ControlPath, h.ControlPathLegacy, tt.path, tt.legacy)
+		}
+	}
+	for _, bad := range []string{"ControlPath /s/%T", "ControlPath /s/${NOPE}", "ControlPath /a /b"} {
+		c, err := Parse(strings.NewReader("Host h\n  "+bad+"\n"), "cfg")
+		if err == nil {
+			_, err = c.Resolve("h", testOptions())
+		}
+		if err == nil || !strings.Contains(err.Error(), "cfg:2: ControlPath") {
+			t.Errorf("%q: error %v, want one naming cfg:2 and ControlPath", bad, err)
 		}
 	}
 }

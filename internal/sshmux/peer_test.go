@@ -1,0 +1,5 @@
+package sshmux
+
+import "runtime"
+
+var peerSupported = runtime.GOOS == "linux" || runtime.GOOS == "darwin"
