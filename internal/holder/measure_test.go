@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -137,6 +138,54 @@ func TestMeasureServeChild(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin) // until the parent ends
 }
 
+// TestMeasureFloorChild is the x/crypto floor of TestMeasureHolder, in a
+// process of its own: LOOM_MEASURE_FLOOR="PORT KEYFILE N" dials N bare
+// x/crypto client connections to the server on PORT (no Loom code), then
+// opens a session channel on each (as the holder's spare), and prints
+// the memory per connection of each step, after GCs.
+func TestMeasureFloorChild(t *testing.T) {
+	f := strings.Fields(os.Getenv("LOOM_MEASURE_FLOOR"))
+	if len(f) != 3 {
+		t.Skip("a child of TestMeasureHolder")
+	}
+	pemBytes, _ := os.ReadFile(f[1])
+	signer, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(f[2])
+	snap := func() memProfile {
+		debug.FreeOSMemory() // as the idle holder does: RSS is what is in use
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b, _ := os.ReadFile("/proc/self/status")
+		return memProfile{Goroutines: runtime.NumGoroutine(), HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, RSS: uint64(statusKB(string(b), "VmRSS:")) << 10}
+	}
+	cfg := &ssh.ClientConfig{User: "loom", Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
+	p0 := snap()
+	clients := make([]*ssh.Client, n)
+	for i := range clients {
+		if clients[i], err = ssh.Dial("tcp", "127.0.0.1:"+f[0], cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1 := snap()
+	sessions := make([]*ssh.Session, n)
+	for i, c := range clients {
+		if sessions[i], err = c.NewSession(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2 := snap()
+	per := func(a, b uint64) float64 { return (float64(b) - float64(a)) / 1024 / float64(n) }
+	line := func(what string, a, b memProfile) string {
+		return fmt.Sprintf("%s: RSS %.1f KB = Go heap in use %.1f KB + goroutine stacks %.1f KB + the rest; %.2f goroutines",
+			what, per(a.RSS, b.RSS), per(a.HeapInuse, b.HeapInuse), per(a.StackInuse, b.StackInuse), float64(b.Goroutines-a.Goroutines)/float64(n))
+	}
+	fmt.Printf("%s\n%s\n", line("bare x/crypto connection", p0, p1), line("+ its session channel", p1, p2))
+	runtime.KeepAlive(sessions)
+}
+
 // TestMeasureHolder measures, with LOOM_MEASURE_HOSTS=N (say 1000): the
 // holder process's memory per idle held connection (its RSS), and the
 // client CPU per host of a command through the holder against a direct
@@ -173,12 +222,26 @@ func TestMeasureHolder(t *testing.T) {
 	}
 	kh := filepath.Join(tmp, "known_hosts")
 	os.WriteFile(kh, []byte(knownhosts.Line([]string{"measurehost"}, hk)+"\n"), 0o600)
+
+	// The floor: what x/crypto alone takes for a held connection and its
+	// spare, in a process that ends before the holder dials.
+	floor := exec.Command(os.Args[0], "-test.run=^TestMeasureFloorChild$", "-test.timeout=2h")
+	floor.Env = append(os.Environ(), fmt.Sprintf("LOOM_MEASURE_FLOOR=%d %s %d", port, key, n))
+	floor.Stderr = os.Stderr
+	out, err := floor.Output()
+	if err != nil {
+		t.Fatalf("floor: %v: %s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "KB") {
+			t.Log("floor, " + l)
+		}
+	}
 	cfg, _ := sshconfig.Load("")
 	base, err := cfg.Resolve("127.0.0.1", sshconfig.Options{IdentityFiles: []string{key}, Set: []string{"UserKnownHostsFile=" + kh, "IdentitiesOnly=yes", "IdentityAgent=none", "BatchMode=yes", "HostKeyAlias=measurehost", "Port=" + f[0]}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = port
 	targets := make([]Target, n)
 	for i := range targets {
 		h := *base
@@ -248,7 +311,8 @@ func TestMeasureHolder(t *testing.T) {
 	// The holder gives its free memory back once idle for releaseAfter.
 	for deadline := time.Now().Add(releaseAfter + 2*time.Minute); ; {
 		b, _ := os.ReadFile(logName)
-		if strings.Contains(string(b), "returned to the system") {
+		if i := strings.Index(string(b), "idle for "); i >= 0 && strings.Contains(string(b[i:]), "returned to the system") {
+			t.Log("holder: " + strings.SplitN(string(b[i:]), "\n", 2)[0])
 			break
 		}
 		if time.Now().After(deadline) {
