@@ -85,8 +85,13 @@ func TestKeepaliveDeadConnection(t *testing.T) {
 	if live.Closed() || live.DeadErr() != nil {
 		t.Fatalf("the live connection was closed: %v", live.DeadErr())
 	}
-	if got := runOn(t, live, "echo up"); got != "up\n" {
-		t.Errorf("live connection: %q", got)
+	s, release, err := live.NewSession(context.Background())
+	if err != nil {
+		t.Fatalf("a session on the live connection: %v", err)
+	}
+	defer release()
+	if out, err := s.Output("echo up"); string(out) != "up\n" || err != nil {
+		t.Errorf("live connection: %q %v", out, err)
 	}
 }
 
@@ -129,7 +134,14 @@ func TestIdleConnectionNoGoroutine(t *testing.T) {
 		c, _ := l.dial(loomtest.NoFault, 0, 0)
 		cs = append(cs, c)
 	}
-	runOn(t, cs[0], "true")
+	s, release, err := cs[0].NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run("true"); err != nil {
+		t.Fatal(err)
+	}
+	release()
 	if after := transportGoroutines(); len(after) > len(before) {
 		t.Errorf("%d goroutines of the transport for 3 idle connections:\n%s", len(after)-len(before), strings.Join(after, "\n\n"))
 	}
