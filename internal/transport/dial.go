@@ -555,8 +555,9 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		Via:      via,
 		sessions: make(chan struct{}, maxSess),
 	}
-	// The proxy command ends with the connection: x/crypto closes the
-	// transport (proxy) once the connection ends, however it ends.
+	// Nothing waits on the connection: gone says that it ended. A
+	// ProxyCommand ends with it: x/crypto closes the transport (proxy)
+	// however the connection ends.
 	c.gone = c.Client.HandleChannelOpen(goneChannelType())
 	interval, count := h.ServerAliveInterval, h.ServerAliveCountMax
 	if interval == 0 {
