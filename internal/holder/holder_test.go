@@ -398,3 +398,40 @@ func TestHolderPerHostExpiryAndDrop(t *testing.T) {
 		t.Fatalf("Drop again: %v %v", got, err)
 	}
 }
+
+// An idle holder gives its free memory back to the system, once per idle
+// spell: after its connections were used, not while they sit.
+func TestHolderReleasesMemoryWhenIdle(t *testing.T) {
+	oldEvery, oldAfter := expireEvery, releaseAfter
+	expireEvery, releaseAfter = 20*time.Millisecond, 100*time.Millisecond
+	t.Cleanup(func() { expireEvery, releaseAfter = oldEvery, oldAfter })
+	l := newLab(t)
+	ln, lock, _, err := Listen(l.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	var mu sync.Mutex
+	released := 0
+	s := &Server{Linger: time.Hour, Logf: func(format string, args ...any) {
+		if strings.Contains(format, "returned to the system") {
+			mu.Lock()
+			released++
+			mu.Unlock()
+		}
+	}}
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	defer func() { s.Stop(); <-done }()
+	c := l.connect(t)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return released }
+	for i := 1; i <= 2; i++ {
+		if out, _, e := runCmd(t, c, l.target, "echo up", ""); out != "up\n" || e.Code != 0 {
+			t.Fatalf("%q %+v", out, e)
+		}
+		testkit.WaitFor(t, fmt.Sprintf("idle spell %d's release", i), func() bool { return count() >= i })
+		if n := count(); n != i {
+			t.Fatalf("%d releases after %d idle spells", n, i)
+		}
+	}
+}

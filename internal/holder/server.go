@@ -3,6 +3,7 @@ package holder
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -62,8 +65,12 @@ type use struct {
 	active  int
 }
 
-// hostKey is which held connection a host takes (transport.targetKey's).
-func hostKey(h *sshconfig.Host) string { return fmt.Sprintf("%#v", *h) }
+// hostKey is which held connection a host takes (transport.targetKey's):
+// the SHA-256 of its settings written out, not the kilobyte of them.
+func hostKey(h *sshconfig.Host) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", *h))
+	return string(sum[:])
+}
 
 // begin records a stream's use of host's connection; end ends it.
 func (h *held) begin(host *sshconfig.Host, persist time.Duration) string {
@@ -201,12 +208,20 @@ func (s *Server) Stop() {
 // expireEvery is how often held connections are checked for expiry.
 var expireEvery = time.Second
 
+// releaseAfter is how long the holder waits, once no stream uses a held
+// connection, before it gives the memory its busy moments took (the
+// handshakes, the output relayed) back to the system: the Go runtime keeps
+// freed memory for reuse, up to as much again as is in use, and a holder
+// left idle for hours has no use for it. Once per idle spell.
+var releaseAfter = 10 * time.Second
+
 // expire closes each held connection unused for its persist time, and
 // stops the server once it holds none and no run has been connected for
 // Linger.
 func (s *Server) expire(stop chan struct{}) {
 	t := time.NewTicker(expireEvery)
 	defer t.Stop()
+	release, released := releaseAfter, time.Time{}
 	for {
 		select {
 		case <-stop:
@@ -221,11 +236,26 @@ func (s *Server) expire(stop chan struct{}) {
 				s.logf("%s: unused for its persist time: connection closed", c)
 			}
 		}
-		n := 0
+		n, active, last := 0, 0, time.Time{}
 		for _, h := range s.helds() {
 			h.umu.Lock()
 			n += len(h.uses)
+			for _, u := range h.uses {
+				active += u.active
+				if u.last.After(last) {
+					last = u.last
+				}
+			}
 			h.umu.Unlock()
+		}
+		if n > 0 && active == 0 && now.Sub(last) >= release && released.Before(last) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			debug.FreeOSMemory()
+			runtime.ReadMemStats(&after)
+			released = time.Now()
+			s.logf("idle for %v with %d connections held: %d KB of free memory returned to the system (in %v)",
+				release, n, max(int64(after.HeapReleased)-int64(before.HeapReleased), 0)>>10, released.Sub(now).Round(time.Millisecond))
 		}
 		s.mu.Lock()
 		idle := len(s.runs) == 0 && n == 0 && time.Since(s.idleAt) >= s.Linger

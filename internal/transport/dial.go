@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -552,24 +554,11 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 		Host:     h,
 		Via:      via,
 		sessions: make(chan struct{}, maxSess),
-		done:     make(chan struct{}),
 	}
-	go func() {
-		err := c.Client.Wait()
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-			// Keep x/crypto's reason (a protocol error, say) unless Loom
-			// closed the connection itself (keepalive).
-			c.deadMu.Lock()
-			if c.deadErr == nil {
-				c.deadErr = fmt.Errorf("connection to %s lost: %v", h.Alias, cleanErr(err))
-			}
-			c.deadMu.Unlock()
-		}
-		if proxy != nil {
-			proxy.Close() // the command ends with the connection
-		}
-		c.markClosed()
-	}()
+	// Nothing waits on the connection: gone says that it ended. A
+	// ProxyCommand ends with it: x/crypto closes the transport (proxy)
+	// however the connection ends.
+	c.gone = c.Client.HandleChannelOpen(goneChannelType())
 	interval, count := h.ServerAliveInterval, h.ServerAliveCountMax
 	if interval == 0 {
 		interval = DefaultKeepaliveInterval
@@ -577,7 +566,7 @@ func (d *Dialer) connect(ctx context.Context, h *sshconfig.Host, via *Client) (*
 	if count <= 0 {
 		count = DefaultKeepaliveCountMax
 	}
-	go c.keepalive(interval, count)
+	c.startKeepalive(interval, count)
 	d.logf("%s: connected to %s as %s", h.Alias, addr, h.User)
 	return c, nil
 }
@@ -700,6 +689,11 @@ func isDisconnect(err error) bool {
 }
 
 // Client is one authenticated SSH connection.
+//
+// An idle Client has no goroutine of Loom's: it learns that the
+// connection ended from x/crypto (gone), and its keepalive runs on a
+// timer. A connection held for long (internal/holder holds thousands)
+// costs only what x/crypto's own goroutines and buffers do.
 type Client struct {
 	*ssh.Client
 	Host *sshconfig.Host
@@ -711,33 +705,58 @@ type Client struct {
 	agentMu    sync.Mutex
 	agentAsked bool
 	sessions   chan struct{}
-	once       sync.Once
-	done       chan struct{}
-	deadErr    error
-	deadMu     sync.Mutex
+	// gone is closed by x/crypto when the connection has ended (the
+	// channel of a channel type no server knows: see goneChannelType).
+	gone    <-chan ssh.NewChannel
+	closing atomic.Bool // Loom closed it (Close, keepalive), perhaps before x/crypto noticed
+	ka      *keepalive
+	deadMu  sync.Mutex
+	deadErr error
 }
+
+// goneChannelType is a channel type no server can know (random), whose
+// HandleChannelOpen channel x/crypto closes when the connection closes:
+// Client.gone, with no goroutine waiting on the connection.
+func goneChannelType() string { return "loom-gone-" + crand.Text() + "@loomssh.com" }
 
 // Closed reports whether the connection has gone away.
 func (c *Client) Closed() bool {
+	if c.closing.Load() {
+		return true
+	}
 	select {
-	case <-c.done:
+	case <-c.gone:
 		return true
 	default:
 		return false
 	}
 }
 
-// Done is closed when the connection has gone away.
-func (c *Client) Done() <-chan struct{} { return c.done }
+// Done is closed when the connection has gone away; nothing is ever sent
+// on it. After Close it is closed once x/crypto has let go of the
+// connection (at once for a TCP connection).
+func (c *Client) Done() <-chan ssh.NewChannel { return c.gone }
 
-// DeadErr says why the connection went away, if Loom closed it (keepalive).
+// DeadErr says why the connection went away: Loom's reason if Loom closed
+// it (keepalive), else x/crypto's (a protocol error, say); nil while it is
+// up, or when it ended plainly (EOF, Close).
 func (c *Client) DeadErr() error {
 	c.deadMu.Lock()
 	defer c.deadMu.Unlock()
+	select {
+	case <-c.gone:
+	default:
+		return c.deadErr
+	}
+	if c.deadErr == nil {
+		// x/crypto has ended the connection: Wait returns at once.
+		err := c.Client.Wait()
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			c.deadErr = fmt.Errorf("connection to %s lost: %v", c.Host.Alias, cleanErr(err))
+		}
+	}
 	return c.deadErr
 }
-
-func (c *Client) markClosed() { c.once.Do(func() { close(c.done) }) }
 
 // Close closes the connection unless it is shared: a jump connection, or a
 // target's under ShareTargets. Dialer.Close closes those.
@@ -749,47 +768,76 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) closeNow() error {
-	err := c.Client.Close()
-	c.markClosed()
-	return err
+	c.closing.Store(true)
+	c.ka.stop()
+	return c.Client.Close()
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the
-// connection after count intervals without a reply.
-func (c *Client) keepalive(interval time.Duration, count int) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	missed := 0
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		reply := make(chan error, 1)
-		go func() {
-			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
-		select {
-		case <-c.done:
-			return
-		case err := <-reply:
-			if err != nil {
-				return // connection already gone
-			}
-			missed = 0
-		case <-time.After(interval):
-			missed++
-			if missed >= count {
-				c.deadMu.Lock()
-				c.deadErr = fmt.Errorf("connection to %s lost: no keepalive reply for %v", c.Host.Alias, time.Duration(count)*interval)
-				c.deadMu.Unlock()
-				c.closeNow()
-				return
-			}
-		}
+// connection after count intervals without a reply. It runs on a timer:
+// a goroutine exists only while a request is out.
+type keepalive struct {
+	c        *Client
+	interval time.Duration
+	count    int
+
+	mu      sync.Mutex
+	t       *time.Timer
+	out     bool // a request is out, not answered yet
+	missed  int  // intervals it has been out
+	stopped bool
+}
+
+func (c *Client) startKeepalive(interval time.Duration, count int) {
+	k := &keepalive{c: c, interval: interval, count: count}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.t = time.AfterFunc(interval, k.tick)
+	c.ka = k
+}
+
+// tick runs every interval: it sends a request unless one is out, or
+// counts the interval against the one that is.
+func (k *keepalive) tick() {
+	k.mu.Lock()
+	if k.stopped || k.c.Closed() {
+		k.mu.Unlock()
+		return
 	}
+	k.t.Reset(k.interval)
+	if k.out {
+		k.missed++
+		dead := k.missed >= k.count
+		k.mu.Unlock()
+		if dead {
+			k.c.deadMu.Lock()
+			k.c.deadErr = fmt.Errorf("connection to %s lost: no keepalive reply for %v", k.c.Host.Alias, time.Duration(k.count)*k.interval)
+			k.c.deadMu.Unlock()
+			k.c.closeNow()
+		}
+		return
+	}
+	k.out = true
+	k.mu.Unlock()
+	// Returns with the reply, or an error once the connection is gone.
+	_, _, err := k.c.SendRequest("keepalive@openssh.com", true, nil)
+	k.mu.Lock()
+	k.out, k.missed = false, 0
+	k.mu.Unlock()
+	if err != nil {
+		k.stop()
+	}
+}
+
+// stop ends the keepalive.
+func (k *keepalive) stop() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.t.Stop()
 }
 
 // NewSession opens a session channel, waiting for a free slot (sessions per
@@ -802,7 +850,7 @@ func (c *Client) NewSession(ctx context.Context) (s *ssh.Session, release func()
 	case c.sessions <- struct{}{}:
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
-	case <-c.done:
+	case <-c.gone:
 		return nil, nil, c.lostErr()
 	}
 	release = func() { <-c.sessions }

@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/loomtest"
 )
 
 // bashRelay is an nc-like ProxyCommand that needs nothing but bash.
@@ -232,4 +235,35 @@ func TestSSHDProxyCommandHop(t *testing.T) {
 	if jump.Connections() != 1 {
 		t.Errorf("jump host connections %d, want 1", jump.Connections())
 	}
+}
+
+// TestProxyCommandEndsWithPeer: when the server drops the connection, the
+// ProxyCommand ends with it (x/crypto closes the transport, the command's
+// stdin is closed), not only when Loom closes the connection. The relay's
+// half that reads the connection's stdin is in the background: it ends
+// only when that stdin is closed.
+func TestProxyCommandEndsWithPeer(t *testing.T) {
+	l := newLab(t)
+	s := loomtest.NewServer(t, loomtest.Options{AuthorizedKeys: []ssh.PublicKey{l.key.PublicKey()}, Logf: func(string, ...any) {}})
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(kh, []byte(s.KnownHostsLine("")+"\n"), 0o600)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	relay := `bash -c "exec 3<>/dev/tcp/%h/%p 4<&0; cat <&4 >&3 & echo \$! > ` + pidFile + `; exec cat <&3 4<&-"`
+	h := resolveConfig(t, fmt.Sprintf("Host target\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n  IdentityFile %s\n  ProxyCommand %s\n", s.Host(), s.Port(), kh, l.id, relay), "target")
+	d := &Dialer{}
+	defer d.Close()
+	c, err := d.Dial(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := runOn(t, c, "echo via-proxy"); got != "via-proxy\n" {
+		t.Errorf("output %q", got)
+	}
+	waitFile(pidFile)
+	if n := s.DropConnections(); n != 1 {
+		t.Fatalf("dropped %d connections", n)
+	}
+	waitDone(t, c, "dropped by the server")
+	waitGone(t, pidFile)
 }

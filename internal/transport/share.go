@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/loomssh/loom/internal/sshconfig"
@@ -16,9 +17,12 @@ import (
 // resolved to the very same settings (name as given, address, user, port,
 // keys, agent, jump chain, ProxyCommand, algorithms, known_hosts files…).
 // A setting that differs in any way gets a connection of its own, so a
-// shared connection is always one that Dial would have made anyway.
+// shared connection is always one that Dial would have made anyway. The
+// key is the SHA-256 of the settings written out (a kilobyte each, kept for
+// as long as the connection is: the holder keeps thousands).
 func targetKey(h *sshconfig.Host) string {
-	return fmt.Sprintf("%#v", *h)
+	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", *h))
+	return string(sum[:])
 }
 
 // sharedTarget returns the run's connection to h, dialing it on first use.
