@@ -415,7 +415,10 @@ table_warm() {
   echo | tee -a "$OUT/tables.md" >/dev/null
 }
 
-# table_lat JOB TITLE RTT_MS: job g's one-host runs (bench/latency.sh lines: LABEL MS OK)
+# table_lat JOB TITLE RTT_MS: job g's one-host runs (bench/latency.sh lines: LABEL MS OK), through
+# the delay ($OUT/JOB.runs) and without it ($OUT/JOB.runs0). Round trips on the wire: the median
+# through the delay less the median without it, over the round trip: what is left is the client's
+# and the server's own time, which is also in the plain "wall / RTT".
 table_lat() {
   local job=$1 title=$2 rtt=$3
   awk -F'\t' -v title="$title" -v rtt="$rtt" '
@@ -426,15 +429,18 @@ table_lat() {
     }
     function pct(a, k, p,   i) { i = int(p * (k - 1) + 0.5) + 1; return a[i] }
     function med(a, k) { return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
+    FNR == NR { ms0[$1] = ms0[$1] " " $2; next }
     { if (!($1 in seen)) { seen[$1] = 1; order[++no] = $1 }; ms[$1] = ms[$1] " " $2; runs[$1]++; ok[$1] += $3 }
     END {
       print "### " title
       print ""
-      print "| run | median ms | p10 – p90 ms | fastest ms | runs answered | round trips (median / " rtt " ms) |"
-      print "|---|---:|---:|---:|---:|---:|"
+      print "| run | median ms | p10 – p90 ms | fastest ms | runs answered | wall / RTT | median ms without the delay | round trips on the wire |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|"
       for (i = 1; i <= no; i++) {
         t = order[i]; k = sorted(ms[t], a); m = med(a, k); med_[t] = m
-        printf "| %s | %.1f | %.1f – %.1f | %.1f | %d/%d | %.2f |\n", t, m, pct(a, k, 0.1), pct(a, k, 0.9), a[1], ok[t], runs[t], m / rtt
+        z = "–"; wire = "–"
+        if (t in ms0) { k0 = sorted(ms0[t], b); m0 = med(b, k0); z = sprintf("%.1f", m0); wire = sprintf("%.2f", (m - m0) / rtt) }
+        printf "| %s | %.1f | %.1f – %.1f | %.1f | %d/%d | %.2f | %s | %s |\n", t, m, pct(a, k, 0.1), pct(a, k, 0.9), a[1], ok[t], runs[t], m / rtt, z, wire
       }
       print ""
       if (("loom --persist, warm" in med_) && ("ssh + ControlPersist, warm" in med_))
@@ -442,7 +448,7 @@ table_lat() {
       if (("loom --persist, warm" in med_) && ("loom" in med_))
         printf "- loom --persist warm / loom (direct): %.2f×\n", med_["loom --persist, warm"] / med_["loom"]
       print ""
-    }' "$OUT/$job.runs" | tee -a "$OUT/tables.md"
+    }' "$OUT/$job.runs0" "$OUT/$job.runs" | tee -a "$OUT/tables.md"
 }
 
 hostsfile() { # N -> a file with the first N lab hosts
@@ -583,10 +589,15 @@ loadavg() { # JOB start|end: the machine's load average, kept for the table's ti
   if [ "$2" = start ]; then printf 'load %s' "$l" > "$OUT/$1.load"; else printf ' → %s' "$l" >> "$OUT/$1.load"; fi
 }
 
-# job_g1: one host, cold and warm, each run timed inside the namespace (bench/latency.sh)
+# job_g1: one host, cold and warm, each run timed inside the namespace (bench/latency.sh): without
+# the delay first ($OUT/g1.runs0: what the client and the server cost), then through it
 job_g1() {
   local cm h1; h1=$(hostsfile 1)
   cm=$(mktemp -d /tmp/loomrace-mux.XXXXXX); MUX_DIRS=("$cm")
+  ip netns exec "$NS" env LOOM_HOLDER_DIR="$HOLDER_DIR" MUX_DIR="$cm" bash "$here/latency.sh" "$LAT_ROUNDS" "$(cat "$h1")" \
+    "$BIN/loom" "$CFG" "$h1" "$BIN/floor" -p 1 -i "$LAB/id_ed25519" -k "$LAB/known_hosts" -u "$LAB_USER" -port 22 \
+    > "$OUT/g1.runs0" 2> "$RAW/g1.err0"
+  cat "$RAW/g1.err0" >&2
   ip netns exec "$NS" env LOOM_HOLDER_DIR="$HOLDER_DIR" MUX_DIR="$cm" bash "$here/latency.sh" "$LAT_ROUNDS" "$(cat "$h1")" \
     "$BIN/loom" "$CFG_DELAY" "$h1" "$BIN/floor" -p 1 -i "$LAB/id_ed25519" -k "$LAB/known_hosts.delay" -u "$LAB_USER" -port 2222 \
     > "$OUT/g1.runs" 2> "$RAW/g1.err"
