@@ -4,7 +4,7 @@
 # the lab (bench/lab.sh), one table per job.
 #
 #   bench/lab.sh up 1000
-#   bench/race.sh [JOB...]        jobs: a100 a500 a1000 b c d e (default: all, in that order)
+#   bench/race.sh [JOB...]        jobs: a100 a500 a1000 b c d e f500 f1000 g (default: all, in that order)
 #   bench/lab.sh down
 #
 #   a100, a500, a1000  `uname -n` on 100, 500, 1,000 hosts (any aN), fan-out $P (default 100)
@@ -20,6 +20,16 @@
 #                      (lab.sh defaults on, then off): how many hosts each tool loses; Loom
 #                      also with --handshakes 10
 #   e                  job a100 through bench/delayproxy, 25 ms each way (a 50 ms round trip)
+#   f500, f1000        warm runs (any fN): `uname -n` twice in a row on N hosts, fan-out $P: Loom
+#                      direct; Loom --persist 10m cold (no holder) then warm (through the holder);
+#                      pssh with OpenSSH's ControlMaster auto + ControlPersist 10m cold (no master)
+#                      then warm (through the masters); Ansible with ControlPersist 10m cold then
+#                      warm; the floor. The holder and the masters are stopped before and after.
+#   g                  latency through bench/delayproxy at 50 ms RTT: one host (bench/latency.sh,
+#                      LAT_ROUNDS rounds: loom, loom --persist cold and warm, ssh, ssh with its
+#                      mux master cold and warm, the floor) and 100 hosts (loom, loom --persist
+#                      cold and warm, pssh + ControlPersist cold and warm, the floor), round trips
+#                      per command (wall / RTT)
 #
 # Each client runs as `/usr/bin/time ip netns exec loombench TOOL ...` (wall, CPU of the
 # client and every process it waited for, e.g. its ssh children, largest single RSS), while
@@ -38,7 +48,10 @@
 #      binary; default: built from $SRC), SRC (the Loom source tree to build from; default:
 #      this checkout), SNAPSHOT (a git revision: build Loom as committed there, e.g. HEAD,
 #      ignoring uncommitted changes, with this bench/ directory), OUT (where raw outputs go; default $LAB/race-DATE), TOOL_TIMEOUT
-#      (seconds per client run, 1200).
+#      (seconds per client run, 1200), LAT_ROUNDS (rounds of job g's one-host runs, 20).
+# Loom's holder (--persist) lives in a directory of the race's own (LOOM_HOLDER_DIR), never the
+# user's; so do the ControlPath directories of pssh's and Ansible's masters. Only the holder and
+# the masters the race started are stopped: loom --persist-stop, ssh -O exit per socket.
 # Needs root (the lab), Go, /usr/bin/time (Debian package "time"), bc.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,7 +67,8 @@ TOOL_TIMEOUT=${TOOL_TIMEOUT:-1200}
 OUT=${OUT:-$LAB/race-$(date +%Y%m%d-%H%M%S)}
 PUTDIR=/dev/shm/loombench-put
 PY=/usr/bin/python3
-JOBS=${*:-a100 a500 a1000 b c d e}
+LAT_ROUNDS=${LAT_ROUNDS:-20}
+JOBS=${*:-a100 a500 a1000 b c d e f500 f1000 g}
 
 die() { echo "race.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (ip netns exec)"
@@ -169,6 +183,10 @@ server_cpu() {
 measure() {
   local job=$1 label=$2 kind=$3 n=$4; shift 4
   local base=$RAW/$job.$label
+  # with WATCH=1 (jobs f, g): the CPU of the holder and of the mux masters (processes no
+  # client waits for, so in no client column) and the connections sshd has open
+  local b0=0
+  if [ "${WATCH:-0}" = 1 ]; then b0=$(bg_cpu); sshd_conns > "$base.conns0"; fi
   local s0; s0=$(server_cpu)
   /usr/bin/time -f '%e %U %S %M' -o "$base.time" \
     ip netns exec "$NS" timeout -k 10 "$TOOL_TIMEOUT" "$@" >"$base.out" 2>"$base.err" </dev/null &
@@ -184,8 +202,17 @@ measure() {
   local tree; tree=$(sed -n 's/.*peak_kb=\([0-9]*\).*/\1/p' "$base.mem")
   local ans; ans=$(answered "$kind" "$base.out" "$base.err" "$n")
   [ "$rc" = 124 ] && ans="timeout"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${label%%#*}" "$w" "$(echo "$u + $s" | bc)" "$m" "${tree:-0}" "$ans" "$n" "$rc" "$srv" >> "$OUT/$job.rows"
-  printf '  %-16s wall %7.2fs  cpu %7.2fs  sshd cpu %7.2fs  answered %s/%s  exit %s\n' "$label" "$w" "$(echo "$u + $s" | bc)" "$srv" "$ans" "$n" "$rc" >&2
+  local extra="" more=""
+  if [ "${WATCH:-0}" = 1 ]; then
+    local bg held new
+    bg=$(echo "scale=2; ($(bg_cpu) - $b0) / 1000000000" | bc)
+    sshd_conns > "$base.conns1"
+    held=$(wc -l < "$base.conns1"); new=$(comm -13 "$base.conns0" "$base.conns1" | wc -l)
+    extra=$(printf '\t%s\t%s\t%s' "$bg" "$held" "$new")
+    more=$(printf '  holder/masters cpu %5.2fs  sshd conns %s (%s new)' "$bg" "$held" "$new")
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n' "${label%%#*}" "$w" "$(echo "$u + $s" | bc)" "$m" "${tree:-0}" "$ans" "$n" "$rc" "$srv" "$extra" >> "$OUT/$job.rows"
+  printf '  %-26s wall %7.2fs  cpu %7.2fs  sshd cpu %7.2fs  answered %s/%s  exit %s%s\n' "$label" "$w" "$(echo "$u + $s" | bc)" "$srv" "$ans" "$n" "$rc" "$more" >&2
 }
 note() { # JOB LABEL TEXT: a row without numbers
   local job=$1 label=$2; shift 2
@@ -232,6 +259,196 @@ table() {
   # the individual runs, when repeated
   awk -F'\t' '$2 != "-" { w[$1] = w[$1] " " $2; c[$1]++ } END { for (t in w) if (c[t] > 1) printf "runs of %s (wall s):%s\n", t, w[t] }' "$OUT/$job.rows" | sort | tee -a "$OUT/tables.md"
   echo | tee -a "$OUT/tables.md" >/dev/null
+}
+
+# ---- warm runs: Loom's holder, OpenSSH's mux masters (jobs f and g) ----
+# The race's own holder directory: its loom --persist never meets the user's holder (or another
+# race's), and its loom --persist-stop stops only this one.
+HOLDER_DIR=$(mktemp -d /tmp/loomrace-holder.XXXXXX) || die "mktemp failed"
+export LOOM_HOLDER_DIR=$HOLDER_DIR
+MUX_DIRS=() # the ControlPath directories of the mux masters now running (pssh's, Ansible's)
+DELAY_MS=25 # jobs e and g: each way, so a round trip is 2 × DELAY_MS
+
+holder_pid() { # the pid of this race's holder, when one runs
+  local p; p=$(sed -n 's/^loom holder \([0-9]*\): .* serving .*/\1/p' "$HOLDER_DIR/holder.log" 2>/dev/null | tail -1)
+  [ -n "$p" ] && grep -qsF -- "$HOLDER_DIR" "/proc/$p/cmdline" && echo "$p"
+}
+mux_pids() { # DIR: the ssh mux masters whose sockets are in DIR (OpenSSH retitles them "ssh: PATH [mux]")
+  grep -lsa -- "^ssh: $1/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3
+}
+bg_cpu() { # CPU time (ns) of this race's holder and mux masters, now running: no client waits for them
+  # The holder (many threads): utime + stime from /proc/PID/stat, in clock ticks. A master (one
+  # thread) uses a tick or less per warm command, so its ticks would round to nothing: its
+  # /proc/PID/schedstat (time on a CPU, ns) instead.
+  local p d files=() h=0
+  p=$(holder_pid) && h=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk -v c="$CLK" '{printf "%.0f\n", ($12 + $13) * 1e9 / c}')
+  for d in "${MUX_DIRS[@]}"; do for p in $(mux_pids "$d"); do files+=("/proc/$p/schedstat"); done; done
+  if [ ${#files[@]} = 0 ]; then echo "${h:-0}"; return; fi
+  cat "${files[@]}" 2>/dev/null | awk -v h="${h:-0}" '{s += $1} END {printf "%.0f\n", s + h}'
+}
+sshd_conns() { # the peers of the TCP connections sshd has open in the lab, sorted
+  ip netns exec "$NS" ss -Htn state established '( sport = :22 )' 2>/dev/null | awk '{print $4}' | sort
+}
+conns_drain() { # wait (up to 60 s) until sshd has no connection open: the next run starts clean
+  local i
+  for i in $(seq 600); do [ "$(sshd_conns | wc -l)" = 0 ] && return 0; sleep 0.1; done
+  echo "race.sh: sshd still has $(sshd_conns | wc -l) connections open 60 s after the holder or the masters were stopped" >&2
+}
+holder_stop() { # loom --persist-stop, then wait until the holder has exited and sshd let its connections go
+  [ -x "$BIN/loom" ] || return 0
+  local p i; p=$(holder_pid)
+  ip netns exec "$NS" "$BIN/loom" --persist-stop >>"$RAW/persist-stop.log" 2>&1
+  if [ -n "$p" ]; then
+    for i in $(seq 300); do grep -qsF -- "$HOLDER_DIR" "/proc/$p/cmdline" || break; sleep 0.1; done
+    if grep -qsF -- "$HOLDER_DIR" "/proc/$p/cmdline"; then
+      echo "race.sh: the holder (pid $p) still runs 30 s after loom --persist-stop: sending it SIGTERM" >&2
+      kill "$p"
+    fi
+  fi
+  conns_drain
+}
+mux_stop() { # DIR: ssh -O exit on every master socket in DIR, wait for the masters to exit, remove DIR
+  local d=$1 s p i
+  for s in "$d"/*; do [ -S "$s" ] && printf '%s\0' "$s"; done |
+    xargs -0 -r -P 20 -I{} ssh -F "$CFG" -o ControlPath={} -O exit 127.0.0.1 >>"$RAW/mux-stop.log" 2>&1
+  for i in $(seq 300); do [ -z "$(mux_pids "$d")" ] && break; sleep 0.1; done
+  for p in $(mux_pids "$d"); do
+    echo "race.sh: ssh master $p ($d) still runs 30 s after ssh -O exit: sending it SIGTERM" >&2
+    kill "$p"
+  done
+  rm -rf "$d"
+  MUX_DIRS=()
+  conns_drain
+}
+
+# warm_rows JOB N HOSTS_FILE CFG KNOWN_HOSTS PORT: `uname -n` on N hosts, twice in a row for each
+# tool that can hold its connections, cold (nothing held) then warm; the same once for the floor
+warm_rows() {
+  local job=$1 n=$2 hf=$3 cfg=$4 kh=$5 port=$6 cmd="uname -n" r cm
+  local WATCH=1
+  for r in $(seq "$ROUNDS"); do
+    if wanted loom; then
+      if ! installed loom; then [ "$r" = 1 ] && note "$job" loom "not installed"
+      else
+        measure "$job" "loom#$r" loom "$n" "$BIN/loom" -F "$cfg" -H "@$hf" -P "$P" -- "$cmd"
+        holder_stop
+        measure "$job" "loom --persist, cold#$r" loom "$n" "$BIN/loom" --persist 10m -F "$cfg" -H "@$hf" -P "$P" -- "$cmd"
+        measure "$job" "loom --persist, warm#$r" loom "$n" "$BIN/loom" --persist 10m -F "$cfg" -H "@$hf" -P "$P" -- "$cmd"
+        holder_stop
+      fi
+    fi
+    if wanted floor; then
+      if ! installed floor; then [ "$r" = 1 ] && note "$job" floor "not installed"
+      else measure "$job" "floor#$r" colon "$n" "$BIN/floor" -h "$hf" -p "$P" -i "$LAB/id_ed25519" -k "$kh" -u "$LAB_USER" -port "$port" "$cmd"; fi
+    fi
+  done
+  if wanted pssh; then
+    if ! installed pssh; then note "$job" pssh "not installed"
+    else
+      cm=$(mktemp -d /tmp/loomrace-mux.XXXXXX); MUX_DIRS=("$cm")
+      local x="-F $cfg -o ControlMaster=auto -o ControlPersist=10m -o ControlPath=$cm/%C"
+      measure "$job" "pssh + ControlPersist, cold" pssh:1 "$n" parallel-ssh -h "$hf" -p "$P" -l "$LAB_USER" -t 0 -x "$x" -i "$cmd"
+      measure "$job" "pssh + ControlPersist, warm" pssh:1 "$n" parallel-ssh -h "$hf" -p "$P" -l "$LAB_USER" -t 0 -x "$x" -i "$cmd"
+      mux_stop "$cm"
+    fi
+  fi
+  if wanted ansible && [ "${WARM_ANSIBLE:-1}" = 1 ]; then
+    if ! installed ansible; then note "$job" ansible "not installed"
+    elif [ "$SKIP_ANSIBLE_ABOVE" -gt 0 ] && [ "$n" -gt "$SKIP_ANSIBLE_ABOVE" ]; then note "$job" ansible "skipped (SKIP_ANSIBLE_ABOVE=$SKIP_ANSIBLE_ABOVE)"
+    else
+      # Ansible's own ControlPersist (its default is 60s), with its ControlPath in a fresh directory
+      cm=$(mktemp -d /tmp/loomrace-cp.XXXXXX); MUX_DIRS=("$cm")
+      mkdir -p "$OUT/ansible/home"
+      ansible_env "$cfg -o ControlMaster=auto -o ControlPersist=10m"
+      ANS+=(ANSIBLE_SSH_CONTROL_PATH_DIR="$cm" HOME="$OUT/ansible/home")
+      local inv; inv="$(paste -sd, "$hf"),"
+      measure "$job" "Ansible + ControlPersist, cold" ansible "$n" "${ANS[@]}" ansible all -i "$inv" -f "$P" -u "$LAB_USER" -m command -a "$cmd"
+      measure "$job" "Ansible + ControlPersist, warm" ansible "$n" "${ANS[@]}" ansible all -i "$inv" -f "$P" -u "$LAB_USER" -m command -a "$cmd"
+      mux_stop "$cm"
+    fi
+  fi
+}
+
+# table_warm JOB TITLE [RTT_MS]: medians of repeated runs, with the CPU of the holder and the
+# masters, sshd's connections, and the ratios the warm-run targets are about
+table_warm() {
+  local job=$1 title=$2 rtt=${3:-0}
+  awk -F'\t' -v title="$title" -v rtt="$rtt" '
+    function median(s,   a, k, i, j, t) {
+      k = split(s, a, " ")
+      for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j+1] = a[j]; a[j+1] = t }
+      return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2
+    }
+    function ratio(a, b) { return (a in wall) && (b in wall) && median(wall[b]) > 0 ? sprintf("%.2f×", median(wall[a]) / median(wall[b])) : "–" }
+    $2 == "-" { if (!($1 in seen)) { seen[$1] = 1; order[++no] = $1 }; text[$1] = $3; next }
+    {
+      if (!($1 in seen)) { seen[$1] = 1; order[++no] = $1; ans[$1] = $6 }
+      wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " $3; runs[$1]++
+      if ($6 + 0 < ans[$1] + 0 || $6 !~ /^[0-9]+$/) ans[$1] = $6
+      n[$1] = $7; srv[$1] = srv[$1] " " $9; bg[$1] = bg[$1] " " $10
+      held[$1] = held[$1] " " $11; nw[$1] = nw[$1] " " $12
+    }
+    END {
+      print "### " title
+      print ""
+      hr = rtt > 0 ? " round trips (wall / " rtt " ms) |" : ""
+      print "| run | wall s | client CPU s | holder / masters CPU s | sshd CPU s | sshd connections open after (new) | hosts answered | wall / floor |" hr
+      print "|---|---:|---:|---:|---:|---:|---:|---:|" (rtt > 0 ? "---:|" : "")
+      for (i = 1; i <= no; i++) if (order[i] == "floor") { fl = "floor"; break }
+      for (i = 1; i <= no; i++) {
+        t = order[i]
+        if (t in text) { printf "| %s | %s | | | | | | |%s\n", t, text[t], rtt > 0 ? " |" : ""; continue }
+        w = median(wall[t])
+        m = runs[t] > 1 ? sprintf(" (median of %d)", runs[t]) : ""
+        rt = rtt > 0 ? sprintf(" %.1f |", w * 1000 / rtt) : ""
+        printf "| %s | %.2f%s | %.2f | %.2f | %.2f | %d (%d) | %s/%s | %s |%s\n", t, w, m, median(cpu[t]), median(bg[t]), median(srv[t]), median(held[t]), median(nw[t]), ans[t], n[t], fl ? ratio(t, fl) : "–", rt
+      }
+      print ""
+      print "- loom --persist warm / pssh + ControlPersist warm: " ratio("loom --persist, warm", "pssh + ControlPersist, warm")
+      print "- loom --persist warm / Ansible + ControlPersist warm: " ratio("loom --persist, warm", "Ansible + ControlPersist, warm")
+      print "- loom --persist warm / loom (direct): " ratio("loom --persist, warm", "loom")
+      print "- loom (direct) / floor: " ratio("loom", "floor") "; loom --persist cold / floor: " ratio("loom --persist, cold", "floor")
+      print "- pssh + ControlPersist warm / cold: " ratio("pssh + ControlPersist, warm", "pssh + ControlPersist, cold")
+      print ""
+    }' "$OUT/$job.rows" | tee -a "$OUT/tables.md"
+  awk -F'\t' '$2 != "-" { w[$1] = w[$1] " " $2; c[$1]++ } END { for (t in w) if (c[t] > 1) printf "runs of %s (wall s):%s\n", t, w[t] }' "$OUT/$job.rows" | sort | tee -a "$OUT/tables.md"
+  echo | tee -a "$OUT/tables.md" >/dev/null
+}
+
+# table_lat JOB TITLE RTT_MS: job g's one-host runs (bench/latency.sh lines: LABEL MS OK), through
+# the delay ($OUT/JOB.runs) and without it ($OUT/JOB.runs0). Round trips on the wire: the median
+# through the delay less the median without it, over the round trip: what is left is the client's
+# and the server's own time, which is also in the plain "wall / RTT".
+table_lat() {
+  local job=$1 title=$2 rtt=$3
+  awk -F'\t' -v title="$title" -v rtt="$rtt" '
+    function sorted(s, a,   k, i, j, t) {
+      k = split(s, a, " ")
+      for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j+1] = a[j]; a[j+1] = t }
+      return k
+    }
+    function pct(a, k, p,   i) { i = int(p * (k - 1) + 0.5) + 1; return a[i] }
+    function med(a, k) { return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
+    FNR == NR { ms0[$1] = ms0[$1] " " $2; next }
+    { if (!($1 in seen)) { seen[$1] = 1; order[++no] = $1 }; ms[$1] = ms[$1] " " $2; runs[$1]++; ok[$1] += $3 }
+    END {
+      print "### " title
+      print ""
+      print "| run | median ms | p10 – p90 ms | fastest ms | runs answered | wall / RTT | median ms without the delay | round trips on the wire |"
+      print "|---|---:|---:|---:|---:|---:|---:|---:|"
+      for (i = 1; i <= no; i++) {
+        t = order[i]; k = sorted(ms[t], a); m = med(a, k); med_[t] = m
+        z = "–"; wire = "–"
+        if (t in ms0) { k0 = sorted(ms0[t], b); m0 = med(b, k0); z = sprintf("%.1f", m0); wire = sprintf("%.2f", (m - m0) / rtt) }
+        printf "| %s | %.1f | %.1f – %.1f | %.1f | %d/%d | %.2f | %s | %s |\n", t, m, pct(a, k, 0.1), pct(a, k, 0.9), a[1], ok[t], runs[t], m / rtt, z, wire
+      }
+      print ""
+      if (("loom --persist, warm" in med_) && ("ssh + ControlPersist, warm" in med_))
+        printf "- loom --persist warm / ssh + ControlPersist warm: %.2f×\n", med_["loom --persist, warm"] / med_["ssh + ControlPersist, warm"]
+      if (("loom --persist, warm" in med_) && ("loom" in med_))
+        printf "- loom --persist warm / loom (direct): %.2f×\n", med_["loom --persist, warm"] / med_["loom"]
+      print ""
+    }' "$OUT/$job.runs0" "$OUT/$job.runs" | tee -a "$OUT/tables.md"
 }
 
 hostsfile() { # N -> a file with the first N lab hosts
@@ -354,9 +571,40 @@ job_c() {
 restore() {
   [ -f "$OUT/.defaults-on" ] && { "$here/lab.sh" defaults off >&2; rm -f "$OUT/.defaults-on"; }
   [ -f "$OUT/.delay-on" ] && { "$here/lab.sh" delay off >&2; rm -f "$OUT/.delay-on"; }
+  return 0
 }
-trap restore EXIT
+cleanup() { # at exit: this race's holder and masters, and their directories
+  restore
+  local d
+  for d in "${MUX_DIRS[@]}"; do mux_stop "$d"; done
+  holder_pid >/dev/null && holder_stop
+  rm -rf "$HOLDER_DIR"
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+loadavg() { # JOB start|end: the machine's load average, kept for the table's title
+  local l; l=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "load average at $2 of job $1: $l" >&2
+  if [ "$2" = start ]; then printf 'load %s' "$l" > "$OUT/$1.load"; else printf ' → %s' "$l" >> "$OUT/$1.load"; fi
+}
+
+# job_g1: one host, cold and warm, each run timed inside the namespace (bench/latency.sh): without
+# the delay first ($OUT/g1.runs0: what the client and the server cost), then through it
+job_g1() {
+  local cm h1; h1=$(hostsfile 1)
+  cm=$(mktemp -d /tmp/loomrace-mux.XXXXXX); MUX_DIRS=("$cm")
+  ip netns exec "$NS" env LOOM_HOLDER_DIR="$HOLDER_DIR" MUX_DIR="$cm" bash "$here/latency.sh" "$LAT_ROUNDS" "$(cat "$h1")" \
+    "$BIN/loom" "$CFG" "$h1" "$BIN/floor" -p 1 -i "$LAB/id_ed25519" -k "$LAB/known_hosts" -u "$LAB_USER" -port 22 \
+    > "$OUT/g1.runs0" 2> "$RAW/g1.err0"
+  cat "$RAW/g1.err0" >&2
+  ip netns exec "$NS" env LOOM_HOLDER_DIR="$HOLDER_DIR" MUX_DIR="$cm" bash "$here/latency.sh" "$LAT_ROUNDS" "$(cat "$h1")" \
+    "$BIN/loom" "$CFG_DELAY" "$h1" "$BIN/floor" -p 1 -i "$LAB/id_ed25519" -k "$LAB/known_hosts.delay" -u "$LAB_USER" -port 2222 \
+    > "$OUT/g1.runs" 2> "$RAW/g1.err"
+  cat "$RAW/g1.err" >&2
+  mux_stop "$cm"
+  holder_pid >/dev/null && holder_stop
+}
 
 echo "race: jobs $JOBS; fan-out $P; tools $TOOLS; raw output in $OUT" >&2
 cat "$OUT/versions" >&2
@@ -387,6 +635,23 @@ for j in $JOBS; do
     one_command e 100 "uname -n" "$CFG_DELAY" "$LAB/known_hosts.delay" 2222
     restore
     table e "Job e: \`uname -n\` on 100 hosts, fan-out $P, 25 ms each way (50 ms round trip) through bench/delayproxy$KEX_NOTE" ;;
+  f[0-9]*)
+    n=${j#f}
+    loadavg "$j" start
+    warm_rows "$j" "$n" "$(hostsfile "$n")" "$CFG" "$LAB/known_hosts" 22
+    loadavg "$j" end
+    table_warm "$j" "Job f: \`uname -n\` twice in a row on $n hosts, cold then warm, fan-out $P$KEX_NOTE ($(cat "$OUT/$j.load"))" ;;
+  g)
+    "$here/lab.sh" delay on "$DELAY_MS" >&2 && touch "$OUT/.delay-on"
+    loadavg g1 start
+    job_g1
+    loadavg g1 end
+    table_lat g1 "Job g: \`uname -n\` on one host, $((2 * DELAY_MS)) ms round trip through bench/delayproxy, $LAT_ROUNDS rounds$KEX_NOTE ($(cat "$OUT/g1.load"))" $((2 * DELAY_MS))
+    loadavg g100 start
+    warm_rows g100 100 "$(hostsfile 100)" "$CFG_DELAY" "$LAB/known_hosts.delay" 2222
+    loadavg g100 end
+    restore
+    table_warm g100 "Job g: \`uname -n\` on 100 hosts, $((2 * DELAY_MS)) ms round trip, cold then warm, fan-out $P$KEX_NOTE ($(cat "$OUT/g100.load"))" $((2 * DELAY_MS)) ;;
   *) echo "race.sh: unknown job $j" >&2 ;;
   esac
 done
