@@ -48,6 +48,7 @@ type host struct {
 	r         runner                                           // runs its commands
 	tc        *transport.Client                                // the SSH connection; nil for Local
 	redial    func(context.Context) (*transport.Client, error) // a new connection to the same host (Reconnect)
+	direct    func(context.Context) (*transport.Client, error) // a connection of its own, for a Conn whose commands go through a holder or an OpenSSH master (Interactive)
 	failsWith *host                                            // whose error state this host's operations share (Conn.Local), or nil
 	ownDialer bool
 	vars      map[string]string

@@ -392,3 +392,12 @@ func (d *Dialer) sayUnsupported(h *sshconfig.Host) {
 		}
 	}
 }
+
+// directDial dials h as a direct run does: for what a holder or an
+// OpenSSH master cannot carry (an interactive terminal session).
+func (d *Dialer) directDial(h *sshconfig.Host) func(context.Context) (*transport.Client, error) {
+	return func(ctx context.Context) (*transport.Client, error) {
+		c, err := d.t.Dial(ctx, h)
+		return c, publicErr(err)
+	}
+}

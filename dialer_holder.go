@@ -73,6 +73,7 @@ func (d *Dialer) dialHolder(ctx context.Context, h *sshconfig.Host) (c *Conn, di
 		return nil, false, holderErr(h, err)
 	}
 	c = newConn(h.Alias, d, &holderRunner{cl: d.holder, t: t, openSSH: strings.Contains(dd.ServerVersion, "OpenSSH"), agent: ag}, nil)
+	c.h.direct = d.directDial(h)
 	if ag != nil {
 		c.h.taken = time.Now() // AgentEvents: this Conn's, not an earlier one's of the run
 	}

@@ -94,7 +94,9 @@ func (d *Dialer) dialMux(ctx context.Context, h *sshconfig.Host) (c *Conn, ok bo
 		if n == 0 {
 			n = transport.DefaultMaxSessions
 		}
-		return newConn(h.Alias, d, &muxRunner{path: path, pid: mc.PID, slots: make(chan struct{}, n), env: muxEnv(h)}, nil), true, nil
+		c := newConn(h.Alias, d, &muxRunner{path: path, pid: mc.PID, slots: make(chan struct{}, n), env: muxEnv(h)}, nil)
+		c.h.direct = d.directDial(h)
+		return c, true, nil
 	}
 	return nil, false, nil
 }

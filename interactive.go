@@ -21,7 +21,9 @@ import (
 // stdin is forwarded as it is. Output goes straight to stdout (and
 // stderr without a terminal). The Result has the exit status and no
 // output; a non-zero status is an *ExitError, as for Run. The Conn's Cd,
-// Env and Prefix apply; Sudo, Timeout and Stdin do not.
+// Env and Prefix apply; Sudo, Timeout and Stdin do not. On a host whose
+// commands go through the connection holder or an OpenSSH master, the
+// session connects directly for itself (one login, closed at its end).
 func (c *Conn) Interactive(command string) *Result {
 	return c.interactive(os.Stdin, os.Stdout, os.Stderr, command)
 }
@@ -51,6 +53,18 @@ func (c *Conn) interactive(in *os.File, out, errOut io.Writer, command string) *
 		remote = c.sc.compose(remote, false)
 	}
 	cl := c.Client()
+	if cl == nil && c.h.direct != nil {
+		// Commands go through the holder or an OpenSSH master, which
+		// carry no terminal of the user's: this session gets a connection
+		// of its own (one login), closed when it ends.
+		c.h.d.logf("%s: an interactive session connects directly (held connections and OpenSSH masters carry commands, not the terminal)", c.Host())
+		tc, err := c.h.direct(c.Context())
+		if err != nil {
+			return fail(err)
+		}
+		defer tc.Close()
+		cl = tc.Client
+	}
 	if cl == nil {
 		return fail(fmt.Errorf("%s: an interactive session needs an SSH connection", c.Host()))
 	}

@@ -61,3 +61,27 @@ func TestSSHWindowChange(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, r.String())
 	}
 }
+
+// TestSSHInteractiveOnHeldHost: loom ssh on a host whose commands go
+// through the holder (--persist, or ssh_config ControlPersist) gets a
+// terminal session of its own, instead of failing with "an interactive
+// session needs an SSH connection".
+func TestSSHInteractiveOnHeldHost(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.Options{})
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	s.WriteSSHConfig(cfg, "s")
+	t.Setenv("LOOM_HOLDER_DIR", filepath.Join(t.TempDir(), "holder"))
+	t.Cleanup(func() { run("--persist-stop") })
+	if code, _, errs := run("--persist", "1m", "-F", cfg, "-H", "s", "--", "true"); code != ExitOK {
+		t.Fatalf("holding s: %d %q", code, errs)
+	}
+	r := startPty(t, childSpec{Mode: "main", Args: []string{"--persist", "1m", "-F", cfg, "ssh", "s", `echo ready; read x; echo got=$x; exit 5`}})
+	r.waitFor("the command", time.Minute, func(s *ptytest.Screen) bool {
+		return strings.Contains(s.String(), "ready") || strings.Contains(s.String(), "loom:")
+	})
+	r.typeLine("hello")
+	code := r.exit()
+	if out := r.String(); code != 5 || !strings.Contains(out, "got=hello") {
+		t.Fatalf("exit %d, want 5; the terminal shows:\n%s", code, out)
+	}
+}
