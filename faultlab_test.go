@@ -174,7 +174,7 @@ const (
 	labAnswerTimeout  = 20 * time.Second      // ssh_config ConnectTimeout of the hosts that answer
 	labSlowTimeout    = 2 * time.Second       // command timeout of the SlowOutput hosts
 	labCmdTimeout     = 20 * time.Second      // every other command
-	labHugeTimeout    = 120 * time.Second     // the gigabyte host (~10s unloaded, under -race)
+	labHugeTimeout    = 300 * time.Second     // the gigabyte host (~10s unloaded, under -race; 593 MB in 2 min at load 49)
 	labStopGrace      = 2 * time.Second       // from the signal to giving the command up
 	labHugeSize       = 1 << 30
 	labHealthyLines   = 5000
@@ -275,11 +275,15 @@ func labKinds() []labKind {
 				// given up on getting another (Loom retries ~5s).
 				ctx, cancel := context.WithCancel(context.Background())
 				held := make(chan struct{})
+				started := &signalWriter{ch: make(chan struct{})}
 				go func() {
 					defer close(held)
-					c.WithContext(ctx).Run("sleep", "60")
+					c.WithContext(ctx).Stream(started, nil).Shell("echo holding; exec sleep 60")
 				}()
-				time.Sleep(300 * time.Millisecond)
+				select { // the session is taken: its command has printed
+				case <-started.ch:
+				case <-held:
+				}
 				c.Run("echo", "starved")
 				cancel()
 				<-held
@@ -507,4 +511,16 @@ func sampleHeap() (before uint64, peak func() uint64, stop func()) {
 		}
 	}()
 	return ms.HeapInuse, p.Load, func() { close(quit); <-done }
+}
+
+// signalWriter closes ch at its first write: the event that a command has
+// started (and holds its session).
+type signalWriter struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (w *signalWriter) Write(b []byte) (int, error) {
+	w.once.Do(func() { close(w.ch) })
+	return len(b), nil
 }
