@@ -3,9 +3,6 @@
 package loom_test
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,32 +138,6 @@ func TestHeldAgentForwarding(t *testing.T) {
 	}
 }
 
-// lineServer answers each line with prefix and the line.
-func lineServer(t *testing.T, prefix string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					io.WriteString(c, prefix+sc.Text()+"\n")
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // Port forwards of a held host go through the holder: a local forward
 // carries bytes both ways, a remote forward brings the host's connections
 // back to this run; two runs' forwards never mix, and a run killed with
@@ -203,7 +174,7 @@ func TestHeldPortForwarding(t *testing.T) {
 		d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
 		heldRun(t, d, dir)
 		c := dial(t, d, "web1")
-		rt, err := c.ForwardRemote("127.0.0.1:0", lineServer(t, "run "+name+": "))
+		rt, err := c.ForwardRemote("127.0.0.1:0", testkit.LineServer(t, "run "+name+": "))
 		if err != nil {
 			t.Fatalf("a remote forward on a held host: %v", err)
 		}

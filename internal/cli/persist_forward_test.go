@@ -16,6 +16,7 @@ import (
 
 	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshdtest"
+	"github.com/loomssh/loom/internal/testkit"
 )
 
 // -A, -L and --remote-forward on a held host go through the holder: the
@@ -43,20 +44,7 @@ func TestPersistAgentAndTunnels(t *testing.T) {
 	kr := agent.NewKeyring()
 	kr.Add(agent.AddedKey{PrivateKey: priv, Comment: "persist@laptop"})
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { agent.ServeAgent(kr, c); c.Close() }()
-		}
-	}()
+	testkit.Serve(t, "unix", sock, func(c net.Conn) { agent.ServeAgent(kr, c) })
 	t.Setenv("SSH_AUTH_SOCK", sock)
 
 	for i := range 2 {

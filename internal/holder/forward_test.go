@@ -187,31 +187,6 @@ func TestHolderAgentTwoRunsAtOnce(t *testing.T) {
 	}
 }
 
-// copyServer sends back what it reads, and closes its side at EOF.
-func copyServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // echoLine sends msg on a connection to addr and returns the answer.
 func echoLine(t *testing.T, c net.Conn, msg string) string {
 	t.Helper()
@@ -245,7 +220,12 @@ func TestHolderTunnels(t *testing.T) {
 	}
 	// Many bytes both ways at once, through the relay's windows: what
 	// goes in comes back, in order.
-	c, err := a.DialTCP(ctx, l.target, copyServer(t))
+	c, err := a.DialTCP(ctx, l.target, testkit.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		// Sends back what it reads, and closes its side at EOF.
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

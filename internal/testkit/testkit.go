@@ -66,9 +66,25 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 
 // EchoServer listens on loopback and answers each line a client sends
 // with "echo: LINE"; it returns its address. It stops with the test.
-func EchoServer(t testing.TB) string {
+func EchoServer(t testing.TB) string { return LineServer(t, "echo: ") }
+
+// LineServer listens on loopback and answers each line a client sends
+// with prefix and the line; it returns its address.
+func LineServer(t testing.TB, prefix string) string {
+	return Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			io.WriteString(c, prefix+sc.Text()+"\n")
+		}
+	})
+}
+
+// Serve listens on network and address and runs handle for each
+// connection (closed when handle returns); it returns the address it
+// listens on. It stops with the test.
+func Serve(t testing.TB, network, address string, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen(network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +97,7 @@ func EchoServer(t testing.TB) string {
 			}
 			go func() {
 				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					io.WriteString(c, "echo: "+sc.Text()+"\n")
-				}
+				handle(c)
 			}()
 		}
 	}()
