@@ -227,7 +227,7 @@ func (r *run) ownConn(ctx context.Context, h *held, o open) (*transport.Client, 
 	a := agentsFor(h)
 	a.mu.Lock()
 	if a.own == nil {
-		a.own = ownDialer(r.s, h, o.Settings)
+		a.own = r.s.dialerFor(h, o.Settings, false)
 	}
 	d := a.own
 	a.mu.Unlock()
@@ -281,9 +281,11 @@ func (h *held) dropDead(ctx context.Context, r *run, tc *transport.Client, host 
 	}
 }
 
-// ownDialer is a transport Dialer for the connections of one run alone:
-// st's settings, not sharing its targets.
-func ownDialer(s *Server, h *held, st Settings) *transport.Dialer {
+// dialerFor is a transport Dialer with st's settings for the held
+// connections of h (share: targets shared, one connection per host) or
+// for the connections of one run alone (not shared). Its Secrets.Ask
+// stays nil: the holder never asks, and holds no secret.
+func (s *Server) dialerFor(h *held, st Settings, share bool) *transport.Dialer {
 	return &transport.Dialer{
 		HostKeyPolicy:    st.HostKeyPolicy,
 		ConnectTimeout:   st.ConnectTimeout,
@@ -291,6 +293,7 @@ func ownDialer(s *Server, h *held, st Settings) *transport.Dialer {
 		MaxSessions:      st.MaxSessions,
 		Retries:          st.Retries,
 		AgentSocket:      st.AgentSocket,
+		ShareTargets:     share,
 		Logf:             s.Logf,
 		Warnf:            s.warnf,
 		Resolve: func(hop string, via []string) (*sshconfig.Host, error) {

@@ -336,25 +336,7 @@ func (s *Server) heldFor(st Settings) *held {
 		return h
 	}
 	h := &held{hops: map[string]*sshconfig.Host{}, spares: map[*transport.Client]*spare{}, uses: map[string]*use{}}
-	h.t = &transport.Dialer{
-		HostKeyPolicy:    st.HostKeyPolicy,
-		ConnectTimeout:   st.ConnectTimeout,
-		HandshakeTimeout: st.HandshakeTimeout,
-		MaxSessions:      st.MaxSessions,
-		Retries:          st.Retries,
-		AgentSocket:      st.AgentSocket,
-		ShareTargets:     true,
-		Logf:             s.Logf,
-		Warnf:            s.warnf,
-		Resolve: func(hop string, via []string) (*sshconfig.Host, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if r, ok := h.hops[hopKey(hop, via)]; ok {
-				return r, nil
-			}
-			return nil, fmt.Errorf("jump host %s was not resolved by the run", hop)
-		},
-	}
+	h.t = s.dialerFor(h, st, true)
 	// Secrets.Ask stays nil: the holder never asks, and holds no secret.
 	s.dialers[st] = h
 	return h
