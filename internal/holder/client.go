@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/loomssh/loom/internal/peercred"
 )
 
 // Options say how a run reaches its holder.
@@ -150,7 +152,7 @@ func connect(sock string) (net.Conn, *bufio.Reader, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	uid, pid, err := peerUID(c)
+	uid, pid, err := peercred.Of(c)
 	if err != nil {
 		c.Close()
 		return nil, nil, fmt.Errorf("connection holder %s: %v", sock, err)

@@ -19,11 +19,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/loomssh/loom/internal/peercred"
 	"github.com/loomssh/loom/internal/sshconfig"
 	"github.com/loomssh/loom/internal/transport"
 )
-
-var errNotUnix = errors.New("not a Unix socket connection")
 
 // Server is the holder: it serves runs on a listener and holds their
 // connections, one per host and Settings. Each connection is closed once
@@ -365,7 +364,7 @@ func (r *run) fail(id uint32, e Error) { r.send(frame{id, tError, mustJSON(e)}) 
 // serveRun checks the peer, exchanges hellos, then serves its streams.
 func (s *Server) serveRun(c net.Conn) {
 	defer c.Close()
-	uid, pid, err := peerUID(c)
+	uid, pid, err := peercred.Of(c)
 	if err != nil || uid != os.Getuid() {
 		s.logf("refused a connection from uid %d pid %d (%v)", uid, pid, err)
 		return

@@ -4,7 +4,6 @@ package holder
 
 import (
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -41,25 +40,6 @@ func lockFile(path string) (f *os.File, ok bool, err error) {
 // run that started it and the terminal's signals do not reach it.
 func detach(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-}
-
-// peerUID returns the uid and pid of the process at the other end of a
-// Unix socket connection, as the kernel reports them.
-func peerUID(c net.Conn) (uid, pid int, err error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return -1, 0, errNotUnix
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return -1, 0, err
-	}
-	var cerr error
-	err = raw.Control(func(fd uintptr) { uid, pid, cerr = sockPeer(int(fd)) })
-	if err == nil {
-		err = cerr
-	}
-	return uid, pid, err
 }
 
 // redirectStderr makes f the process's standard error.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/loomssh/loom/internal/peercred"
 )
 
 // Supported reports whether this system has the client: Unix systems.
@@ -74,7 +76,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{conn: nc.(*net.UnixConn), r: bufio.NewReader(nc)}
-	if uid, ok := peerUID(c.conn); ok && uid != os.Getuid() {
+	if uid, _, err := peercred.Of(c.conn); err == nil && uid != os.Getuid() {
 		nc.Close()
 		return nil, &UntrustedError{path, fmt.Sprintf("its master runs as uid %d, not as you (uid %d)", uid, os.Getuid())}
 	}

@@ -1,4 +1,4 @@
-package holder
+package peercred
 
 import "golang.org/x/sys/unix"
 
