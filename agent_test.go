@@ -74,14 +74,7 @@ func TestSSHDAgentForwarding(t *testing.T) {
 	sock, conns := localAgent(t, a.ClientKey)
 
 	// b trusts a's client key, which only the local agent holds.
-	ak, _ := os.OpenFile(filepath.Join(b.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
-	ak.Write(ssh.MarshalAuthorizedKey(a.ClientSigner.PublicKey()))
-	ak.Close()
-	// The remote hops to b with the forwarded agent and nothing else.
-	kh := filepath.Join(a.Dir, "hop_known_hosts")
-	os.WriteFile(kh, []byte(b.KnownHostsLine("")+"\n"), 0o644)
-	hop := []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "StrictHostKeyChecking=yes",
-		"-p", itoa(b.Port), b.User + "@127.0.0.1", "id", "-un"}
+	hop := agentHop(a, b)
 
 	var stderr strings.Builder
 	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock, ForwardAgent: true, Stderr: &stderr}
@@ -209,4 +202,17 @@ func writeKeyFile(t *testing.T, dir string) string {
 	p := filepath.Join(dir, "agent_key")
 	os.WriteFile(p, pem.EncodeToMemory(block), 0o600)
 	return p
+}
+
+// agentHop makes b trust a's client key and returns the command that,
+// run on a, logs in to b with the forwarded agent and nothing else (ssh
+// in batch mode, b's host key known) and prints the user.
+func agentHop(a, b *sshdtest.Server) []string {
+	ak, _ := os.OpenFile(filepath.Join(b.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
+	ak.Write(ssh.MarshalAuthorizedKey(a.ClientSigner.PublicKey()))
+	ak.Close()
+	kh := filepath.Join(a.Dir, "hop_known_hosts")
+	os.WriteFile(kh, []byte(b.KnownHostsLine("")+"\n"), 0o644)
+	return []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "StrictHostKeyChecking=yes",
+		"-p", itoa(b.Port), b.User + "@127.0.0.1", "id", "-un"}
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshdtest"
@@ -60,13 +58,7 @@ func TestHeldAgentForwarding(t *testing.T) {
 	sock, _ := localAgent(t, a.ClientKey)
 	// b trusts a's client key: the remote reaches b with the forwarded
 	// agent and nothing else.
-	ak, _ := os.OpenFile(filepath.Join(b.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
-	ak.Write(ssh.MarshalAuthorizedKey(a.ClientSigner.PublicKey()))
-	ak.Close()
-	kh := filepath.Join(a.Dir, "hop_known_hosts")
-	os.WriteFile(kh, []byte(b.KnownHostsLine("")+"\n"), 0o644)
-	hop := []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "StrictHostKeyChecking=yes",
-		"-p", itoa(b.Port), b.User + "@127.0.0.1", "id", "-un"}
+	hop := agentHop(a, b)
 	dir, srv := holderServer(t)
 
 	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: sock, ForwardAgent: true}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/loomssh/loom"
-	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshdtest"
 	"github.com/loomssh/loom/internal/testkit"
 )
@@ -24,23 +23,14 @@ import (
 func heldDialer(t *testing.T, cfg, dir string) *loom.Dialer {
 	t.Helper()
 	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
-	c := holder.Lazy(holder.Options{Dir: dir, Persist: time.Minute, Warn: func(l string) { t.Errorf("holder warning: %s", l) }})
-	holder.Use(d, c)
-	t.Cleanup(func() { d.Close(); c.Close() })
+	heldRun(t, d, dir)
 	return d
 }
 
+// serveHolder runs a holder in this process and returns its directory.
 func serveHolder(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "holder")
-	ln, lock, ok, err := holder.Listen(dir)
-	if err != nil || !ok {
-		t.Fatalf("holder: %v %v", ok, err)
-	}
-	s := &holder.Server{Logf: t.Logf}
-	done := make(chan struct{})
-	go func() { s.Serve(ln); close(done) }()
-	t.Cleanup(func() { s.Stop(); <-done; lock.Close() })
+	dir, _ := holderServer(t)
 	return dir
 }
 

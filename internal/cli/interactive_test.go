@@ -70,8 +70,7 @@ func TestSSHInteractiveOnHeldHost(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{})
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
 	s.WriteSSHConfig(cfg, "s")
-	t.Setenv("LOOM_HOLDER_DIR", filepath.Join(t.TempDir(), "holder"))
-	t.Cleanup(func() { run("--persist-stop") })
+	useHolderDir(t)
 	if code, _, errs := run("--persist", "1m", "-F", cfg, "-H", "s", "--", "true"); code != ExitOK {
 		t.Fatalf("holding s: %d %q", code, errs)
 	}

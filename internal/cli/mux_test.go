@@ -25,9 +25,7 @@ func TestCLIUsesOpenSSHMaster(t *testing.T) {
 	s.WriteSSHConfig(cfg, "web")
 	sock := fmt.Sprintf("%s/cm-%s@%s:%d", dir, s.User, s.Host, s.Port)
 	m := s.StartMaster(t, cfg, "web", sock)
-	holderDir := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", holderDir)
-	t.Cleanup(func() { run("--persist-stop") })
+	holderDir := useHolderDir(t)
 
 	code, out, errs := run("-F", cfg, "-v", "-H", "web", "--", "echo hi; echo oops >&2; exit 3")
 	if code != 3 || out != "hi\n" || !strings.Contains(errs, "oops") {

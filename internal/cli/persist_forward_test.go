@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/crypto/ssh/agent"
 
-	"github.com/loomssh/loom/internal/holder"
 	"github.com/loomssh/loom/internal/sshdtest"
 	"github.com/loomssh/loom/internal/testkit"
 )
@@ -30,15 +29,7 @@ func TestPersistAgentAndTunnels(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{AgentForwarding: true})
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
 	s.WriteSSHConfig(cfg, "s1")
-	hd := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", hd)
-	t.Cleanup(func() {
-		run("--persist-stop")
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(hd, holder.LogName))
-			t.Logf("holder log:\n%s", b)
-		}
-	})
+	useHolderDir(t)
 	// An agent holding a key the host's ssh-add can list.
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	kr := agent.NewKeyring()

@@ -18,9 +18,7 @@ import (
 // connections.
 func TestPersistHoldsConnectionsAcrossRuns(t *testing.T) {
 	cfg, _, hosts := labServers(t, 2)
-	dir := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", dir)
-	t.Cleanup(func() { run("--persist-stop") })
+	dir := useHolderDir(t)
 
 	for i, want := range []int{1, 1} {
 		code, out, errs := run("-F", cfg, "--persist", "1m", "-H", "h1,h2", "--", "echo", "hi; exit 3")
@@ -60,9 +58,7 @@ func TestPersistHoldsConnectionsAcrossRuns(t *testing.T) {
 // (ssh -O exit).
 func TestControlPersistHoldsAndPersistStopDropsOneHost(t *testing.T) {
 	cfg, _, hosts := labServers(t, 3)
-	dir := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", dir)
-	t.Cleanup(func() { run("--persist-stop") })
+	useHolderDir(t)
 	cp := filepath.Join(t.TempDir(), "cm-%C")
 	data, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append([]byte("Host h1 h3\n  ControlMaster auto\n  ControlPersist 1m\n  ControlPath "+cp+"\n"), data...), 0o600)
@@ -95,12 +91,27 @@ func TestControlPersistHoldsAndPersistStopDropsOneHost(t *testing.T) {
 	}
 }
 
+// useHolderDir gives the test a holder directory of its own
+// ($LOOM_HOLDER_DIR); the holder is stopped when the test ends, and its
+// log shown if the test failed.
+func useHolderDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "holder")
+	t.Setenv("LOOM_HOLDER_DIR", dir)
+	t.Cleanup(func() {
+		run("--persist-stop")
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, holder.LogName))
+			t.Logf("holder log:\n%s", b)
+		}
+	})
+	return dir
+}
+
 // loom.yaml's settings: persist: holds every host, as --persist does.
 func TestInventoryPersist(t *testing.T) {
 	cfg, _, hosts := labServers(t, 1)
-	dir := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", dir)
-	t.Cleanup(func() { run("--persist-stop") })
+	useHolderDir(t)
 	inv := filepath.Join(t.TempDir(), "loom.yaml")
 	os.WriteFile(inv, []byte("settings:\n  persist: 1m\nhosts: [h1]\n"), 0o600)
 	for i := range 2 {
@@ -120,15 +131,7 @@ func TestPersistFileTransfer(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{})
 	cfg := filepath.Join(t.TempDir(), "ssh_config")
 	s.WriteSSHConfig(cfg, "s1")
-	hd := filepath.Join(t.TempDir(), "holder")
-	t.Setenv("LOOM_HOLDER_DIR", hd)
-	t.Cleanup(func() {
-		run("--persist-stop")
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(hd, holder.LogName))
-			t.Logf("holder log:\n%s", b)
-		}
-	})
+	useHolderDir(t)
 	local := t.TempDir()
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB: many SFTP packets
 	os.WriteFile(filepath.Join(local, "app.conf"), []byte(big), 0o640)
@@ -169,8 +172,7 @@ func TestPersistFileTransfer(t *testing.T) {
 // the holder.
 func TestPersistHostDropsHeldConnection(t *testing.T) {
 	cfg, _, hosts := labServers(t, 1)
-	t.Setenv("LOOM_HOLDER_DIR", filepath.Join(t.TempDir(), "holder"))
-	t.Cleanup(func() { run("--persist-stop") })
+	useHolderDir(t)
 	h := hosts[0]
 	if code, out, errs := run("-F", cfg, "--persist", "1m", "-H", "h1", "--", "echo hi"); code != ExitOK || out != "hi\n" {
 		t.Fatalf("first run: %d %q %q", code, out, errs)

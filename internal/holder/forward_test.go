@@ -50,26 +50,11 @@ func newSSHDLab(t *testing.T, o sshdtest.Options) *sshdLab {
 		t.Fatal(err)
 	}
 	l := &sshdLab{srv: srv, target: Target{Host: h, Persist: time.Hour}, dir: filepath.Join(t.TempDir(), "holder")}
-	ln, lock, ok, err := Listen(l.dir)
-	if err != nil || !ok {
-		t.Fatalf("listen: %v %v", ok, err)
-	}
-	l.s = &Server{Linger: time.Hour, Logf: t.Logf}
-	done := make(chan struct{})
-	go func() { l.s.Serve(ln); close(done) }()
-	t.Cleanup(func() { l.s.Stop(); <-done; lock.Close() })
+	l.s = serveIn(t, l.dir)
 	return l
 }
 
-func (l *sshdLab) connect(t *testing.T) *Client {
-	t.Helper()
-	c, err := Connect(context.Background(), Options{Dir: l.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
+func (l *sshdLab) connect(t *testing.T) *Client { return connectTo(t, l.dir) }
 
 // keyring is an agent holding one fresh key under comment, and how many
 // agent channels reached it.

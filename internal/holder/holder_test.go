@@ -88,9 +88,14 @@ func newLab(t testing.TB) *lab {
 }
 
 // serve runs a holder on l's dir in this process.
-func (l *lab) serve(t *testing.T) *Server {
+func (l *lab) serve(t *testing.T) *Server { return serveIn(t, l.dir) }
+
+func (l *lab) connect(t *testing.T) *Client { return connectTo(t, l.dir) }
+
+// serveIn runs a holder on dir in this process until the test ends.
+func serveIn(t *testing.T, dir string) *Server {
 	t.Helper()
-	ln, lock, ok, err := Listen(l.dir)
+	ln, lock, ok, err := Listen(dir)
 	if err != nil || !ok {
 		t.Fatalf("listen: %v %v", ok, err)
 	}
@@ -101,9 +106,10 @@ func (l *lab) serve(t *testing.T) *Server {
 	return s
 }
 
-func (l *lab) connect(t *testing.T) *Client {
+// connectTo connects a run to the holder on dir, closed with the test.
+func connectTo(t *testing.T, dir string) *Client {
 	t.Helper()
-	c, err := Connect(context.Background(), Options{Dir: l.dir})
+	c, err := Connect(context.Background(), Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

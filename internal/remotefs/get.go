@@ -159,19 +159,12 @@ func (op *Op) localPath(tmpl, p string) string {
 // walkRemote lists the remote tree at root (rel is the path under it) into
 // items, one directory listing per directory.
 func (op *Op) walkRemote(fc *fsClient, root, rel, local string, items *[]*getItem) error {
-	dir := path.Join(root, rel)
-	entries, err := fc.ReadDir(dir)
+	entries, err := op.listDir(fc, root, rel)
 	if err != nil {
-		return op.fail("", dir, err)
+		return err
 	}
 	for _, e := range entries {
-		if !validName(e.Name()) {
-			return op.fail("", dir, fmt.Errorf("the server listed an invalid name %q", e.Name()))
-		}
 		r := path.Join(rel, e.Name())
-		if op.o.excluded(r) {
-			continue
-		}
 		it := &getItem{remote: path.Join(root, r), local: filepath.Join(local, filepath.FromSlash(r)), mode: FileMode(e.Mode()), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():

@@ -207,23 +207,37 @@ func (op *Op) planSync(p *syncPlan, localDir, remoteDir string) error {
 	return nil
 }
 
+// listDir reads the remote directory root/rel: its entries, but those
+// the options exclude. A name the server should never list ("", ".",
+// "..", one with a slash or a NUL) fails the operation.
+func (op *Op) listDir(fc *fsClient, root, rel string) ([]fs.FileInfo, error) {
+	dir := path.Join(root, rel)
+	entries, err := fc.ReadDir(dir)
+	if err != nil {
+		return nil, op.fail("", dir, err)
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if !validName(e.Name()) {
+			return nil, op.fail("", dir, fmt.Errorf("the server listed an invalid name %q", e.Name()))
+		}
+		if !op.o.excluded(path.Join(rel, e.Name())) {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
+}
+
 // listRemote lists the remote tree under root/rel into out, descending
 // only into directories that also exist locally (the others are either
 // new on neither side or deleted whole).
 func (op *Op) listRemote(fc *fsClient, root, rel string, out map[string]*remoteEntry, localDirs map[string]bool) error {
-	dir := path.Join(root, rel)
-	entries, err := fc.ReadDir(dir)
+	entries, err := op.listDir(fc, root, rel)
 	if err != nil {
-		return op.fail("", dir, err)
+		return err
 	}
 	for _, e := range entries {
-		if !validName(e.Name()) {
-			return op.fail("", dir, fmt.Errorf("the server listed an invalid name %q", e.Name()))
-		}
 		r := path.Join(rel, e.Name())
-		if op.o.excluded(r) {
-			continue
-		}
 		re := &remoteEntry{kind: kFile, mode: FileMode(e.Mode()), size: e.Size(), mtime: e.ModTime()}
 		switch {
 		case e.IsDir():
