@@ -63,20 +63,7 @@ type FileError struct {
 
 // Error returns the one-line message: host, operation, paths, cause.
 func (e *FileError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Host + ": " + e.Op)
-	switch {
-	case e.Local != "" && e.Remote != "" && e.Op == "get":
-		b.WriteString(" " + e.Remote + " -> " + e.Local)
-	case e.Local != "" && e.Remote != "":
-		b.WriteString(" " + e.Local + " -> " + e.Remote)
-	case e.Remote != "":
-		b.WriteString(" " + e.Remote)
-	case e.Local != "":
-		b.WriteString(" " + e.Local)
-	}
-	b.WriteString(": " + causeText(e.Host, e.Err))
-	return b.String()
+	return e.Host + ": " + remotefs.Describe(e.Op, e.Local, e.Remote) + ": " + causeText(e.Host, e.Err)
 }
 
 // Unwrap returns the cause.

@@ -89,20 +89,26 @@ type Error struct {
 	Err    error
 }
 
+// Describe is an operation and its paths as errors name them: "put
+// LOCAL -> REMOTE", "get REMOTE -> LOCAL", or the one path there is.
+func Describe(op, local, remote string) string {
+	switch {
+	case local != "" && remote != "" && op == "get":
+		return op + " " + remote + " -> " + local
+	case local != "" && remote != "":
+		return op + " " + local + " -> " + remote
+	case remote != "":
+		return op + " " + remote
+	case local != "":
+		return op + " " + local
+	}
+	return op
+}
+
 // Error returns the operation, the paths and the cause.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Op)
-	switch {
-	case e.Local != "" && e.Remote != "" && e.Op == "get":
-		b.WriteString(" " + e.Remote + " -> " + e.Local)
-	case e.Local != "" && e.Remote != "":
-		b.WriteString(" " + e.Local + " -> " + e.Remote)
-	case e.Remote != "":
-		b.WriteString(" " + e.Remote)
-	case e.Local != "":
-		b.WriteString(" " + e.Local)
-	}
+	b.WriteString(Describe(e.Op, e.Local, e.Remote))
 	if e.Err == nil {
 		return b.String() + ": unknown error"
 	}

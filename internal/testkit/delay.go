@@ -13,33 +13,17 @@ import (
 // with the test.
 func DelayProxy(t testing.TB, target string, oneWay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					c.Close()
-					return
-				}
-				done := make(chan struct{})
-				go func() { delayCopy(up, c, oneWay); close(done) }()
-				delayCopy(c, up, oneWay)
-				<-done
-				c.Close()
-				up.Close()
-			}()
+	return Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		defer up.Close()
+		done := make(chan struct{})
+		go func() { delayCopy(up, c, oneWay); close(done) }()
+		delayCopy(c, up, oneWay)
+		<-done
+	})
 }
 
 type chunk struct {
