@@ -248,11 +248,8 @@ func TestFilesSudo(t *testing.T) {
 	if ok, why := sshdtest.CanSudo(); !ok {
 		t.Skip(why)
 	}
-	s := sshdtest.Start(t, sshdtest.Options{})
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent", SudoPassword: loom.NewSecret(s.Password)}
-	t.Cleanup(func() { d.Close() })
+	s, d := target(t, sshdtest.Options{})
+	d.SudoPassword = loom.NewSecret(s.Password)
 	c := dial(t, d, "target").Timeout(60 * time.Second)
 	uid, gid := loginIDs(t, s)
 	step := func(name string, f func(t *testing.T)) {

@@ -2,7 +2,6 @@ package loom_test
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,11 +108,8 @@ func TestSSHDSudoScopesWholeOrNone(t *testing.T) {
 	if ok, why := sshdtest.CanSudo(); !ok {
 		t.Skip(why)
 	}
-	s := sshdtest.Start(t, sshdtest.Options{Password: true})
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent", SudoPassword: loom.NewSecret(s.Password)}
-	defer d.Close()
+	s, d := target(t, sshdtest.Options{Password: true})
+	d.SudoPassword = loom.NewSecret(s.Password)
 	c := dial(t, d, "target").Timeout(30 * time.Second)
 	r := c.Cd("/nonexistent-loom-dir").SudoShell("echo a; echo b")
 	if r.Err == nil || r.Stdout != "" {
@@ -142,11 +138,8 @@ func TestSSHDSudoPromptOnlyBeforeMarker(t *testing.T) {
 	if ok, why := sshdtest.CanSudo(); !ok {
 		t.Skip(why)
 	}
-	s := sshdtest.Start(t, sshdtest.Options{Password: true})
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent", SudoPassword: loom.NewSecret(s.Password)}
-	defer d.Close()
+	s, d := target(t, sshdtest.Options{Password: true})
+	d.SudoPassword = loom.NewSecret(s.Password)
 	c := dial(t, d, "target").Timeout(30 * time.Second)
 	// sudo's own command line holds the prompt and the marker; print it on
 	// both streams, then see what arrives on stdin.

@@ -1,14 +1,10 @@
 package loom_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/loomssh/loom"
 	"github.com/loomssh/loom/internal/sshdtest"
 )
 
@@ -17,24 +13,14 @@ import (
 // a SendEnv pattern names, not one "-PATTERN" took back (it removes the
 // patterns listed before that match it, as in ssh), and SetEnv's values. Before, both were ignored (said with -v only).
 func TestSSHDSendEnvSetEnv(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.Options{Extra: "AcceptEnv LOOM_SE_* GREETING\n"})
-	cfg := filepath.Join(t.TempDir(), "ssh_config")
-	s.WriteSSHConfig(cfg, "target")
-	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	_, d := target(t, sshdtest.Options{Extra: "AcceptEnv LOOM_SE_* GREETING\n"})
+	f, _ := os.OpenFile(d.ConfigFile, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("  SendEnv LOOM_SE_A LOOM_SE_SECRET NOT_ACCEPTED\n  SendEnv -LOOM_SE_S*\n  SetEnv GREETING=\"hello there\"\n")
 	f.Close()
 	t.Setenv("LOOM_SE_A", "from here")
 	t.Setenv("LOOM_SE_SECRET", "kept back")
 	t.Setenv("NOT_ACCEPTED", "refused by sshd")
-	d := &loom.Dialer{ConfigFile: cfg, AgentSocket: "/nonexistent"}
-	defer d.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := d.Dial(ctx, "target")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, d, "target")
 	want := "from here|unset|unset|hello there\n"
 	for _, pty := range []bool{false, true} {
 		cc := c

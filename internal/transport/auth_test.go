@@ -43,8 +43,15 @@ func writeKey(t *testing.T, dir, name, pass string) ssh.Signer {
 // host resolves a config for server s using identity files ids.
 func host(t *testing.T, s *loomtest.Server, kh string, ids ...string) *sshconfig.Host {
 	t.Helper()
+	return hostWith(t, s, kh, "", ids...)
+}
+
+// hostWith resolves a config naming s "target", trusting kh, with extra
+// lines and the given identity files only.
+func hostWith(t *testing.T, s *loomtest.Server, kh, extra string, ids ...string) *sshconfig.Host {
+	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Host target\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n", s.Host(), s.Port(), kh)
+	fmt.Fprintf(&b, "Host target\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n%s", s.Host(), s.Port(), kh, extra)
 	for _, id := range ids {
 		fmt.Fprintf(&b, "  IdentityFile %s\n", id)
 	}

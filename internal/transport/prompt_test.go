@@ -120,20 +120,7 @@ func TestSecretsWaitRespectsContext(t *testing.T) {
 // batchHost resolves a BatchMode config for s with the given identities.
 func batchHost(t *testing.T, s *loomtest.Server, kh string, extra string, ids ...string) *sshconfig.Host {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "Host target\n  HostName %s\n  Port %d\n  UserKnownHostsFile %s\n  IdentitiesOnly yes\n  IdentityAgent none\n  BatchMode yes\n%s", s.Host(), s.Port(), kh, extra)
-	for _, id := range ids {
-		fmt.Fprintf(&b, "  IdentityFile %s\n", id)
-	}
-	cfg, err := sshconfig.Parse(strings.NewReader(b.String()), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := cfg.Resolve("target", sshconfig.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return hostWith(t, s, kh, "  BatchMode yes\n"+extra, ids...)
 }
 
 // TestBatchModeEncryptedKeyNotAsked: with BatchMode, an encrypted key is
