@@ -178,18 +178,7 @@ func TestForwardThroughNamedPipe(t *testing.T) {
 	k := newKey(t, "pipe-key")
 	up := NewUpstream(servePipe(t, keyring(t, k)), 2)
 	defer up.Close()
-	a := New(up, "web1", Policy{}, nil)
-	keys, err := a.List()
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("list: %v %v", keys, err)
-	}
-	sig, err := a.Sign(k.pub, []byte("data"))
-	if err != nil {
-		t.Fatalf("sign: %v", err)
-	}
-	if err := k.pub.Verify([]byte("data"), sig); err != nil {
-		t.Fatalf("verify: %v", err)
-	}
+	listAndSign(t, up, k)
 }
 
 // TestDialMissingPipe: a pipe nobody serves is an error naming it, at once.
@@ -236,5 +225,22 @@ func TestDefaultSocketPipe(t *testing.T) {
 	ln.Close()
 	if pipeExists(OpenSSHPipe) {
 		t.Errorf("%s still exists after its listener closed", OpenSSHPipe)
+	}
+}
+
+// listAndSign checks that an agent on up lists exactly k and signs with it.
+func listAndSign(t *testing.T, up *Upstream, k testKey) {
+	t.Helper()
+	a := New(up, "web1", Policy{}, nil)
+	keys, err := a.List()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("list: %v %v", keys, err)
+	}
+	sig, err := a.Sign(k.pub, []byte("data"))
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	if err := k.pub.Verify([]byte("data"), sig); err != nil {
+		t.Fatalf("verify: %v", err)
 	}
 }

@@ -375,18 +375,7 @@ func TestForwardThroughPageant(t *testing.T) {
 	startPageant(t, keyring(t, k))
 	up := NewUpstream(Pageant, 2)
 	defer up.Close()
-	a := New(up, "web1", Policy{}, nil)
-	keys, err := a.List()
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("list: %v %v", keys, err)
-	}
-	sig, err := a.Sign(k.pub, []byte("data"))
-	if err != nil {
-		t.Fatalf("sign: %v", err)
-	}
-	if err := k.pub.Verify([]byte("data"), sig); err != nil {
-		t.Fatalf("verify: %v", err)
-	}
+	listAndSign(t, up, k)
 }
 
 // TestDialPageantNotRunning: with no Pageant window, before one was made
