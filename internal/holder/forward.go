@@ -99,20 +99,10 @@ type agentsOf struct {
 	own    *transport.Dialer // dials connections of one run alone
 }
 
-var (
-	heldMu  sync.Mutex
-	heldFwd = map[*held]*agentsOf{}
-)
-
+// agentsFor is what h has of forwarding connections, made on first use.
 func agentsFor(h *held) *agentsOf {
-	heldMu.Lock()
-	defer heldMu.Unlock()
-	a := heldFwd[h]
-	if a == nil {
-		a = &agentsOf{agents: map[*transport.Client]*agentState{}}
-		heldFwd[h] = a
-	}
-	return a
+	h.fwdOnce.Do(func() { h.fwd = &agentsOf{agents: map[*transport.Client]*agentState{}} })
+	return h.fwd
 }
 
 // sanitize makes the request one the holder can serve safely: its own
@@ -352,12 +342,12 @@ func (r *run) goneFwd() {
 // closeFwd closes h's connections dialled for one run alone (the holder
 // is ending).
 func closeFwd(h *held) {
-	heldMu.Lock()
-	a := heldFwd[h]
-	delete(heldFwd, h)
-	heldMu.Unlock()
-	if a != nil && a.own != nil {
-		a.own.Close()
+	a := agentsFor(h)
+	a.mu.Lock()
+	d := a.own
+	a.mu.Unlock()
+	if d != nil {
+		d.Close()
 	}
 }
 

@@ -53,6 +53,9 @@ type held struct {
 
 	umu  sync.Mutex      // uses; never held while h.mu is wanted by a dial
 	uses map[string]*use // by hostKey
+
+	fwdOnce sync.Once
+	fwd     *agentsOf // its forwarding connections (forward.go), made on first use
 }
 
 // use is a held connection's use: when it was last used, by how many
