@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/loomssh/loom/internal/testkit"
 )
 
 func TestProgressLines(t *testing.T) {
@@ -18,9 +21,11 @@ func TestProgressLines(t *testing.T) {
 	progressEvery = 5 * time.Millisecond
 	defer func() { progressEvery = old }()
 	var buf bytes.Buffer
-	p := newProgress(&lockedBuf{b: &buf}, "web1", "put big", 10_000_000)
+	lb := &lockedBuf{b: &buf}
+	p := newProgress(lb, "web1", "put big", 10_000_000)
 	p.add(5_000_000)
-	time.Sleep(30 * time.Millisecond)
+	// The event: the half-way line is drawn (however late the ticker).
+	testkit.WaitFor(t, "the 50% progress line", func() bool { return strings.Contains(lb.String(), "(50%)") })
 	p.add(5_000_000)
 	p.stop()
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
@@ -39,9 +44,24 @@ func TestProgressLines(t *testing.T) {
 	}
 }
 
-type lockedBuf struct{ b *bytes.Buffer }
+// lockedBuf is a buffer written by the progress goroutine and read by
+// the test.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
 
-func (l *lockedBuf) Write(p []byte) (int, error) { return l.b.Write(p) } // one writer goroutine at a time
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 func TestExclude(t *testing.T) {
 	var o Options
